@@ -1,0 +1,61 @@
+"""Dataset modes and the data-loader factory.
+
+``--dataset_mode foo`` loads ``data/foo_dataset.py`` and uses its one ``BaseDataset`` subclass whose name,
+lowercased without underscores, is ``foodataset`` (``FooDataset``). Adding a mode is adding one file;
+``data/template_dataset.py`` is a commented skeleton to start from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+from typing import Callable
+
+from torch.utils.data import DataLoader
+
+from data.base_dataset import BaseDataset
+
+_HERE = Path(__file__).resolve().parent
+
+
+def available_modes() -> list[str]:
+    """Every dataset mode found as ``data/<mode>_dataset.py`` (the base class file excluded)."""
+    return sorted(p.name[: -len("_dataset.py")] for p in _HERE.glob("*_dataset.py") if p.name != "base_dataset.py")
+
+
+def find_dataset_using_name(mode: str) -> type[BaseDataset]:
+    """The ``BaseDataset`` subclass of ``data/<mode>_dataset.py``.
+
+    Raises:
+        ValueError: no such file, or no matching class in it; the message lists the available modes.
+    """
+    file_name = _HERE / f"{mode}_dataset.py"
+    if mode == "base" or not file_name.exists():
+        raise ValueError(f"--dataset_mode {mode!r}: no file {file_name}; available modes: {available_modes()}")
+    module = importlib.import_module(f"data.{mode}_dataset")
+    target = f"{mode.replace('_', '')}dataset"
+    for name, obj in vars(module).items():
+        if name.lower() == target and isinstance(obj, type) and issubclass(obj, BaseDataset):
+            return obj
+    raise ValueError(f"--dataset_mode {mode!r}: {file_name} defines no BaseDataset subclass named like "
+                     f"{target!r}; available modes: {available_modes()}")
+
+
+def get_option_setter(mode: str) -> Callable[[argparse.ArgumentParser, bool], argparse.ArgumentParser]:
+    """The ``modify_commandline_options`` hook of a dataset mode."""
+    return find_dataset_using_name(mode).modify_commandline_options
+
+
+def create_dataset(opt: argparse.Namespace) -> BaseDataset:
+    """Instantiate the dataset of ``opt.dataset_mode``."""
+    return find_dataset_using_name(opt.dataset_mode)(opt)
+
+
+def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset | None = None, sampler=None) -> DataLoader:
+    """A DataLoader over the dataset of ``opt.dataset_mode`` (training: shuffled unless --serial_batches)."""
+    dataset = dataset if dataset is not None else create_dataset(opt)
+    shuffle = opt.isTrain and not opt.serial_batches and sampler is None
+    workers = 0 if opt.debug else opt.nThreads
+    return DataLoader(dataset, batch_size=opt.batchSize if opt.isTrain else 1, shuffle=shuffle, sampler=sampler,
+                      num_workers=workers, drop_last=False, persistent_workers=False)

@@ -1,0 +1,186 @@
+"""``--dataset_mode pose``: pose-to-body from DensePose and OpenPose maps (reference ``data/pose_dataset.py``).
+
+Layout under ``<dataroot>``: ``<phase>_img/<seq>/*`` photos, ``<phase>_densepose/<seq>/*.png`` DensePose IUV
+maps (R = U, G = V, B = part index 0..24; not read with ``--openpose_only``) and ``<phase>_openpose/<seq>/*.json``
+OpenPose BODY_25 + face + hands keypoints (not read with ``--densepose_only``), same sequences and counts.
+
+Per frame ``A`` is ``[DensePose (3), OpenPose (3)]`` (``--input_nc 6``) or one of them (``--input_nc 3``), all in
+[-1, 1]; the DensePose part channel holds ``2 * I / 24 - 1`` for part ``I``. Both maps are resized with NEAREST
+so part ids and limb colours survive. Training drops each DensePose part, OpenPose limb, hand and the face with
+probability ``--random_drop_prob``; ``--remove_face_labels`` blanks DensePose head parts 23 and 24 (training
+only, as the reference) and, with drops on, jitters the OpenPose head; ``--basic_point_only`` draws body limbs
+only. ``A`` and ``B`` keep the central band of the width (``2 * (int(W / 4) // 32 * 32)`` columns), the
+reference's fixed "crop around the person". Frames are never flipped (``data/transforms.py``).
+
+Training items: a sequence drawn with probability proportional to its valid frame count (``len - n_frames_G + 1``)
+and a clip starting at ``index`` modulo the allowed offsets; the dataset length is the sum of valid frames.
+
+Fallbacks and errors: an OpenPose file with no person renders a black map (logged once per dataset);
+a DensePose map whose size differs from its photo raises ``ValueError`` naming the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from data import keypoints as kp
+from data.base_dataset import BaseDataset, stack_frames
+from data.transforms import NEAREST, TransformParams, transform_image
+from data.video_folder import IMG_EXTENSIONS, find_sequences, pair_sequences
+
+logger = logging.getLogger(__name__)
+
+N_DENSEPOSE_PARTS = 24
+HEAD_PARTS = (23, 24)
+#: OpenPose colour of the nose-neck limb (153, 0, 51) in [-1, 1]: where the face is with ``--openpose_only``.
+OPENPOSE_FACE_COLOR = (0.2, -1.0, -0.6)
+
+
+def central_band(frames: torch.Tensor) -> torch.Tensor:
+    """Keep the middle ``2 * (int(W / 4) // 32 * 32)`` columns: (..., H, W) -> (..., H, W')."""
+    w = frames.shape[-1]
+    half = int(w * 0.25) // 32 * 32
+    return frames[..., w // 2 - half: w // 2 + half]
+
+
+def face_region(encoded_input: torch.Tensor, fine_size: int, openpose_only: bool
+                ) -> tuple[int, int, int, int] | None:
+    """Square around the face for the face discriminator (``--add_face_disc``), over the whole batch.
+
+    Face pixels are DensePose head parts (part channel > 0.9, i.e. ids 23 and 24) or, with
+    ``--openpose_only``, pixels of the OpenPose nose-neck colour. The square's side is ``fine_size // 32 * 8``,
+    centred on the face pixels' bounding box and clamped inside the frame.
+
+    Args:
+        encoded_input: (B, C, H, W) pose input in [-1, 1] (DensePose first, as the dataset builds it).
+        fine_size: ``--fineSize``.
+        openpose_only: Whether the input is the OpenPose map alone.
+
+    Returns:
+        (y0, y1, x0, x1) pixel bounds (end exclusive), or None when no face pixel is found.
+    """
+    if openpose_only:
+        r, g, b = encoded_input[:, 0], encoded_input[:, 1], encoded_input[:, 2]
+        (cr, cg, cb), tol = OPENPOSE_FACE_COLOR, 0.01
+        mask = ((r - cr).abs() < tol) & (g < cg + tol) & ((b - cb).abs() < tol)
+    else:
+        mask = encoded_input[:, 2] > 0.9
+    found = mask.nonzero()
+    if found.shape[0] == 0:
+        return None
+    h, w = encoded_input.shape[-2:]
+    side = fine_size // 32 * 8
+    ys, xs = found[:, 1], found[:, 2]
+    yc = max(side // 2, min(h - 1 - side // 2, int(ys.min() + ys.max()) // 2))
+    xc = max(side // 2, min(w - 1 - side // 2, int(xs.min() + xs.max()) // 2))
+    return yc - side // 2, yc + side // 2, xc - side // 2, xc + side // 2
+
+
+def encode_part_channel(densepose: torch.Tensor) -> torch.Tensor:
+    """Re-map the normalized part channel to ``2 * I / 24 - 1``: (3, H, W) in [-1, 1] -> (3, H, W)."""
+    part = torch.round((densepose[2] + 1) * 127.5)
+    out = densepose.clone()
+    out[2] = part * (2.0 / N_DENSEPOSE_PARTS) - 1
+    return out
+
+
+class PoseDataset(BaseDataset):
+    """DensePose and/or OpenPose maps -> photos of a person.
+
+    Args:
+        opt: Options (``dataroot``, ``phase``, ``isTrain``, ``openpose_only``, ``densepose_only``,
+            ``random_drop_prob``, ``remove_face_labels``, ``basic_point_only`` and the transform flags).
+
+    Raises:
+        ValueError: the folders do not hold the same sequences and frame counts.
+    """
+
+    def __init__(self, opt: argparse.Namespace) -> None:
+        super().__init__(opt)
+        roots = {"img": os.path.join(opt.dataroot, f"{opt.phase}_img")}
+        if not opt.openpose_only:
+            roots["densepose"] = os.path.join(opt.dataroot, f"{opt.phase}_densepose")
+        if not opt.densepose_only:
+            roots["openpose"] = os.path.join(opt.dataroot, f"{opt.phase}_openpose")
+        exts = {"img": IMG_EXTENSIONS, "densepose": IMG_EXTENSIONS, "openpose": (".json",)}
+        groups = {key: find_sequences(root, exts[key]) for key, root in roots.items()}
+        pair_sequences(groups, roots)
+        self.sequences = [s.frames for s in groups["img"]]
+        self.maps = {key: [s.frames for s in groups[key]] for key in groups if key != "img"}
+        self._warned_no_person = False
+
+    # ------------------------------------------------------------------ training sampling
+    def valid_counts(self) -> list[int]:
+        """Valid clip starts per used sequence: ``len - n_frames_G + 1`` (at least 1)."""
+        return [max(1, len(s) - self.opt.n_frames_G + 1) for s in self.sequences[: self.n_sequences()]]
+
+    def __len__(self) -> int:
+        if self.opt.isTrain:
+            return sum(self.valid_counts())
+        return super().__len__()
+
+    def sample_clip(self, index: int, rng: random.Random) -> tuple[int, list[int]]:
+        """A sequence weighted by its valid frame count; the clip starts at ``index`` modulo the offsets."""
+        seq = rng.choices(range(self.n_sequences()), weights=self.valid_counts())[0]
+        return seq, self.clip_frames(len(self.sequences[seq]), rng, start=index)
+
+    # ------------------------------------------------------------------ frames
+    def load_frames(self, seq: int, frames: Sequence[int], params: TransformParams) -> dict:
+        """Frames of sequence ``seq`` -> ``A`` (T, 6 or 3, H, W) and ``B`` (T, 3, H, W), in [-1, 1], plus
+        ``A_paths`` (photos) and ``B_paths``."""
+        rng = np.random.default_rng(random.getrandbits(64))
+        inputs, images = [], []
+        for t in frames:
+            photo = Image.open(self.sequences[seq][t]).convert("RGB")
+            channels = []
+            if "densepose" in self.maps:
+                channels.append(self.densepose(self.maps["densepose"][seq][t], photo.size, params, rng))
+            if "openpose" in self.maps:
+                channels.append(self.openpose(self.maps["openpose"][seq][t], photo.size, params, rng))
+            inputs.append(central_band(torch.cat(channels, dim=0)))
+            images.append(central_band(transform_image(photo, params)))
+        paths = [self.sequences[seq][t] for t in frames]
+        return {"A": stack_frames(inputs), "B": stack_frames(images), "A_paths": paths, "B_paths": paths}
+
+    def densepose(self, path: str, size: tuple[int, int], params: TransformParams,
+                  rng: np.random.Generator) -> torch.Tensor:
+        """Read, augment (training) and transform one IUV map -> (3, H, W) in [-1, 1].
+
+        Raises:
+            ValueError: the map's size differs from the photo's ``size`` (the path is named).
+        """
+        with Image.open(path) as image:
+            if image.size != size:
+                raise ValueError(f"{path}: DensePose map is {image.size[0]}x{image.size[1]} but its photo is "
+                                 f"{size[0]}x{size[1]}; maps must have the photo's size")
+            iuv = np.array(image.convert("RGB"))
+        if self.opt.isTrain:
+            part = iuv[:, :, 2].copy()
+            for part_id in range(1, N_DENSEPOSE_PARTS + 1):
+                if rng.random() < self.opt.random_drop_prob:
+                    iuv[part == part_id] = 0
+            if self.opt.remove_face_labels:
+                iuv[np.isin(part, HEAD_PARTS)] = 0
+        return encode_part_channel(transform_image(Image.fromarray(iuv), params, NEAREST))
+
+    def openpose(self, path: str, size: tuple[int, int], params: TransformParams,
+                 rng: np.random.Generator) -> torch.Tensor:
+        """Render and transform one OpenPose file -> (3, H, W) in [-1, 1] (black when nobody is found)."""
+        people = kp.read_openpose_json(path)
+        if not people and not self._warned_no_person:
+            logger.warning("%s: no person in this OpenPose file; its map is left black "
+                           "(further files without a person are not reported)", path)
+            self._warned_no_person = True
+        opt = self.opt
+        canvas = kp.render_openpose(people, size, drop_prob=opt.random_drop_prob if opt.isTrain else 0.0,
+                                    remove_face_labels=opt.remove_face_labels,
+                                    basic_point_only=opt.basic_point_only, rng=rng)
+        return transform_image(Image.fromarray(canvas), params, NEAREST)

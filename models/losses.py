@@ -1,0 +1,180 @@
+"""Loss functions of vid2vid: GAN (LSGAN or logistic), feature matching, VGG perceptual, masked L1.
+
+``discriminator_losses`` gives the reference's ``compute_loss_D`` terms by name (``G_GAN``, ``G_GAN_Feat``,
+``D_real``, ``D_fake``); weighting by ``lambda_*`` happens where the reference does it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+logger = logging.getLogger(__name__)
+
+VGG19_FILE = "vgg19-dcbb9e9d.pth"
+VGG_SLICES = ((0, 2), (2, 7), (7, 12), (12, 21), (21, 30))
+VGG_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+DOutput = Union[Sequence[Tensor], Sequence[Sequence[Tensor]]]
+
+
+class GANLoss(nn.Module):
+    """Adversarial loss on discriminator outputs.
+
+    Args:
+        mode: ``"ls"`` (MSE to constant targets, what the reference always uses) or ``"original"``
+            (binary cross-entropy on logits).
+        real_label: Target for real samples.
+        fake_label: Target for fake samples.
+
+    Raises:
+        ValueError: for any other mode.
+    """
+
+    def __init__(self, mode: str = "ls", real_label: float = 1.0, fake_label: float = 0.0) -> None:
+        super().__init__()
+        if mode not in ("ls", "original"):
+            raise ValueError(f"unknown GAN mode {mode!r}; choose 'ls' or 'original'")
+        self.mode, self.real_label, self.fake_label = mode, real_label, fake_label
+
+    def _single(self, pred: Tensor, target_is_real: bool) -> Tensor:
+        target = torch.full_like(pred, self.real_label if target_is_real else self.fake_label)
+        if self.mode == "ls":
+            return F.mse_loss(pred, target)
+        return F.binary_cross_entropy_with_logits(pred, target)
+
+    def forward(self, pred: DOutput, target_is_real: bool) -> Tensor:
+        """pred: multiscale D output (list per scale of feature lists) or one feature list -> scalar.
+
+        Multiscale outputs sum (not average) the loss of the LAST output of every scale.
+        """
+        if isinstance(pred[0], (list, tuple)):
+            return sum(self._single(scale[-1], target_is_real) for scale in pred)
+        return self._single(pred[-1], target_is_real)
+
+
+def feature_matching_loss(pred_fake: Sequence[Sequence[Tensor]], pred_real: Sequence[Sequence[Tensor]], *,
+                          num_D: int, n_layers_D: int, lambda_feat: float) -> Tensor:
+    """pix2pixHD feature matching: ``sum_ij 1/num_D * 4/(n_layers_D+1) * L1(fake_ij, real_ij.detach()) * lambda``.
+
+    All but the last (score) output of every scale count; real features are detached.
+
+    Args:
+        pred_fake: Multiscale D outputs on fakes, each scale a list of (N, C, h, w) features.
+        pred_real: The same on reals.
+        num_D: Discriminator scales (weights and caps the scales used).
+        n_layers_D: PatchGAN depth.
+        lambda_feat: Weight.
+    """
+    total = pred_fake[0][-1].new_zeros(())
+    weight = (1.0 / num_D) * (4.0 / (n_layers_D + 1))
+    for fake_scale, real_scale in zip(pred_fake[:num_D], pred_real[:num_D]):
+        for fake_feat, real_feat in zip(fake_scale[:-1], real_scale[:-1]):
+            total = total + weight * F.l1_loss(fake_feat, real_feat.detach()) * lambda_feat
+    return total
+
+
+def discriminator_losses(net_d: nn.Module, real_input: Tensor, fake_input: Tensor, gan_loss: GANLoss, *,
+                         num_D: int, n_layers_D: int, lambda_feat: float = 10.0,
+                         use_feat: bool = True) -> dict[str, Tensor]:
+    """The reference's ``compute_loss_D``: D terms on a detached fake, G terms through the fake.
+
+    Args:
+        net_d: A multiscale discriminator returning per-scale feature lists.
+        real_input: (N, C, H, W) real sample (condition already concatenated).
+        fake_input: (N, C, H, W) generated sample, with gradient to the generator.
+        gan_loss: The adversarial criterion.
+        num_D: Scales of ``net_d`` (feature-matching weight).
+        n_layers_D: PatchGAN depth (feature-matching weight).
+        lambda_feat: Feature-matching weight.
+        use_feat: Compute feature matching (False with --no_ganFeat; the term is then 0).
+
+    Returns:
+        ``{"G_GAN", "G_GAN_Feat", "D_real", "D_fake"}`` scalars.
+    """
+    pred_real = net_d(real_input)
+    pred_fake_d = net_d(fake_input.detach())
+    losses = {"D_real": gan_loss(pred_real, True), "D_fake": gan_loss(pred_fake_d, False)}
+    pred_fake_g = net_d(fake_input)
+    losses["G_GAN"] = gan_loss(pred_fake_g, True)
+    losses["G_GAN_Feat"] = torch.zeros_like(losses["G_GAN"])
+    if use_feat:
+        losses["G_GAN_Feat"] = feature_matching_loss(pred_fake_g, pred_real, num_D=num_D, n_layers_D=n_layers_D,
+                                                     lambda_feat=lambda_feat)
+    return losses
+
+
+class MaskedL1Loss(nn.Module):
+    """``mean(|input*m - target*m|)`` over ALL elements (the reference does not renormalise by the mask)."""
+
+    def forward(self, input: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+        """input, target: (N, C, H, W); mask: (N, 1, H, W) expanded over C -> scalar."""
+        mask = mask.expand(-1, input.shape[1], -1, -1)
+        return F.l1_loss(input * mask, target * mask)
+
+
+def default_vgg_path() -> str:
+    """torchvision's cache location of the ImageNet VGG19 weights (``<torch hub>/checkpoints/<file>``)."""
+    return os.path.join(torch.hub.get_dir(), "checkpoints", VGG19_FILE)
+
+
+def load_vgg19_features(weights_path: Optional[str] = None) -> nn.Sequential:
+    """torchvision VGG19 ``features`` (first 30 layers) with weights from a local file, never downloaded.
+
+    Args:
+        weights_path: A torchvision ``vgg19`` state dict; default: torchvision's cache (:func:`default_vgg_path`).
+
+    Raises:
+        FileNotFoundError: naming the missing file, where to put it, and the --no_vgg alternative.
+    """
+    from torchvision.models import vgg19
+
+    path = weights_path or default_vgg_path()
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"VGG19 weights not found: {path}. The VGG loss needs torchvision's ImageNet VGG19 file {VGG19_FILE}: "
+            f"put it at {default_vgg_path()} (e.g. run torchvision.models.vgg19(weights='IMAGENET1K_V1') once on "
+            "a machine with internet access) or pass its path explicitly; or train with --no_vgg to drop the "
+            "VGG loss.")
+    with torch.device("meta"):  # no random init of 143M parameters that are overwritten anyway
+        net = vgg19(weights=None)
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), assign=True)
+    return net.features[:30]
+
+
+class VGGLoss(nn.Module):
+    """Perceptual loss: weighted L1 between VGG19 relu1_1..relu5_1 features, target detached.
+
+    Images go in as they are ([-1, 1], no ImageNet normalisation), halved while wider than 1024, as the
+    reference. VGG parameters are frozen.
+
+    Args:
+        weights_path: VGG19 state-dict file (default: torchvision's cache).
+    """
+
+    def __init__(self, weights_path: Optional[str] = None) -> None:
+        super().__init__()
+        features = load_vgg19_features(weights_path)
+        self.slices = nn.ModuleList(features[a:b] for a, b in VGG_SLICES)
+        for param in self.parameters():
+            param.requires_grad_(False)
+
+    def _features(self, x: Tensor) -> list[Tensor]:
+        feats = []
+        for block in self.slices:
+            x = block(x)
+            feats.append(x)
+        return feats
+
+    def forward(self, fake: Tensor, real: Tensor) -> Tensor:
+        """fake, real: (N, 3, H, W) in [-1, 1] -> scalar."""
+        while fake.shape[3] > 1024:
+            fake, real = F.avg_pool2d(fake, 2), F.avg_pool2d(real, 2)
+        total = fake.new_zeros(())
+        for weight, f_fake, f_real in zip(VGG_WEIGHTS, self._features(fake), self._features(real)):
+            total = total + weight * F.l1_loss(f_fake, f_real.detach())
+        return total

@@ -1,0 +1,118 @@
+"""Networks of vid2vid and the factories that build them from parsed options.
+
+- ``generators.py``: CompositeGenerator (coarsest scale) and CompositeLocalGenerator (finer scales).
+- ``video_generator.py``: VideoGenerator (all scales, one frame at a time) and pure input helpers.
+- ``single_generators.py``: pix2pixHD first-frame generators (``--use_single_G``).
+- ``discriminators.py``: multiscale PatchGAN discriminators (image, temporal, face).
+- ``blocks.py``: shared layers; ``warp.py``: flow warping.
+
+Networks never read options: the factories below translate options into constructor arguments. To add a
+generator type, add it to ``GENERATORS`` (its key becomes a ``--netG`` choice).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from torch import nn
+
+from models.networks.blocks import init_weights
+from models.networks.discriminators import (FaceDiscriminator, ImageDiscriminator, MultiscaleDiscriminator,
+                                            TemporalDiscriminator)
+from models.networks.generators import CompositeGenerator, CompositeLocalGenerator
+from models.networks.single_generators import Encoder, Global_with_z, GlobalGenerator, LocalEnhancer
+from models.networks.video_generator import VideoGenerator
+
+GENERATORS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
+    "composite": (CompositeGenerator, CompositeLocalGenerator),
+}
+DISCRIMINATORS: dict[str, type[MultiscaleDiscriminator]] = {
+    "image": ImageDiscriminator, "temporal": TemporalDiscriminator, "face": FaceDiscriminator,
+}
+# The reference hard-codes the first-frame generators: (ngf, downsamplings) of label2city_single per loadSize.
+STREET_SINGLE_G = {512: ("global", 64, 3), 1024: ("global", 64, 4), 2048: ("local", 32, 4)}
+FACE_FEAT_NC = 16
+
+
+def input_channels(opt: argparse.Namespace) -> int:
+    """Per-frame network input channels: ``label_nc`` (or ``input_nc`` when 0), +1 with ``--use_instance``."""
+    return (opt.label_nc if opt.label_nc != 0 else opt.input_nc) + int(bool(opt.use_instance))
+
+
+def define_G(opt: argparse.Namespace) -> VideoGenerator:
+    """The multi-scale sequential generator (``--netG``, ``--ngf``, ``--n_scales_spatial``, ``--fg``, ...).
+
+    ``--openpose_only`` implies no flow, as the reference. Weights get the reference initialisation.
+
+    Raises:
+        ValueError: for an unknown ``--netG``.
+    """
+    if opt.netG not in GENERATORS:
+        raise ValueError(f"unknown --netG {opt.netG!r}; choices: {sorted(GENERATORS)}")
+    net = VideoGenerator(
+        input_nc=input_channels(opt), output_nc=opt.output_nc, n_frames_G=opt.n_frames_G, ngf=opt.ngf,
+        n_downsampling=opt.n_downsample_G, n_blocks=opt.n_blocks, n_blocks_local=opt.n_blocks_local,
+        n_scales=opt.n_scales_spatial, norm=opt.norm, fg_labels=list(opt.fg_labels) if opt.fg else [],
+        no_flow=bool(opt.no_flow or getattr(opt, "openpose_only", False)))
+    net.apply(init_weights)
+    return net
+
+
+def define_single_G(opt: argparse.Namespace) -> nn.Module:
+    """The pix2pixHD first-frame generator the reference loads for ``--use_single_G`` (instance norm).
+
+    Street: GlobalGenerator (``--loadSize`` 512 / 1024) or LocalEnhancer (2048) over ``label_nc`` one-hot
+    channels. Face (``--dataset_mode face``): Global_with_z over 15 edge channels + 16 feature channels;
+    its encoder comes from :func:`define_single_E`.
+
+    Raises:
+        ValueError: for a street ``--loadSize`` without a released single generator.
+    """
+    if opt.dataset_mode == "face":
+        net: nn.Module = Global_with_z(input_nc=15, output_nc=3, nz=FACE_FEAT_NC, ngf=64, n_downsampling=3,
+                                       n_blocks=opt.n_blocks, norm="instance")
+    elif opt.loadSize in STREET_SINGLE_G:
+        kind, ngf, n_down = STREET_SINGLE_G[opt.loadSize]
+        label_nc = opt.label_nc or 35
+        if kind == "global":
+            net = GlobalGenerator(input_nc=label_nc, output_nc=3, ngf=ngf, n_downsampling=n_down,
+                                  n_blocks=opt.n_blocks, norm="instance")
+        else:
+            net = LocalEnhancer(input_nc=label_nc, output_nc=3, ngf=ngf, n_downsample_global=n_down,
+                                n_blocks_global=opt.n_blocks, n_local_enhancers=opt.n_local_enhancers,
+                                n_blocks_local=opt.n_blocks_local, norm="instance")
+    else:
+        raise ValueError(f"no single-frame generator for --loadSize {opt.loadSize} (released: 512, 1024, 2048); "
+                         "use --use_real_img or --no_first_img")
+    net.apply(init_weights)
+    return net
+
+
+def define_single_E(opt: argparse.Namespace) -> Encoder:
+    """The face feature encoder paired with the face single generator (checkpoint ``latest_net_E.pth``)."""
+    net = Encoder(input_nc=3, output_nc=FACE_FEAT_NC, ngf=16, n_downsampling=4, norm="instance")
+    net.apply(init_weights)
+    return net
+
+
+def define_D(opt: argparse.Namespace) -> dict[str, nn.Module]:
+    """All discriminators by checkpoint label: ``D``, ``D_T0``..``D_T{n_scales_temporal-1}``, ``D_f`` (pose face).
+
+    Input channels: ``D``/``D_f`` = per-frame input + output_nc; ``D_T`` = ``output_nc*tD + 2*(tD-1)``.
+    """
+    common = dict(ndf=opt.ndf, n_layers=opt.n_layers_D, norm=opt.norm,
+                  get_interm_feat=not getattr(opt, "no_ganFeat", False))
+    frame_nc = input_channels(opt) + opt.output_nc
+    nets: dict[str, nn.Module] = {"D": ImageDiscriminator(input_nc=frame_nc, num_D=opt.num_D, **common)}
+    temporal_nc = opt.output_nc * opt.n_frames_D + 2 * (opt.n_frames_D - 1)
+    for s in range(opt.n_scales_temporal):
+        nets[f"D_T{s}"] = TemporalDiscriminator(input_nc=temporal_nc, num_D=opt.num_D, **common)
+    if getattr(opt, "add_face_disc", False):
+        nets["D_f"] = FaceDiscriminator(input_nc=frame_nc, num_D=max(1, opt.num_D - 2), **common)
+    for net in nets.values():
+        net.apply(init_weights)
+    return nets
+
+
+__all__ = ["GENERATORS", "DISCRIMINATORS", "input_channels", "define_G", "define_single_G", "define_single_E",
+           "define_D", "VideoGenerator", "MultiscaleDiscriminator"]

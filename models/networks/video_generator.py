@@ -1,0 +1,242 @@
+"""The multi-scale sequential generator and the pure helpers around it.
+
+``VideoGenerator.generate_frame`` produces ONE output frame at every spatial scale (coarsest to finest,
+passing decoder features up); the training chunk loop and streaming inference (:class:`InferenceState`)
+are built on it. Helpers encode label maps (one-hot + instance edges), build image pyramids and compute the
+foreground mask, as the reference's ``encode_input``, ``build_pyr`` and ``compute_mask``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.networks.blocks import OneHotInput
+from models.networks.generators import CoarseFeatures, CompositeGenerator, CompositeLocalGenerator, GeneratorOutput
+
+
+def instance_edges(inst: Tensor) -> Tensor:
+    """Instance boundary map: 1 where a pixel differs from its left, right, upper or lower neighbour.
+
+    Args:
+        inst: (..., H, W) instance ids (any dtype).
+
+    Returns:
+        (..., H, W) float map in {0, 1} with ``inst``'s float dtype (float32 for integer input).
+    """
+    edge = torch.zeros_like(inst, dtype=torch.bool)
+    dx = inst[..., :, 1:] != inst[..., :, :-1]
+    dy = inst[..., 1:, :] != inst[..., :-1, :]
+    edge[..., :, 1:] |= dx
+    edge[..., :, :-1] |= dx
+    edge[..., 1:, :] |= dy
+    edge[..., :-1, :] |= dy
+    return edge.to(inst.dtype if inst.is_floating_point() else torch.float32)
+
+
+def encode_input(labels: Tensor, inst: Optional[Tensor], label_nc: int) -> Tensor:
+    """Network-ready input: one-hot labels (or the image as is) plus the instance-edge channel.
+
+    Args:
+        labels: (B, T, 1, H, W) integer-valued label ids in [0, label_nc) when ``label_nc > 0``;
+            otherwise (B, T, C, H, W) input images, passed through.
+        inst: (B, T, 1, H, W) instance ids, or None (no edge channel).
+        label_nc: Number of classes; 0 means image input.
+
+    Returns:
+        (B, T, C', H, W) with C' = (label_nc or C) + (1 if inst is given).
+    """
+    if label_nc > 0:
+        batch, frames, _, height, width = labels.shape
+        encoded = labels.new_zeros(batch, frames, label_nc, height, width, dtype=torch.float32)
+        encoded.scatter_(2, labels.long(), 1.0)
+    else:
+        encoded = labels
+    if inst is not None:
+        encoded = torch.cat([encoded, instance_edges(inst).to(encoded.dtype)], dim=2)
+    return encoded
+
+
+def one_hot_input(labels: Tensor, inst: Optional[Tensor], label_nc: int) -> OneHotInput:
+    """The same stack as :func:`encode_input` as label ids, for the generators' exact fast first conv.
+
+    Args:
+        labels: (B, T, 1, H, W) label ids; inst: (B, T, 1, H, W) instance ids or None.
+    """
+    extra = instance_edges(inst).float() if inst is not None else None
+    return OneHotInput(labels[:, :, 0].long(), label_nc, extra)
+
+
+def build_pyramid(x: Tensor, n_scales: int) -> list[Tensor]:
+    """Image pyramid, finest first; each level is ``AvgPool2d(3, 2, 1, count_include_pad=False)`` of the last.
+
+    Args:
+        x: (..., H, W) with H and W divisible by 2**(n_scales-1).
+
+    Returns:
+        ``n_scales`` tensors (..., H/2**s, W/2**s).
+    """
+    levels = [x]
+    for _ in range(1, n_scales):
+        last = levels[-1]
+        height, width = last.shape[-2:]
+        pooled = F.avg_pool2d(last.reshape(-1, 1, height, width), 3, stride=2, padding=1, count_include_pad=False)
+        levels.append(pooled.reshape(*last.shape[:-2], *pooled.shape[-2:]))
+    return levels
+
+
+def foreground_mask(encoded_frame: Tensor, fg_labels: Sequence[int]) -> Tensor:
+    """Sum of the foreground classes' one-hot channels, clamped to [0, 1].
+
+    Args:
+        encoded_frame: (B, C, H, W) encoded (possibly downsampled) label frame.
+        fg_labels: Foreground class ids (channel indices).
+
+    Returns:
+        (B, 1, H, W) mask.
+    """
+    return encoded_frame[:, list(fg_labels)].sum(dim=1, keepdim=True).clamp(0, 1)
+
+
+class VideoGenerator(nn.Module):
+    """All generator scales: ``scales[0]`` is the coarsest (checkpoint ``G0``), ``scales[s]`` is ``G{s}``.
+
+    Args:
+        input_nc: Channels per input frame (label_nc or input_nc, +1 with instance edges).
+        output_nc: Output image channels.
+        n_frames_G: Frames per generator input (tG); tG-1 previous outputs are fed back.
+        ngf: Filters of the coarsest scale; scale s uses ``ngf // 2**s``.
+        n_downsampling: Downsamplings of the coarsest scale.
+        n_blocks: Residual blocks of the coarsest scale.
+        n_blocks_local: Residual blocks of each finer scale.
+        n_scales: Spatial scales.
+        norm: ``"batch"`` or ``"instance"``.
+        fg_labels: Foreground class ids; a non-empty list turns the foreground model on.
+        no_flow: No flow/weight heads.
+    """
+
+    def __init__(self, *, input_nc: int, output_nc: int = 3, n_frames_G: int = 3, ngf: int = 128,
+                 n_downsampling: int = 3, n_blocks: int = 9, n_blocks_local: int = 3, n_scales: int = 1,
+                 norm: str = "batch", fg_labels: Sequence[int] = (), no_flow: bool = False) -> None:
+        super().__init__()
+        self.n_frames_G, self.output_nc = n_frames_G, output_nc
+        self.fg_labels = list(fg_labels)
+        common = dict(input_nc=input_nc * n_frames_G, output_nc=output_nc,
+                      prev_output_nc=(n_frames_G - 1) * output_nc, n_downsampling=n_downsampling,
+                      norm=norm, use_fg_model=bool(self.fg_labels), no_flow=no_flow)
+        scales: list[nn.Module] = [CompositeGenerator(ngf=ngf, n_blocks=n_blocks, **common)]
+        for s in range(1, n_scales):
+            scales.append(CompositeLocalGenerator(ngf=ngf // 2 ** s, n_blocks_local=n_blocks_local, scale=s,
+                                                  **common))
+        self.scales = nn.ModuleList(scales)
+
+    @property
+    def n_scales(self) -> int:
+        """Number of spatial scales."""
+        return len(self.scales)
+
+    def generate_frame(self, label_pyr: Sequence[Tensor], prev_pyr: Sequence[Tensor], use_raw_only: bool = False,
+                       detach_coarse: bool = False, onehot: Optional[OneHotInput] = None) -> list[GeneratorOutput]:
+        """Generate one frame at every scale, coarsest first.
+
+        Args:
+            label_pyr: Finest first, (B, tG, C, h_s, w_s): the encoded labels of the tG input frames.
+            prev_pyr: Finest first, (B, tG-1, 3, h_s, w_s): previous outputs of each scale, oldest first.
+            use_raw_only: No warping (the synthesised first frame with --no_first_img).
+            detach_coarse: Detach every coarser scale's outputs (only the finest scale is being trained).
+            onehot: The finest label window as ids (see :func:`one_hot_input`) to use the exact fast path.
+
+        Returns:
+            One :class:`GeneratorOutput` per scale, coarsest first (the last is the full-resolution frame).
+        """
+        outputs: list[GeneratorOutput] = []
+        coarse: Optional[CoarseFeatures] = None
+        for s, net in enumerate(self.scales):
+            level = self.n_scales - 1 - s
+            labels, prev = label_pyr[level], prev_pyr[level]
+            batch, _, _, height, width = labels.shape
+            mask = foreground_mask(labels[:, -1], self.fg_labels) if self.fg_labels else None
+            out = net(labels.reshape(batch, -1, height, width), prev.reshape(batch, -1, height, width), mask,
+                      coarse, use_raw_only, onehot if level == 0 else None)
+            if detach_coarse and s != self.n_scales - 1:
+                out = GeneratorOutput(*(t.detach() if t is not None else None for t in out))
+            coarse = CoarseFeatures(out.img_feat, out.flow_feat, out.fg_feat)
+            outputs.append(out)
+        return outputs
+
+
+@dataclass
+class InferenceState:
+    """Streaming test-time state of one sequence: the previous-frame pyramid (finest first, (B, tG-1, 3, h, w)).
+
+    Call :meth:`reset` at a sequence change (the reference's ``fake_B_prev = None``).
+    """
+
+    prev_pyr: Optional[list[Tensor]] = None
+    frames_done: int = field(default=0)
+
+    def reset(self) -> None:
+        """Forget the sequence: the next step starts from new first frames."""
+        self.prev_pyr, self.frames_done = None, 0
+
+
+@torch.no_grad()
+def inference_step(generator: VideoGenerator, state: InferenceState, labels: Tensor, *,
+                   first_frames: Optional[Tensor] = None, no_first_img: bool = False,
+                   onehot: Optional[OneHotInput] = None) -> list[GeneratorOutput]:
+    """One test-time step (the reference's ``Vid2VidModelG.inference``), sliding the previous-frame window.
+
+    The generator's norm layers stay in whatever mode the caller set; the reference keeps BatchNorm in
+    training mode (batch statistics) at test time, and the released outputs depend on it.
+
+    Args:
+        generator: The multi-scale generator.
+        state: The sequence's state; updated in place.
+        labels: (B, tG, C, H, W) encoded labels of the newest tG frames.
+        first_frames: (B, tG-1, 3, H, W) previous frames used at the first step (real images or the single
+            G's outputs). Ignored after the first step; may be None with ``no_first_img`` (zeros).
+        no_first_img: Start from zeros and use the raw image only for the very first output.
+        onehot: ``labels`` as ids for the exact fast first conv (see :func:`one_hot_input`).
+
+    Returns:
+        Per-scale outputs, coarsest first; ``[-1].image`` (B, 3, H, W) is the new frame.
+
+    Raises:
+        ValueError: at the first step without ``first_frames`` and without ``no_first_img``.
+    """
+    is_first = state.prev_pyr is None
+    if is_first:
+        if first_frames is None:
+            if not no_first_img:
+                raise ValueError("the first step needs first_frames (real frames or single-G output) "
+                                 "unless no_first_img is set")
+            batch, _, _, height, width = labels.shape
+            first_frames = labels.new_zeros(batch, generator.n_frames_G - 1, generator.output_nc, height, width)
+        state.prev_pyr = build_pyramid(first_frames, generator.n_scales)
+    label_pyr = build_pyramid(labels, generator.n_scales)
+    outputs = generator.generate_frame(label_pyr, state.prev_pyr, use_raw_only=no_first_img and is_first,
+                                       onehot=onehot)
+    state.prev_pyr = [torch.cat([prev[:, 1:], out.image.unsqueeze(1)], dim=1)
+                      for prev, out in zip(state.prev_pyr, reversed(outputs))]
+    state.frames_done += 1
+    return outputs
+
+
+@torch.no_grad()
+def single_g_first_frames(net: nn.Module, label_ids: Tensor, label_nc: int) -> Tensor:
+    """First tG-1 frames from a pix2pixHD street generator, one frame per forward, one-hot labels only.
+
+    Args:
+        net: GlobalGenerator or LocalEnhancer taking (B, label_nc, H, W).
+        label_ids: (B, T, 1, H, W) label ids of the frames to synthesise.
+        label_nc: Number of classes.
+
+    Returns:
+        (B, T, 3, H, W) in [-1, 1].
+    """
+    encoded = encode_input(label_ids, None, label_nc)
+    return torch.stack([net(encoded[:, t]) for t in range(encoded.shape[1])], dim=1)

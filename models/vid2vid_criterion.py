@@ -1,0 +1,129 @@
+"""Every vid2vid training loss, by the reference's names, and the three objectives (G, D, D_T per scale).
+
+Per-frame terms (frames flattened to a batch): ``G_VGG``, ``G_GAN``, ``G_GAN_Feat``, ``D_real``, ``D_fake``,
+``G_Warp``, ``F_Flow``, ``F_Warp``, ``W`` (+ ``G_f_GAN``, ``G_f_GAN_Feat``, ``D_f_real``, ``D_f_fake`` with the
+face discriminator). Temporal terms per scale: ``G_T_GAN``, ``G_T_GAN_Feat``, ``D_T_real``, ``D_T_fake``,
+``G_T_Warp``. Values are already weighted (``lambda_*``), as the reference reports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable, NamedTuple, Optional
+
+import torch
+from torch import Tensor, nn
+
+from models.losses import GANLoss, MaskedL1Loss, VGGLoss, discriminator_losses
+from models.networks.warp import warp
+
+FaceRegionFn = Callable[[Tensor], Optional[tuple[int, int, int, int]]]
+
+
+class FrameBatch(NamedTuple):
+    """One chunk's tensors, frames flattened into the batch axis ``N = B * T``."""
+
+    real: Tensor  # (N, 3, H, W) current real frames
+    fake: Tensor  # (N, 3, H, W) generated frames
+    fake_raw: Tensor  # (N, 3, H, W) hallucinated frames before blending
+    label: Tensor  # (N, C, H, W) encoded input of the current frames
+    real_prev: Tensor  # (N, 3, H, W) previous real frames
+    fake_prev: Tensor  # (N, 3, H, W) previous generated frames
+    flow: Optional[Tensor]  # (N, 2, H, W) generator flow in pixels, None with --no_flow
+    weight: Optional[Tensor]  # (N, 1, H, W) occlusion weight, None with --no_flow
+    flow_ref: Tensor  # (N, 2, H, W) reference flow, current -> previous
+    conf_ref: Tensor  # (N, 1, H, W) its confidence
+
+
+class Vid2VidCriterion(nn.Module):
+    """Holds the discriminators and computes the reference's losses.
+
+    Args:
+        opt: Parsed training options (lambdas, ``num_D``, ``n_layers_D``, ``no_vgg``, ``no_first_img``, ...).
+        discriminators: ``{"D": ..., "D_T0": ..., "D_f": ...}`` as built by ``define_D``.
+        face_region: Finds the face box in an encoded input, for ``--add_face_disc``.
+    """
+
+    def __init__(self, opt: argparse.Namespace, discriminators: dict[str, nn.Module],
+                 face_region: FaceRegionFn | None = None) -> None:
+        super().__init__()
+        self.opt = opt
+        self.nets = nn.ModuleDict(discriminators)
+        self.gan = GANLoss(opt.gan_mode)
+        self.masked_l1 = MaskedL1Loss()
+        self.vgg = None if opt.no_vgg else VGGLoss(weights_path=opt.vgg_weights or None)
+        self.face_region = face_region
+
+    def _adversarial(self, net: nn.Module, cond: Optional[Tensor], real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        opt = self.opt
+        real_in = real if cond is None else torch.cat([cond, real], dim=1)
+        fake_in = fake if cond is None else torch.cat([cond, fake], dim=1)
+        return discriminator_losses(net, real_in, fake_in, self.gan, num_D=opt.num_D, n_layers_D=opt.n_layers_D,
+                                    lambda_feat=opt.lambda_feat, use_feat=not opt.no_ganFeat)
+
+    def frame_losses(self, batch: FrameBatch) -> dict[str, Tensor]:
+        """The per-frame terms of one chunk (section 5.2 of the reference notes)."""
+        opt = self.opt
+        zero = batch.real.new_zeros(())
+        losses: dict[str, Tensor] = {"F_Flow": zero, "F_Warp": zero, "W": zero}
+        if batch.flow is not None:
+            scale = opt.lambda_F / 2 ** (opt.n_scales_spatial - 1)
+            losses["F_Flow"] = self.masked_l1(batch.flow, batch.flow_ref, batch.conf_ref) * scale
+            warped_real = warp(batch.real_prev, batch.flow)
+            losses["F_Warp"] = self.masked_l1(warped_real, batch.real, batch.conf_ref) * opt.lambda_T
+            if opt.no_first_img:
+                losses["W"] = self.masked_l1(batch.weight, torch.zeros_like(batch.weight), batch.conf_ref)
+        losses["G_VGG"] = zero
+        if self.vgg is not None:
+            losses["G_VGG"] = (self.vgg(batch.fake, batch.real) + self.vgg(batch.fake_raw, batch.real)) * opt.lambda_feat
+        blended = self._adversarial(self.nets["D"], batch.label, batch.real, batch.fake)
+        raw = self._adversarial(self.nets["D"], batch.label, batch.real, batch.fake_raw)
+        losses.update({name: blended[name] + raw[name] for name in blended})
+        warped_fake = warp(batch.fake_prev, batch.flow_ref).detach()
+        losses["G_Warp"] = self.masked_l1(batch.fake, warped_fake, batch.conf_ref) * opt.lambda_T
+        if "D_f" in self.nets:
+            losses.update(self._face_losses(batch))
+        return losses
+
+    def _face_losses(self, batch: FrameBatch) -> dict[str, Tensor]:
+        """Face-crop discriminator terms (pose); the generator terms count twice, as in the reference."""
+        box = self.face_region(batch.label) if self.face_region is not None else None
+        names = ("G_f_GAN", "G_f_GAN_Feat", "D_f_real", "D_f_fake")
+        if box is None:
+            return {name: batch.real.new_zeros(()) for name in names}
+        y0, y1, x0, x1 = box
+        crop = (slice(None), slice(None), slice(y0, y1), slice(x0, x1))
+        face = self._adversarial(self.nets["D_f"], batch.label[crop], batch.real[crop], batch.fake[crop])
+        return {"G_f_GAN": face["G_GAN"] * 2, "G_f_GAN_Feat": face["G_GAN_Feat"] * 2,
+                "D_f_real": face["D_real"], "D_f_fake": face["D_fake"]}
+
+    def temporal_losses(self, scale: int, real: Tensor, fake: Tensor, flow_ref: Tensor) -> dict[str, Tensor]:
+        """Temporal terms at one scale.
+
+        Args:
+            scale: Temporal scale (selects ``D_T<scale>``).
+            real: (G, tD, 3, H, W) real frame groups.
+            fake: (G, tD, 3, H, W) generated frame groups.
+            flow_ref: (G, tD-1, 2, H, W) reference flows of the groups, in pixels.
+        """
+        groups, _, _, height, width = real.shape
+        flows = flow_ref.reshape(groups, -1, height, width) / 20
+        real_in = torch.cat([real.reshape(groups, -1, height, width), flows], dim=1)
+        fake_in = torch.cat([fake.reshape(groups, -1, height, width), flows], dim=1)
+        terms = self._adversarial(self.nets[f"D_T{scale}"], None, real_in, fake_in)
+        return {"G_T_GAN": terms["G_GAN"], "G_T_GAN_Feat": terms["G_GAN_Feat"], "D_T_real": terms["D_real"],
+                "D_T_fake": terms["D_fake"], "G_T_Warp": real.new_zeros(())}
+
+
+def total_losses(frame: dict[str, Tensor], temporal: list[dict[str, Tensor]]) -> tuple[Tensor, Tensor, list[Tensor]]:
+    """The reference's objectives: generator total, frame-D total, and one total per active temporal scale."""
+    g_names = ("G_GAN", "G_GAN_Feat", "G_VGG", "G_Warp", "F_Flow", "F_Warp", "W", "G_f_GAN", "G_f_GAN_Feat")
+    loss_g = sum(frame[name] for name in g_names if name in frame)
+    loss_d = (frame["D_fake"] + frame["D_real"]) * 0.5
+    if "D_f_real" in frame:
+        loss_d = loss_d + (frame["D_f_fake"] + frame["D_f_real"]) * 0.5
+    loss_d_t = []
+    for terms in temporal:
+        loss_g = loss_g + terms["G_T_GAN"] + terms["G_T_GAN_Feat"] + terms["G_T_Warp"]
+        loss_d_t.append((terms["D_T_fake"] + terms["D_T_real"]) * 0.5)
+    return loss_g, loss_d, loss_d_t

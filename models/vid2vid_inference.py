@@ -1,0 +1,115 @@
+"""Streaming test-time generation: one input frame in, at most one generated frame out.
+
+Keeps only the last ``n_frames_G`` input frames and the generator's previous-frame pyramid, so memory stays
+flat however long the sequence. The first ``n_frames_G - 1`` frames of each sequence only fill the window;
+they come from the real images (``--use_real_img``), the single-frame generator (``--use_single_G``) or zeros
+(``--no_first_img``), exactly as the reference's three first-frame modes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from typing import NamedTuple, Optional
+
+import torch
+from torch import Tensor, nn
+
+from models.networks.video_generator import (InferenceState, VideoGenerator, encode_input, inference_step,
+                                             one_hot_input, single_g_first_frames)
+from util.checkpoint import load_file, load_state_dict_strict
+from util.device import autocast_dtype
+
+
+class InferenceResult(NamedTuple):
+    """A generated frame and the encoded input it was made from."""
+
+    image: Tensor  # (1, 3, H, W) in [-1, 1]
+    encoded_input: Tensor  # (C, H, W) network-ready input of the newest frame
+
+
+class Vid2VidInference:
+    """The reference's ``Vid2VidModelG.inference`` loop over a stream of frames.
+
+    Args:
+        opt: Test options (first-frame mode, ``label_nc``, ``n_frames_G``, ``autocast``, ...).
+        generator: The multi-scale generator, weights loaded.
+        device: Where generation runs.
+    """
+
+    def __init__(self, opt: argparse.Namespace, generator: VideoGenerator, device: torch.device) -> None:
+        self.opt, self.generator, self.device = opt, generator, device
+        self.t_g = opt.n_frames_G
+        self.state = InferenceState()
+        self.window: dict[str, list[Tensor]] = {"A": [], "inst": [], "B": []}
+        self.single_g: Optional[nn.Module] = None
+        if not (opt.no_first_img or opt.use_real_img or opt.use_single_G):
+            raise ValueError("choose how the first frames are made: --use_single_G (pretrained single-frame "
+                             "generator), --use_real_img (real frames from <phase>_B) or --no_first_img "
+                             "(a model trained with --no_first_img)")
+
+    def reset(self) -> None:
+        """Start a new sequence."""
+        self.state.reset()
+        self.window = {"A": [], "inst": [], "B": []}
+
+    def load_single_generator(self, net: nn.Module, path: str) -> None:
+        """Load the pix2pixHD first-frame generator from ``path`` (official ``latest_net_G_<size>.pth``)."""
+        hint = ("Download the released models with `python scripts/street/download_models.py`, or pass "
+                "--single_G_dir, --use_real_img or --no_first_img")
+        load_state_dict_strict(net, load_file(path, self.device, what="single-frame generator", hint=hint), path)
+        self.single_g = net.to(self.device)
+
+    def _autocast(self):
+        dtype = autocast_dtype(getattr(self.opt, "autocast", "none"))
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    @torch.no_grad()
+    def step(self, frame: dict) -> Optional[InferenceResult]:
+        """Feed one test item (batched, ``A``: (1, 1, C, H, W)); return the generated frame once the window is full."""
+        if frame.get("change_seq", torch.tensor([False])).any():
+            self.reset()
+        for key in ("A", "inst", "B"):
+            value = frame.get(key)
+            if isinstance(value, Tensor) and value.dim() == 5:
+                self.window[key].append(value.to(self.device, non_blocking=True))
+        if len(self.window["A"]) < self.t_g:
+            return None
+        labels = torch.cat(self.window["A"], dim=1)
+        inst = torch.cat(self.window["inst"], dim=1) if self.window["inst"] else None
+        encoded = encode_input(labels, inst, self.opt.label_nc)
+        onehot = one_hot_input(labels, inst, self.opt.label_nc) if self.opt.label_nc > 0 else None
+        first = self._first_frames(labels) if self.state.prev_pyr is None else None
+        with self._autocast():
+            outputs = inference_step(self.generator, self.state, encoded, first_frames=first,
+                                     no_first_img=self.opt.no_first_img, onehot=onehot)
+        for key in self.window:
+            self.window[key] = self.window[key][1:]
+        return InferenceResult(outputs[-1].image.float(), encoded[0, -1])
+
+    def _first_frames(self, labels: Tensor) -> Optional[Tensor]:
+        """(1, tG-1, 3, H, W) frames before the first output, per the first-frame mode."""
+        if self.opt.no_first_img:
+            return None
+        if self.opt.use_real_img:
+            if len(self.window["B"]) < self.t_g - 1:
+                raise ValueError("--use_real_img needs the real frames (<phase>_B folder) of every test sequence")
+            return torch.cat(self.window["B"][: self.t_g - 1], dim=1)
+        if self.single_g is None:
+            raise ValueError("--use_single_G: the single-frame generator is not loaded")
+        return single_g_first_frames(self.single_g, labels[:, : self.t_g - 1], self.opt.label_nc)
+
+
+def single_generator_path(opt: argparse.Namespace) -> str:
+    """Where the reference keeps the single-frame generator for this dataset and ``--loadSize``."""
+    if opt.dataset_mode == "face":
+        folder = opt.single_G_dir or os.path.join(opt.checkpoints_dir, "edge2face_single")
+        return os.path.join(folder, "latest_net_G.pth")
+    folder = opt.single_G_dir or os.path.join(opt.checkpoints_dir, "label2city_single")
+    if opt.loadSize not in (512, 1024, 2048):
+        raise ValueError(f"--use_single_G: the released single-frame street generators exist for --loadSize "
+                         f"512, 1024 and 2048, not {opt.loadSize}; use --use_real_img or --no_first_img")
+    return os.path.join(folder, f"latest_net_G_{opt.loadSize}.pth")

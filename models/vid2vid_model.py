@@ -1,0 +1,366 @@
+"""The vid2vid model: sequential generator, image/temporal discriminators, flow, optimizers and checkpoints.
+
+Training follows the reference step for step: a clip is generated in chunks of ``n_frames_load`` frames, each
+conditioned on the last generated frames of the previous chunk; per chunk the generator, the frame
+discriminator and every active temporal discriminator are stepped, in that order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+from typing import NamedTuple, Optional
+
+import torch
+from torch import Tensor
+
+from models.base_model import BaseModel
+from models.networks import define_D, define_G, define_single_G
+from models.networks.video_generator import build_pyramid, encode_input
+from models.temporal_frames import TemporalBuffers, collect_groups
+from models.vid2vid_criterion import FrameBatch, Vid2VidCriterion, total_losses
+from models.vid2vid_inference import Vid2VidInference, single_generator_path
+from util.checkpoint import atomic_save, atomic_write_text, load_file, load_state_dict_strict
+from util.distributed import DistContext, average_gradients
+from util.seed import get_rng_state, set_rng_state
+from util.training import TrainingState, learning_rate
+
+logger = logging.getLogger(__name__)
+
+
+class ChunkOutput(NamedTuple):
+    """Generator results for one chunk of ``n`` new frames (finest scale unless stated)."""
+
+    fake: Tensor  # (B, n, 3, H, W)
+    fake_raw: Tensor  # (B, n, 3, H, W)
+    flow: Optional[Tensor]  # (B, n, 2, H, W) pixels
+    weight: Optional[Tensor]  # (B, n, 1, H, W)
+    label: Tensor  # (B, n, C, H, W) encoded input of the new frames
+    real_with_prev: Tensor  # (B, n + 1, 3, H, W) one earlier real frame, then the current ones
+    fake_last: list  # per scale, finest first: (B, tG-1, 3, h, w) detached, the next chunk's history
+
+
+class StepResult(NamedTuple):
+    """What one training sequence reports: the last chunk's losses and tensors for the visuals."""
+
+    losses: dict
+    visuals: dict
+
+
+class Vid2VidModel(BaseModel):
+    """vid2vid on any list of devices: the generator on the first ``--n_gpus_gen``, the discriminators after.
+
+    Args:
+        opt: Parsed options.
+        devices: Devices (default ``opt.devices``).
+        dist_ctx: torch.distributed context (gradients averaged over processes when enabled).
+    """
+
+    def __init__(self, opt: argparse.Namespace, devices: list[torch.device] | None = None,
+                 dist_ctx: DistContext | None = None) -> None:
+        super().__init__(opt, devices)
+        self.dist = dist_ctx or DistContext()
+        n_gen = min(max(1, opt.n_gpus_gen), len(self.devices))
+        self.gen_devices = self.devices[:n_gen]
+        self.d_device = self.devices[n_gen] if n_gen < len(self.devices) else self.devices[0]
+        self.t_g = opt.n_frames_G
+        if self.t_g < 2:
+            raise ValueError(f"--n_frames_G {self.t_g}: the vid2vid generator needs at least 2 frames "
+                             "(one previous output to warp)")
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self) -> None:
+        """Build the networks; in training also discriminators, flow, optimizers; load what the flags ask."""
+        opt = self.opt
+        self.generator = define_G(opt).to(self.gen_devices[0])
+        for s, net in enumerate(self.generator.scales):
+            self.networks[f"G{s}"] = net
+        if not opt.isTrain:
+            self.inference = Vid2VidInference(opt, self.generator, self.device)
+            self._load_generator(opt.which_epoch, None, all_required=True)
+            if opt.use_single_G and not (opt.use_real_img or opt.no_first_img):
+                self.inference.load_single_generator(define_single_G(opt), single_generator_path(opt))
+            return
+        discriminators = {k: v.to(self.d_device) for k, v in define_D(opt).items()}
+        self.networks.update(discriminators)
+        self.criterion = Vid2VidCriterion(opt, discriminators, self._face_region_fn()).to(self.d_device)
+        from models.networks.flow import create_flow_estimator
+
+        self.flow = create_flow_estimator(opt.flow_backend, opt.flownet_checkpoint, self.d_device, opt.flow_cache)
+        self.n_gpus = opt.n_gpus_gen if opt.batchSize == 1 else 1
+        self.n_frames_bp = 1
+        self.n_frames_per_gpu = max(1, min(opt.max_frames_per_gpu, opt.n_frames_total // self.n_gpus))
+        self.finetune_all = opt.niter_fix_global == 0
+        self.lr = opt.lr
+        self._make_optimizers()
+        if opt.continue_train:
+            self._load_generator(opt.which_epoch, None, all_required=False)
+            self._load_discriminators(opt.which_epoch, None, partial=False)
+        elif opt.load_pretrain:
+            self._load_generator(opt.which_epoch, opt.load_pretrain, all_required=False)
+            self._load_discriminators(opt.which_epoch, opt.load_pretrain, partial=True)
+
+    def _face_region_fn(self):
+        if not self.opt.add_face_disc:
+            return None
+        from data.keypoints import face_region
+
+        return lambda encoded: face_region(encoded, self.opt.fineSize, self.opt.openpose_only)
+
+    @property
+    def n_frames_load(self) -> int:
+        """Frames generated per chunk."""
+        return self.n_gpus * self.n_frames_per_gpu
+
+    def _generator_params(self) -> list:
+        scales = self.generator.scales
+        chosen = list(scales) if self.finetune_all else [scales[-1]]
+        return [p for net in chosen for p in net.parameters()]
+
+    def _make_optimizers(self) -> None:
+        opt = self.opt
+        betas_g = (0.0, 0.9) if opt.TTUR else (opt.beta1, 0.999)
+        self.optimizer_G = torch.optim.Adam(self._generator_params(), lr=self._lr_g(opt.lr), betas=betas_g)
+        d_params = [p for k in ("D", "D_f") if k in self.networks for p in self.networks[k].parameters()]
+        self.optimizer_D = torch.optim.Adam(d_params, lr=self._lr_d(opt.lr), betas=betas_g)
+        self.optimizers_D_T = [torch.optim.Adam(self.networks[f"D_T{s}"].parameters(), lr=opt.lr,
+                                                betas=(opt.beta1, 0.999)) for s in range(opt.n_scales_temporal)]
+
+    def _lr_g(self, lr: float) -> float:
+        return lr / 2 if self.opt.TTUR else lr
+
+    def _lr_d(self, lr: float) -> float:
+        return lr * 2 if self.opt.TTUR else lr
+
+    # ------------------------------------------------------------------ loading
+    def _load_generator(self, epoch: str, folder: Optional[str], all_required: bool) -> None:
+        """G0 is required; finer scales too at test, optional in coarse-to-fine training."""
+        for s in range(len(self.generator.scales)):
+            self.load_network(f"G{s}", epoch, folder, required=all_required or s == 0)
+
+    def _load_discriminators(self, epoch: str, folder: Optional[str], partial: bool) -> None:
+        """Discriminators are optional; from --load_pretrain, sub-discriminators that exist are kept."""
+        for label in [k for k in self.networks if k.startswith("D")]:
+            path = self.network_path(label, epoch, folder)
+            if not os.path.isfile(path):
+                logger.info("no checkpoint %s; %s keeps its initialisation", path, label)
+            elif partial:
+                self._load_matching(label, load_file(path, self.d_device, what=f"network {label}"), path)
+            else:
+                load_state_dict_strict(self.networks[label], load_file(path, self.d_device), source=path)
+
+    def _load_matching(self, label: str, state: dict, path: str) -> None:
+        """Copy the entries whose name and shape match; log what is left at initialisation."""
+        own = self.networks[label].state_dict()
+        kept = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+        own.update(kept)
+        self.networks[label].load_state_dict(own)
+        left = sorted({k.split(".")[0] for k in own if k not in kept})
+        if left:
+            logger.warning("%s: %s loaded partially; left at initialisation: %s", label, path, ", ".join(left))
+
+    # ------------------------------------------------------------------ generation
+    def _unpack(self, data: dict) -> tuple[Tensor, Tensor, Optional[Tensor]]:
+        device = self.gen_devices[0]
+        inst = data.get("inst")
+        inst = inst.to(device, non_blocking=True) if isinstance(inst, Tensor) and inst.dim() == 5 else None
+        return data["A"].to(device, non_blocking=True), data["B"].to(device, non_blocking=True), inst
+
+    def first_frames(self, real: Tensor) -> list[Tensor]:
+        """The tG-1 frames before the first generated one, as a pyramid (finest first): zeros or real frames."""
+        history = real[:, : self.t_g - 1]
+        if self.opt.no_first_img:
+            history = torch.zeros_like(history)
+        return build_pyramid(history, self.opt.n_scales_spatial)
+
+    def generate_chunk(self, label: Tensor, real: Tensor, inst: Optional[Tensor],
+                       history: Optional[list]) -> ChunkOutput:
+        """Generate ``T - tG + 1`` frames of a chunk of ``T`` input frames.
+
+        Args:
+            label: (B, T, C_in, H, W) label ids or input images.
+            real: (B, T, 3, H, W) real frames in [-1, 1].
+            inst: (B, T, 1, H, W) instance ids, or None.
+            history: The previous chunk's ``fake_last``, or None for the first chunk of a sequence.
+        """
+        encoded = encode_input(label, inst, self.opt.label_nc)
+        first_chunk = history is None
+        fakes = list(self.first_frames(real) if first_chunk else history)
+        label_pyr = build_pyramid(encoded, self.opt.n_scales_spatial)
+        n_new = encoded.shape[1] - self.t_g + 1
+        finest = []
+        for t in range(n_new):
+            device = self.gen_devices[(t // self.n_frames_per_gpu) % len(self.gen_devices)]
+            outputs = self._generate_frame(label_pyr, fakes, t, device, use_raw_only=self.opt.no_first_img and first_chunk)
+            for si, out in enumerate(outputs):
+                fakes[si] = torch.cat([fakes[si], out.image.unsqueeze(1).to(fakes[si].device)], dim=1)
+            finest.append(outputs[0])
+        return ChunkOutput(
+            fake=fakes[0][:, self.t_g - 1:], fake_raw=_stack([o.raw_image for o in finest]),
+            flow=_stack([o.flow for o in finest]), weight=_stack([o.weight for o in finest]),
+            label=encoded[:, self.t_g - 1:], real_with_prev=real[:, self.t_g - 2:],
+            fake_last=[f[:, -(self.t_g - 1):].detach() for f in fakes])
+
+    def _generate_frame(self, label_pyr: list, fakes: list, t: int, device: torch.device, use_raw_only: bool):
+        """All scales of frame ``t`` of the chunk; returns outputs finest first."""
+        labels = [p[:, t:t + self.t_g].to(device) for p in label_pyr]
+        prev = [f[:, t:t + self.t_g - 1].to(device) for f in fakes]
+        if t % self.n_frames_bp == 0:
+            prev = [p.detach() for p in prev]
+        outputs = self.generator.generate_frame(labels, prev, use_raw_only=use_raw_only,
+                                                detach_coarse=not self.finetune_all)
+        return outputs[::-1]
+
+    # ------------------------------------------------------------------ training
+    def train_sequence(self, data: dict) -> StepResult:
+        """Train on one batch of clips: every chunk is generated, scored and stepped as the reference does."""
+        label, real, inst = self._unpack(data)
+        n_load = min(self.n_frames_load, real.shape[1] - self.t_g + 1)
+        t_len = n_load + self.t_g - 1
+        history, buffers = None, TemporalBuffers()
+        losses, visuals = {}, {}
+        for start in range(0, real.shape[1] - t_len + 1, n_load):
+            window = slice(start, start + t_len)
+            chunk = self.generate_chunk(label[:, window], real[:, window],
+                                        None if inst is None else inst[:, window], history)
+            frame_losses, temporal, buffers, refs = self.chunk_losses(chunk, history, buffers, start)
+            history = chunk.fake_last
+            self.optimize(frame_losses, temporal)
+            losses = _report(frame_losses, temporal)
+            visuals = _visual_tensors(chunk, refs, visuals, first=start == 0)
+        return StepResult(losses, visuals)
+
+    def chunk_losses(self, chunk: ChunkOutput, history: Optional[list], buffers: TemporalBuffers, start: int):
+        """Frame and temporal losses of one chunk (the reference's modelD(0, ...) and modelD(s+1, ...))."""
+        dev = self.d_device
+        real_prev, real_now = chunk.real_with_prev[:, :-1].to(dev), chunk.real_with_prev[:, 1:].to(dev)
+        flow_ref, conf_ref = self.flow(real_now, real_prev)
+        first = real_prev[:, :1] if history is None else history[0][:, -1:].to(dev)
+        fake = chunk.fake.to(dev)
+        fake_prev = torch.cat([first, fake[:, :-1].detach()], dim=1)
+        batch = FrameBatch(*(_flat(x, dev) for x in (
+            real_now, fake, chunk.fake_raw, chunk.label, real_prev, fake_prev, chunk.flow, chunk.weight,
+            flow_ref, conf_ref)))
+        frame = self.criterion.frame_losses(batch)
+        buffers, groups = collect_groups(buffers, real_now, fake, flow_ref, conf_ref,
+                                         n_scales=self.opt.n_scales_temporal, t_d=self.opt.n_frames_D,
+                                         flow_fn=self.flow, sparse=self.opt.sparse_D, chunk_start=start)
+        temporal = [self.criterion.temporal_losses(s, groups.real[s], groups.fake[s], groups.flow[s])
+                    for s in range(self.opt.n_scales_temporal) if groups.real[s] is not None]
+        return frame, temporal, buffers, (flow_ref, conf_ref)
+
+    def optimize(self, frame: dict, temporal: list) -> None:
+        """Three separate updates, in the reference's order: G, frame D, then each active temporal D."""
+        loss_g, loss_d, loss_d_t = total_losses(frame, temporal)
+        _check_finite(frame, temporal)
+        pairs = [(loss_g, self.optimizer_G), (loss_d, self.optimizer_D)]
+        pairs += [(loss, self.optimizers_D_T[s]) for s, loss in enumerate(loss_d_t)]
+        for loss, optimizer in pairs:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            average_gradients([p for group in optimizer.param_groups for p in group["params"]], self.dist)
+            optimizer.step()
+
+    # ------------------------------------------------------------------ schedule
+    def update_epoch(self, epoch: int, dataset) -> None:
+        """End-of-epoch updates: learning-rate decay, clip-length curriculum, unfreezing coarse scales."""
+        opt = self.opt
+        self.set_learning_rate(learning_rate(opt.lr, epoch + 1, opt.niter, opt.niter_decay))
+        if epoch % opt.niter_step == 0:
+            self.update_training_batch(epoch // opt.niter_step, dataset)
+        if opt.n_scales_spatial > 1 and opt.niter_fix_global != 0 and epoch == opt.niter_fix_global:
+            self.unfreeze_all_scales()
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Set G and frame-D learning rates (TTUR factors kept; the temporal Ds are not decayed)."""
+        self.lr = lr
+        for group in self.optimizer_G.param_groups:
+            group["lr"] = self._lr_g(lr)
+        for group in self.optimizer_D.param_groups:
+            group["lr"] = self._lr_d(lr)
+
+    def update_training_batch(self, ratio: int, dataset) -> None:
+        """Grow the clip length (dataset) and the chunk and back-propagation lengths (model)."""
+        if dataset is not None:
+            dataset.update_training_batch(ratio)
+        opt = self.opt
+        self.n_frames_per_gpu = max(1, min(opt.max_frames_per_gpu, opt.n_frames_total * 2**ratio // self.n_gpus))
+        n_load = self.n_frames_load
+        self.n_frames_bp = n_load // math.ceil(n_load / min(opt.max_frames_backpropagate, 2**ratio))
+
+    def unfreeze_all_scales(self) -> None:
+        """After ``--niter_fix_global`` epochs: train every scale with a fresh Adam, as the reference."""
+        self.finetune_all = True
+        self.optimizer_G = torch.optim.Adam(self._generator_params(), lr=self.lr, betas=(self.opt.beta1, 0.999))
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, epoch: str, state: TrainingState) -> None:
+        """Networks, then optimizers and schedule (one file), then iter.txt; every file written atomically."""
+        self.save_networks(epoch)
+        atomic_save(self.training_state(state), os.path.join(self.save_dir, f"{epoch}_train_state.pth"))
+        atomic_write_text(f"{state.epoch}\n{state.epoch_iter}\n", os.path.join(self.save_dir, "iter.txt"))
+
+    def training_state(self, state: TrainingState) -> dict:
+        """Optimizer, schedule and RNG state for an exact resume."""
+        return {"state": state.to_dict(), "rng": get_rng_state(), "lr": self.lr, "finetune_all": self.finetune_all,
+                "n_frames_bp": self.n_frames_bp, "n_frames_per_gpu": self.n_frames_per_gpu,
+                "optimizer_G": self.optimizer_G.state_dict(), "optimizer_D": self.optimizer_D.state_dict(),
+                "optimizers_D_T": [o.state_dict() for o in self.optimizers_D_T]}
+
+    def load_training_state(self, epoch: str) -> Optional[TrainingState]:
+        """Restore what :meth:`training_state` saved; None when the run has no such file."""
+        path = os.path.join(self.save_dir, f"{epoch}_train_state.pth")
+        if not os.path.isfile(path):
+            return None
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        if saved["finetune_all"] and not self.finetune_all:
+            self.unfreeze_all_scales()
+        self.optimizer_G.load_state_dict(saved["optimizer_G"])
+        self.optimizer_D.load_state_dict(saved["optimizer_D"])
+        for optimizer, opt_state in zip(self.optimizers_D_T, saved["optimizers_D_T"]):
+            optimizer.load_state_dict(opt_state)
+        self.lr, self.n_frames_bp, self.n_frames_per_gpu = saved["lr"], saved["n_frames_bp"], saved["n_frames_per_gpu"]
+        set_rng_state(saved["rng"])
+        return TrainingState.from_dict(saved["state"])
+
+
+def _stack(frames: list) -> Optional[Tensor]:
+    """Stack per-frame (B, C, H, W) tensors to (B, T, C, H, W); None if they are None."""
+    return None if frames[0] is None else torch.stack(frames, dim=1)
+
+
+def _flat(x: Optional[Tensor], device: torch.device) -> Optional[Tensor]:
+    """(B, T, C, H, W) -> (B*T, C, H, W) on ``device``."""
+    return None if x is None else x.reshape(-1, *x.shape[2:]).to(device)
+
+
+def _report(frame: dict, temporal: list) -> dict:
+    """Plain floats by reference names; temporal names get the scale index appended (``G_T_GAN0``)."""
+    out = {k: float(v.detach()) for k, v in frame.items()}
+    for s, terms in enumerate(temporal):
+        out.update({f"{k}{s}": float(v.detach()) for k, v in terms.items()})
+    return out
+
+
+def _visual_tensors(chunk: ChunkOutput, refs: tuple, previous: dict, first: bool) -> dict:
+    """Batch 0, last frame of the chunk (and the sequence's first generated frame)."""
+    flow_ref, conf_ref = refs
+    visuals = {"input": chunk.label[0, -1], "fake_image": chunk.fake[0, -1], "fake_raw_image": chunk.fake_raw[0, -1],
+               "real_image": chunk.real_with_prev[0, -1], "flow_ref": flow_ref[0, -1], "conf_ref": conf_ref[0, -1],
+               "fake_first_image": chunk.fake[0, 0] if first else previous.get("fake_first_image")}
+    if chunk.flow is not None:
+        visuals.update(flow=chunk.flow[0, -1], weight=chunk.weight[0, -1])
+    return {k: v.detach() for k, v in visuals.items() if v is not None}
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite."""
+
+
+def _check_finite(frame: dict, temporal: list) -> None:
+    named = list(frame.items()) + [(f"{k}{s}", v) for s, terms in enumerate(temporal) for k, v in terms.items()]
+    for name, value in named:
+        if not torch.isfinite(value).all():
+            raise NonFiniteLossError(f"loss {name} is {float(value)}")

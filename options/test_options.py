@@ -1,0 +1,41 @@
+"""Test options: the reference's test flags plus this project's additions."""
+
+from __future__ import annotations
+
+import argparse
+
+from options.base_options import INF, BaseOptions
+
+
+class TestOptions(BaseOptions):
+    """Flags of test.py."""
+
+    is_train = False
+
+    def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        """Add the base flags, then the test ones."""
+        parser = super().initialize(parser)
+        g = parser.add_argument_group("test")
+        g.add_argument("--ntest", type=int, default=INF, help="maximum number of test sequences")
+        g.add_argument("--results_dir", type=str, default="./results/", help="where results are saved")
+        g.add_argument("--aspect_ratio", type=float, default=1.0,
+                       help="width/height ratio applied to the saved frames (1 keeps them)")
+        g.add_argument("--phase", type=str, default="test", help="dataset folder prefix: train, val, test")
+        g.add_argument("--which_epoch", type=str, default="latest", help="checkpoint prefix to load")
+        g.add_argument("--how_many", type=int, default=300, help="frames to generate, over all sequences")
+        g.add_argument("--use_real_img", action="store_true",
+                       help="take the first frames from the real images (<phase>_B)")
+        g.add_argument("--start_frame", type=int, default=0, help="first frame of the first sequence")
+        g.add_argument("--autocast", type=str, default="none", choices=["none", "bf16", "fp16"],
+                       help="(new) reduced-precision inference: bf16 on CPU, fp16 or bf16 on CUDA")
+        g.add_argument("--no_video", action="store_true", help="(new) do not write an mp4 per sequence")
+        g.add_argument("--input_video", type=str, default="",
+                       help="(new) read the input label video from this video file or frame folder")
+        g.add_argument("--single_G_dir", type=str, default="",
+                       help="(new) folder of the single-frame generator checkpoints; default "
+                            "<checkpoints_dir>/label2city_single or edge2face_single")
+        return parser
+
+    def _dataset_mode(self, opt: argparse.Namespace) -> str:
+        """test.py reads street data with the streaming ``test`` mode, as the reference does."""
+        return "test" if opt.dataset_mode == "temporal" else opt.dataset_mode

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# pose-to-body, published setting pose/test_256p.sh of the reference (same flags).
+set -e
+python test.py --name pose2body_256p \
+    --dataroot datasets/pose --dataset_mode pose --input_nc 6 \
+    --resize_or_crop scaleHeight --loadSize 256 --no_first_img

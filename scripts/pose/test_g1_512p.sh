@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# pose-to-body, published setting pose/test_g1_512p.sh of the reference (same flags).
+set -e
+python test.py --name pose2body_512p_g1 \
+    --dataroot datasets/pose --dataset_mode pose --input_nc 6 \
+    --n_scales_spatial 2 --ngf 64 --resize_or_crop scaleHeight --loadSize 512 --no_first_img

