@@ -81,7 +81,8 @@ def interp_points(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         x, y = x[::-1], y[::-1]
     curve_x = np.linspace(x[0], x[-1], int(x[-1] - x[0]))
     curve_y = np.polyval(coeffs, curve_x)
-    return curve_x.astype(int), curve_y.astype(int)
+    # Truncate as the reference does; the epsilon keeps exact integers (5 - 1e-12) from dropping a pixel.
+    return (curve_x + 1e-6).astype(int), (curve_y + 1e-6).astype(int)
 
 
 def _set_color(image: np.ndarray, yy: np.ndarray, xx: np.ndarray, color: Color) -> None:

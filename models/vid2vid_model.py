@@ -86,7 +86,7 @@ class Vid2VidModel(BaseModel):
         discriminators = {k: v.to(self.d_device) for k, v in define_D(opt).items()}
         self.networks.update(discriminators)
         self.criterion = Vid2VidCriterion(opt, discriminators, self._face_region_fn()).to(self.d_device)
-        from models.networks.flow import create_flow_estimator
+        from models.networks.flow.estimator import create_flow_estimator
 
         self.flow = create_flow_estimator(opt.flow_backend, opt.flownet_checkpoint, self.d_device, opt.flow_cache)
         self.n_gpus = opt.n_gpus_gen if opt.batchSize == 1 else 1
@@ -363,4 +363,4 @@ def _check_finite(frame: dict, temporal: list) -> None:
     named = list(frame.items()) + [(f"{k}{s}", v) for s, terms in enumerate(temporal) for k, v in terms.items()]
     for name, value in named:
         if not torch.isfinite(value).all():
-            raise NonFiniteLossError(f"loss {name} is {float(value)}")
+            raise NonFiniteLossError(f"loss {name} is {float(value.detach())}")

@@ -14,8 +14,16 @@ from torch.testing import assert_close
 
 from models.networks.generators import CoarseFeatures
 from models.networks.single_generators import GlobalGenerator, LocalEnhancer
-from models.networks.video_generator import (InferenceState, VideoGenerator, build_pyramid, encode_input,
-                                             foreground_mask, inference_step, one_hot_input, single_g_first_frames)
+from models.networks.video_generator import (
+    InferenceState,
+    VideoGenerator,
+    build_pyramid,
+    encode_input,
+    foreground_mask,
+    inference_step,
+    one_hot_input,
+    single_g_first_frames,
+)
 from models.networks.warp import warp
 from tests.conftest import GOLDEN, require
 from util.checkpoint import load_state_dict_strict

@@ -7,8 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from models.losses import (GANLoss, MaskedL1Loss, VGGLoss, discriminator_losses, feature_matching_loss,
-                           load_vgg19_features)
+from models.losses import (
+    GANLoss,
+    MaskedL1Loss,
+    VGGLoss,
+    discriminator_losses,
+    feature_matching_loss,
+    load_vgg19_features,
+)
 from models.networks.discriminators import MultiscaleDiscriminator, TemporalDiscriminator
 from models.networks.video_generator import encode_input
 from models.networks.warp import warp

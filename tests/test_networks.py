@@ -11,8 +11,16 @@ from models.networks.blocks import OneHotInput, ResnetBlock, get_norm_layer, ini
 from models.networks.discriminators import MultiscaleDiscriminator, NLayerDiscriminator, TemporalDiscriminator
 from models.networks.generators import CompositeGenerator
 from models.networks.single_generators import Encoder, Global_with_z, GlobalGenerator, LocalEnhancer, instance_average
-from models.networks.video_generator import (InferenceState, VideoGenerator, build_pyramid, encode_input,
-                                             foreground_mask, inference_step, instance_edges, one_hot_input)
+from models.networks.video_generator import (
+    InferenceState,
+    VideoGenerator,
+    build_pyramid,
+    encode_input,
+    foreground_mask,
+    inference_step,
+    instance_edges,
+    one_hot_input,
+)
 from models.networks.warp import warp
 
 H, W, LABEL_NC, T_G = 32, 64, 4, 2
@@ -67,7 +75,8 @@ def test_video_generator_shapes_and_gradients() -> None:
     assert fine.img_feat.shape == (2, 4, H, W) and fine.fg_feat.shape == (2, 4, H, W)
     assert all(torch.isfinite(t).all() for t in fine if t is not None)
     assert fine.image.abs().max() <= 1 and (0 <= fine.weight).all() and (fine.weight <= 1).all()
-    loss = sum((t * torch.randn_like(t)).sum() for t in (fine.image, fine.flow, fine.weight, fine.raw_image))
+    # every scale's heads are trained through its own output (the coarse ones also through the features)
+    loss = sum((t * torch.randn_like(t)).sum() for o in outputs for t in (o.image, o.flow, o.weight, o.raw_image))
     loss.backward()
     _assert_all_grads(net)
 

@@ -17,8 +17,12 @@ import argparse
 from torch import nn
 
 from models.networks.blocks import init_weights
-from models.networks.discriminators import (FaceDiscriminator, ImageDiscriminator, MultiscaleDiscriminator,
-                                            TemporalDiscriminator)
+from models.networks.discriminators import (
+    FaceDiscriminator,
+    ImageDiscriminator,
+    MultiscaleDiscriminator,
+    TemporalDiscriminator,
+)
 from models.networks.generators import CompositeGenerator, CompositeLocalGenerator
 from models.networks.single_generators import Encoder, Global_with_z, GlobalGenerator, LocalEnhancer
 from models.networks.video_generator import VideoGenerator

@@ -108,7 +108,7 @@ class OneHotInput(NamedTuple):
 
 
 def one_hot_stem_conv(convs: Sequence[nn.Conv2d], onehot: OneHotInput, pad: int = 3,
-                      rows_per_chunk: int = 64) -> list[Tensor]:
+                      rows_per_chunk: int = 16) -> list[Tensor]:
     """Exact ``conv(ReflectionPad2d(pad)(stack))`` for one-hot stacks, without the wide convolution.
 
     A convolution over one-hot channels is, at every pixel, the sum over kernel taps of the weight column of
@@ -132,16 +132,16 @@ def one_hot_stem_conv(convs: Sequence[nn.Conv2d], onehot: OneHotInput, pad: int 
     weight = torch.cat(weights, dim=0)
     # table row (t, ky, kx, label) holds the weight column of that label at that tap
     table = weight[:, :, :label_nc].permute(1, 3, 4, 2, 0).reshape(frames * k * k * label_nc, -1)
-    padded = F.pad(ids.to(weight.dtype), (pad, pad, pad, pad), mode="reflect").to(torch.int64)
-    tap_offset = torch.arange(frames * k * k, device=ids.device).view(1, frames, k * k, 1, 1) * label_nc
+    padded = F.pad(ids.to(weight.dtype), (pad, pad, pad, pad), mode="reflect").to(torch.int32)
+    # (B, rows, W, T, k, k) index of every tap: its label plus the tap's row block in the table
+    tap_offset = (torch.arange(frames * k * k, device=ids.device, dtype=torch.int32) * label_nc).view(frames, k, k)
     out = weight.new_empty(batch, height, width, weight.shape[0])
+    buffer = padded.new_empty(batch, min(rows_per_chunk, height), width, frames, k, k)
     for row in range(0, height, rows_per_chunk):
         rows = min(rows_per_chunk, height - row)
-        window = padded[:, :, row:row + rows + 2 * pad]
-        taps = window.unfold(2, k, 1).unfold(3, k, 1)  # (B, T, rows, W, k, k)
-        index = taps.permute(0, 2, 3, 1, 4, 5).reshape(batch, rows, width, frames, k * k)
-        index = index + tap_offset.view(1, 1, 1, frames, k * k)
-        bags = F.embedding_bag(index.reshape(-1, frames * k * k), table, mode="sum")
+        taps = padded[:, :, row:row + rows + 2 * pad].unfold(2, k, 1).unfold(3, k, 1)  # (B, T, rows, W, k, k)
+        index = torch.add(taps.permute(0, 2, 3, 1, 4, 5), tap_offset, out=buffer[:, :rows])  # one pass
+        bags = F.embedding_bag(index.view(-1, frames * k * k), table, mode="sum")
         out[:, row:row + rows] = bags.view(batch, rows, width, -1)
     result = out.permute(0, 3, 1, 2)
     if extra is not None:

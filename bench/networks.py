@@ -1,0 +1,140 @@
+"""Benchmark one sequential generation step of the label2city g1 generators on CPU.
+
+For each configuration: parameters, MACs per generated frame (``torch.utils.flop_counter``), and the median
+CPU time per frame in ``torch.inference_mode`` (after warm-up) of the plain path (the reference's algorithm)
+and of the exact one-hot fast path, the largest output difference between the two, the machine's conv
+throughput and the time over the FLOP bound. Weights are random (cost does not depend on them).
+
+Usage: ``python bench/networks.py [--rows 256_g1@256x128 ...] [--runs 3] [--threads 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from models.networks.blocks import init_weights  # noqa: E402
+from models.networks.video_generator import (  # noqa: E402
+    InferenceState,
+    VideoGenerator,
+    encode_input,
+    inference_step,
+    one_hot_input,
+)
+
+LABEL_NC, T_G, FG_LABELS = 35, 3, [26]
+CONFIGS = {"256_g1": 1, "512_g1": 2, "1024_g1": 3}  # name -> spatial scales (ngf 128, 2 downsamplings, fg)
+ROWS = ["256_g1@256x128", "256_g1@512x256", "512_g1@512x256", "1024_g1@1024x512"]
+REFERENCE_MS = {"256_g1@256x128": 3475, "256_g1@512x256": 14422, "512_g1@512x256": 6351, "1024_g1@1024x512": 11912}
+
+
+def build(n_scales: int) -> VideoGenerator:
+    """The released label2city g1 generator layout with random weights, BatchNorm in training mode."""
+    torch.manual_seed(0)
+    net = VideoGenerator(input_nc=LABEL_NC + 1, n_frames_G=T_G, ngf=128, n_downsampling=2, n_blocks=9,
+                         n_blocks_local=3, n_scales=n_scales, fg_labels=FG_LABELS)
+    return net.apply(init_weights).train()
+
+
+def blocky_inputs(width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random blocky label ids (1, tG, 1, H, W) with car blocks, and instance ids."""
+    gen = torch.Generator().manual_seed(1)
+    coarse = torch.randint(0, LABEL_NC, (1, T_G, 1, height // 16, width // 16), generator=gen).float()
+    labels = coarse.repeat_interleave(16, -2).repeat_interleave(16, -1)
+    inst = labels * 1000 + torch.randint(0, 3, labels.shape, generator=gen).float()
+    return labels, inst
+
+
+def step_fn(net: VideoGenerator, labels: torch.Tensor, inst: torch.Tensor, fast: bool) -> Callable[[], torch.Tensor]:
+    """One test-time generation step (encode, pyramid, every scale, warp, fg composite) from fixed first frames."""
+    first = torch.zeros(1, T_G - 1, 3, *labels.shape[-2:])
+
+    def run() -> torch.Tensor:
+        state = InferenceState()
+        encoded = encode_input(labels, inst, LABEL_NC)
+        onehot = one_hot_input(labels, inst, LABEL_NC) if fast else None
+        return inference_step(net, state, encoded, first_frames=first, onehot=onehot)[-1].image
+
+    return run
+
+
+def median_ms(fn: Callable[[], torch.Tensor], runs: int) -> float:
+    """Median wall time of ``runs`` calls after one warm-up call, in ms."""
+    with torch.inference_mode():
+        fn()
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def gmacs(fn: Callable[[], torch.Tensor]) -> float:
+    """Multiply-accumulates (1e9) counted by the flop counter (convolutions, matmuls)."""
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 2e9
+
+
+def conv_throughput(runs: int = 5) -> float:
+    """GFLOP/s of a 3x3 512->512 convolution at 32x64 (as performance.md)."""
+    x, w = torch.randn(1, 512, 32, 64), torch.randn(512, 512, 3, 3)
+    with torch.inference_mode():
+        F.conv2d(x, w, padding=1)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            F.conv2d(x, w, padding=1)
+            times.append(time.perf_counter() - start)
+    return 2 * 512 * 512 * 9 * 32 * 64 / statistics.median(times) / 1e9
+
+
+def bench_row(row: str, runs: int, peak: float) -> str:
+    """Measure one ``config@WxH`` row and format it as a markdown table line."""
+    name, size = row.split("@")
+    width, height = (int(v) for v in size.split("x"))
+    net = build(CONFIGS[name])
+    labels, inst = blocky_inputs(width, height)
+    plain, fast = step_fn(net, labels, inst, False), step_fn(net, labels, inst, True)
+    with torch.inference_mode():
+        diff = (plain() - fast()).abs().max().item()
+    macs, fast_macs = gmacs(plain), gmacs(fast)
+    plain_ms, fast_ms = median_ms(plain, runs), median_ms(fast, runs)
+    params = sum(p.numel() for p in net.parameters())
+    bound_ms = 2 * macs / peak * 1e3
+    ref = REFERENCE_MS[row]
+    return (f"| label2city_{name} | {width}x{height} | {CONFIGS[name]} | {params:,} | {macs:.1f} | {fast_macs:.1f} "
+            f"| {plain_ms:,.0f} | {fast_ms:,.0f} | {bound_ms:,.0f} | {fast_ms / bound_ms:.2f} | {ref:,} "
+            f"| {ref / fast_ms:.2f} | {diff:.1e} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the benchmark table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", nargs="+", default=ROWS, help=f"config@WxH rows; default {ROWS}")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per path (median), after one warm-up")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    peak = conv_throughput()
+    print(f"threads: {torch.get_num_threads()}; conv 3x3 512->512 at 32x64: {peak:.1f} GFLOP/s; torch {torch.__version__}")
+    print("| config | frame | scales | G params | GMAC/frame | GMAC fast path (conv only) | ms plain | ms fast "
+          "| FLOP bound ms | fast / bound | reference ms | speed-up vs reference | max abs diff plain-fast |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in args.rows:
+        print(bench_row(row, args.runs, peak), flush=True)
+
+
+if __name__ == "__main__":
+    main()

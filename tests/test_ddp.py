@@ -1,0 +1,69 @@
+"""Two CPU processes under torchrun (gloo): identical weights after a step, equal to averaging the gradients."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from models.temporal_frames import TemporalBuffers
+from models.vid2vid_criterion import total_losses
+from scripts.make_toy_dataset import make_toy_dataset
+from tests.ddp_worker import batch_of, build
+
+WORKER = Path(__file__).with_name("ddp_worker.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _averaged_step(model, batches: list) -> None:
+    """One process: per optimizer, the mean of the two sequences' gradients, then the step."""
+    per_batch = []
+    for batch in batches:
+        label, real, inst = model._unpack(batch)
+        chunk = model.generate_chunk(label, real, inst, None)
+        frame, temporal, _, _ = model.chunk_losses(chunk, None, TemporalBuffers(), 0)
+        loss_g, loss_d, loss_d_t = total_losses(frame, temporal)
+        per_batch.append([loss_g, loss_d, *loss_d_t])
+    optimizers = [model.optimizer_G, model.optimizer_D, *model.optimizers_D_T]
+    grads = []
+    for k, optimizer in enumerate(optimizers[: len(per_batch[0])]):
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        summed = None
+        for losses in per_batch:
+            g = torch.autograd.grad(losses[k], params, retain_graph=True, allow_unused=True)
+            g = [torch.zeros_like(p) if x is None else x for p, x in zip(params, g)]
+            summed = g if summed is None else [a + b for a, b in zip(summed, g)]
+        grads.append((optimizer, params, [x / len(per_batch) for x in summed]))
+    for optimizer, params, averaged in grads:
+        for param, grad in zip(params, averaged):
+            param.grad = grad
+        optimizer.step()
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_gradient_averaging(tmp_path):
+    root = tmp_path / "data"
+    make_toy_dataset(root, n_seqs=2, n_frames=6, width=128, height=64, seed=3)
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(_free_port()), str(WORKER), str(root), str(out)]
+    subprocess.run(command, check=True, timeout=600, cwd=WORKER.parent.parent)
+    rank0, rank1 = torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt")
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+    model, dataset = build(str(root))
+    _averaged_step(model, [batch_of(dataset, 0), batch_of(dataset, 1)])
+    for label, net in model.networks.items():
+        for name, param in net.named_parameters():
+            assert_close(param.detach(), rank0[f"{label}.{name}"], atol=1e-5, rtol=1e-4, msg=f"{label}.{name}")

@@ -1,0 +1,137 @@
+"""train.py end to end on CPU: smoke runs, checkpoints, exact resume, atomic writes, device split, NaN stop."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+import train
+from scripts.make_toy_dataset import make_toy_dataset
+from tests.conftest import make_opt
+
+TINY = ["--label_nc", "35", "--use_instance", "--fg", "--loadSize", "64", "--ngf", "8", "--ndf", "8",
+        "--n_downsample_G", "2", "--n_blocks", "2", "--num_D", "1", "--n_frames_D", "2", "--no_vgg",
+        "--flow_backend", "dis", "--n_frames_total", "4", "--max_frames_per_gpu", "2", "--gpu_ids", "-1",
+        "--nThreads", "0", "--seed", "1", "--display_freq", "1", "--print_freq", "1"]
+
+
+@pytest.fixture(scope="module")
+def toy_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("toy")
+    make_toy_dataset(root, n_seqs=2, n_frames=8, width=128, height=64, seed=0)
+    return root
+
+
+def _run(root: Path, ckpt: Path, name: str, *extra: str) -> None:
+    train.main(["--dataroot", str(root), "--checkpoints_dir", str(ckpt), "--name", name, *TINY, *extra])
+
+
+def _weights(folder: Path) -> dict:
+    out = {}
+    for file in sorted(folder.glob("latest_net_*.pth")):
+        out.update({f"{file.stem}.{k}": v for k, v in torch.load(file, weights_only=True).items()})
+    return out
+
+
+def test_one_epoch_writes_reference_files(toy_root, tmp_path):
+    _run(toy_root, tmp_path, "smoke", "--niter", "1", "--niter_decay", "0")
+    run = tmp_path / "smoke"
+    for name in ["latest_net_G0.pth", "latest_net_D.pth", "latest_net_D_T0.pth", "latest_net_D_T1.pth",
+                 "1_net_G0.pth", "iter.txt", "opt.txt", "loss_log.txt", "web/index.html"]:
+        assert (run / name).exists(), name
+    assert (run / "iter.txt").read_text().split() == ["2", "0"]
+    log = (run / "loss_log.txt").read_text()
+    assert "G_GAN" in log and "D_T_real0" in log and "nan" not in log.lower()
+
+
+def test_resume_after_kill_gives_identical_weights(toy_root, tmp_path, monkeypatch):
+    flags = ("--niter", "2", "--niter_decay", "1", "--save_latest_freq", "1")
+    _run(toy_root, tmp_path / "full", "run", *flags)
+    calls = {"n": 0}
+    original = train.Trainer.after_step
+
+    def dying_after_step(self, epoch, result):
+        original(self, epoch, result)
+        calls["n"] += 1
+        if calls["n"] == 3:  # killed after the 3rd iteration, mid-epoch 2
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train.Trainer, "after_step", dying_after_step)
+    with pytest.raises(KeyboardInterrupt):
+        _run(toy_root, tmp_path / "part", "run", *flags)
+    monkeypatch.setattr(train.Trainer, "after_step", original)
+    assert (tmp_path / "part" / "run" / "iter.txt").read_text().split() == ["2", "1"]
+    _run(toy_root, tmp_path / "part", "run", *flags, "--continue_train")
+    full, resumed = _weights(tmp_path / "full" / "run"), _weights(tmp_path / "part" / "run")
+    assert full.keys() == resumed.keys()
+    for key in full:
+        assert_close(resumed[key], full[key], rtol=0, atol=0, msg=key)
+
+
+def test_truncated_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    from util import checkpoint
+
+    path = tmp_path / "latest_net_G0.pth"
+    checkpoint.atomic_save({"w": torch.ones(3)}, str(path))
+
+    def broken_save(obj, stream):
+        stream.write(b"PK\x03\x04 half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint.torch, "save", broken_save)
+    with pytest.raises(OSError):
+        checkpoint.atomic_save({"w": torch.zeros(3)}, str(path))
+    monkeypatch.undo()
+    assert_close(torch.load(path, weights_only=True)["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["latest_net_G0.pth"]
+
+
+def test_generator_and_discriminators_on_two_devices_give_the_same_losses(toy_root):
+    from data import create_dataset
+    from models import create_model
+
+    opt = make_opt(["--dataroot", str(toy_root), *TINY, "--n_gpus_gen", "1"])
+    batch = {k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else v for k, v in create_dataset(opt)[0].items()}
+    losses = []
+    for devices in ([torch.device("cpu")], [torch.device("cpu"), torch.device("cpu")]):
+        torch.manual_seed(0)
+        model = create_model(opt, devices=devices)
+        losses.append(model.train_sequence(batch).losses)
+    assert losses[0].keys() == losses[1].keys()
+    for key in losses[0]:
+        assert losses[0][key] == pytest.approx(losses[1][key], rel=1e-6), key
+
+
+def test_nan_loss_stops_with_step_and_loss_name(toy_root, tmp_path, monkeypatch):
+    from models import vid2vid_criterion
+
+    original = vid2vid_criterion.Vid2VidCriterion.frame_losses
+
+    def poisoned(self, batch):
+        losses = original(self, batch)
+        losses["G_Warp"] = losses["G_Warp"] * float("nan")
+        return losses
+
+    monkeypatch.setattr(vid2vid_criterion.Vid2VidCriterion, "frame_losses", poisoned)
+    with pytest.raises(FloatingPointError, match=r"G_Warp.*step.*[Ll]ast good checkpoint"):
+        _run(toy_root, tmp_path, "nan", "--niter", "1", "--niter_decay", "0")
+
+
+def test_bad_dataset_fails_before_anything_is_written(tmp_path):
+    (tmp_path / "data" / "train_A" / "seq").mkdir(parents=True)
+    with pytest.raises(ValueError, match="train_B"):
+        _run(tmp_path / "data", tmp_path / "ckpt", "bad", "--niter", "1")
+    assert not (tmp_path / "ckpt" / "bad").exists()
+
+
+@pytest.mark.slow
+def test_cityscapes_sample_trains_with_finite_losses(cityscapes_root, tmp_path):
+    _run(cityscapes_root, tmp_path, "city", "--niter", "1", "--niter_decay", "0", "--max_dataset_size", "2",
+         "--loadSize", "128")
+    log = (tmp_path / "city" / "loss_log.txt").read_text()
+    assert "F_Flow" in log and "nan" not in log.lower() and "inf" not in log.lower()
+    assert os.path.getsize(tmp_path / "city" / "latest_net_G0.pth") > 0
