@@ -89,7 +89,8 @@ def save_random_generator(opt) -> None:
     path = os.path.join(opt.checkpoints_dir, opt.name, "latest_net_G0.pth")
     if not os.path.isfile(path):
         torch.manual_seed(0)
-        atomic_save(cpu_state_dict(define_G(opt)), path)
+        for s, net in enumerate(define_G(opt).scales):
+            atomic_save(cpu_state_dict(net), path.replace("G0.pth", f"G{s}.pth"))
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -109,7 +109,14 @@ def single_generator_path(opt: argparse.Namespace) -> str:
         folder = opt.single_G_dir or os.path.join(opt.checkpoints_dir, "edge2face_single")
         return os.path.join(folder, "latest_net_G.pth")
     folder = opt.single_G_dir or os.path.join(opt.checkpoints_dir, "label2city_single")
-    if opt.loadSize not in (512, 1024, 2048):
+    size = single_generator_size(opt)
+    if size not in (512, 1024, 2048):
         raise ValueError(f"--use_single_G: the released single-frame street generators exist for --loadSize "
-                         f"512, 1024 and 2048, not {opt.loadSize}; use --use_real_img or --no_first_img")
-    return os.path.join(folder, f"latest_net_G_{opt.loadSize}.pth")
+                         f"512, 1024 and 2048, not {size}; pick one with --single_G_size, or use --use_real_img "
+                         "or --no_first_img")
+    return os.path.join(folder, f"latest_net_G_{size}.pth")
+
+
+def single_generator_size(opt: argparse.Namespace) -> int:
+    """The single-frame generator's size: ``--single_G_size`` or, as the reference, ``--loadSize``."""
+    return getattr(opt, "single_G_size", 0) or opt.loadSize

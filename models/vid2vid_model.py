@@ -21,7 +21,7 @@ from models.networks import define_D, define_G, define_single_G
 from models.networks.video_generator import build_pyramid, encode_input
 from models.temporal_frames import TemporalBuffers, collect_groups
 from models.vid2vid_criterion import FrameBatch, Vid2VidCriterion, total_losses
-from models.vid2vid_inference import Vid2VidInference, single_generator_path
+from models.vid2vid_inference import Vid2VidInference, single_generator_path, single_generator_size
 from util.checkpoint import atomic_save, atomic_write_text, load_file, load_state_dict_strict
 from util.distributed import DistContext, average_gradients
 from util.seed import get_rng_state, set_rng_state
@@ -81,7 +81,8 @@ class Vid2VidModel(BaseModel):
             self.inference = Vid2VidInference(opt, self.generator, self.device)
             self._load_generator(opt.which_epoch, None, all_required=True)
             if opt.use_single_G and not (opt.use_real_img or opt.no_first_img):
-                self.inference.load_single_generator(define_single_G(opt), single_generator_path(opt))
+                single_opt = argparse.Namespace(**{**vars(opt), "loadSize": single_generator_size(opt)})
+                self.inference.load_single_generator(define_single_G(single_opt), single_generator_path(opt))
             return
         discriminators = {k: v.to(self.d_device) for k, v in define_D(opt).items()}
         self.networks.update(discriminators)

@@ -34,6 +34,9 @@ class TestOptions(BaseOptions):
         g.add_argument("--single_G_dir", type=str, default="",
                        help="(new) folder of the single-frame generator checkpoints; default "
                             "<checkpoints_dir>/label2city_single or edge2face_single")
+        g.add_argument("--single_G_size", type=int, default=0,
+                       help="(new) which released single-frame street generator to load (512, 1024 or 2048); "
+                            "default: --loadSize, as the reference")
         return parser
 
     def _dataset_mode(self, opt: argparse.Namespace) -> str:

@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import DATASETS, require
 from PIL import Image
 
-from conftest import DATASETS, require
 from data import keypoints as kp
 from data.face_dataset import FaceDataset, face_crop_box
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import DATASETS, require
 
 from data import keypoints as kp
-from conftest import DATASETS, require
 
 FACE_KEYPOINTS = DATASETS / "face" / "train_keypoints" / "ZzTpJYDc62E_4"
 POSE_JSON = DATASETS / "pose" / "train_openpose" / "001_001" / "frame000100.json"

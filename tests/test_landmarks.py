@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
-
 from conftest import DATASETS, REPO, require
+
 from data import face_landmark_detection as fld
 from data import keypoints as kp
 

@@ -9,15 +9,14 @@ import argparse
 import json
 import logging
 import random
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import DATASETS, require
 from PIL import Image
 
-from conftest import DATASETS, require
 from data import keypoints as kp
 from data.pose_dataset import PoseDataset, face_region
 

@@ -87,13 +87,14 @@ def correlation_pytorch(input1: Tensor, input2: Tensor, *, pad_size: int, kernel
     # Extra zero padding of `radius` keeps every window tap inside the buffer (the reference reads out of
     # bounds there; zeros are the only sensible value).
     total_pad = pad_size + radius
-    f1 = F.pad(input1, [total_pad] * 4)
-    f2 = F.pad(input2, [total_pad] * 4)
+    # Channels last, so that each per-pixel dot product reduces over contiguous memory.
+    f1 = F.pad(input1, [total_pad] * 4).permute(0, 2, 3, 1).contiguous()
+    f2 = F.pad(input2, [total_pad] * 4).permute(0, 2, 3, 1).contiguous()
     disp = max_displacement // stride2
     span_h, span_w = (out_h - 1) * stride1 + 1, (out_w - 1) * stride1 + 1
 
     def window(feat: Tensor, top: int, left: int) -> Tensor:
-        return feat[:, :, top:top + span_h:stride1, left:left + span_w:stride1]
+        return feat[:, top:top + span_h:stride1, left:left + span_w:stride1, :]
 
     maps = []
     for tj in range(-disp, disp + 1):
@@ -102,7 +103,7 @@ def correlation_pytorch(input1: Tensor, input2: Tensor, *, pad_size: int, kernel
             for j in range(-radius, radius + 1):
                 for i in range(-radius, radius + 1):
                     top, left = max_displacement + radius + j, max_displacement + radius + i
-                    prod = (window(f1, top, left) * window(f2, top + tj * stride2, left + ti * stride2)).sum(1)
+                    prod = (window(f1, top, left) * window(f2, top + tj * stride2, left + ti * stride2)).sum(-1)
                     acc = prod if acc is None else acc + prod
             maps.append(acc)
     return torch.stack(maps, dim=1) / (kernel_size * kernel_size * channels)

@@ -1,0 +1,104 @@
+"""test.py end to end with randomly initialised checkpoints: the three first-frame modes, toy and Cityscapes data,
+frames, sizes, the mp4 and the results page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import test as test_script
+from options import TestOptions
+from scripts.make_toy_dataset import make_toy_dataset
+from util.checkpoint import atomic_save, cpu_state_dict
+from util.video import count_video_frames
+
+# toy: --resize_or_crop none keeps the 64x32 frames while --loadSize 512 selects the 512 single-frame generator;
+# Cityscapes: --single_G_size picks it directly
+MODEL = ["--label_nc", "35", "--use_instance", "--fg", "--ngf", "8", "--n_downsample_G", "2", "--n_blocks", "1",
+         "--gpu_ids", "-1", "--nThreads", "0"]
+TOY = MODEL + ["--loadSize", "512", "--resize_or_crop", "none"]
+CITY = MODEL + ["--loadSize", "64", "--single_G_size", "512"]
+MODES = {"real": ["--use_real_img"], "single": ["--use_single_G"], "none": ["--no_first_img"]}
+
+
+def save_random_checkpoints(ckpt: Path, name: str, flags: list[str]) -> None:
+    """Random generator weights (and the single-frame generator) in the official file layout."""
+    from models.networks import define_G, define_single_G
+
+    opt = TestOptions().parse(flags + ["--name", name, "--checkpoints_dir", str(ckpt)], save=False)
+    torch.manual_seed(0)
+    for s, net in enumerate(define_G(opt).scales):
+        atomic_save(cpu_state_dict(net), str(ckpt / name / f"latest_net_G{s}.pth"))
+    single = TestOptions().parse(flags + ["--loadSize", "512"], save=False)
+    atomic_save(cpu_state_dict(define_single_G(single)), str(ckpt / "label2city_single" / "latest_net_G_512.pth"))
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("toy")
+    make_toy_dataset(root, n_seqs=1, n_frames=6, width=64, height=32, seed=0, n_test_seqs=2)
+    return root
+
+
+def _run(root: Path, tmp: Path, flags: list[str], mode: str, *extra: str) -> dict:
+    save_random_checkpoints(tmp / "ckpt", "tiny", flags)
+    return test_script.main(["--dataroot", str(root), "--name", "tiny", "--checkpoints_dir", str(tmp / "ckpt"),
+                             "--results_dir", str(tmp / "results"), *flags, *MODES[mode], *extra])
+
+
+def _check_results(summary: dict, expected: dict[str, int], size: tuple[int, int]) -> None:
+    folder = Path(summary["folder"])
+    page = Path(summary["page"]).read_text()
+    sources = set(re.findall(r'<img[^>]*src="([^"]+)"', page))
+    for sequence, count in expected.items():
+        fakes = sorted((folder / sequence).glob("fake_B_*.jpg"))
+        inputs = sorted((folder / sequence).glob("real_A_*.png"))
+        assert len(fakes) == len(inputs) == count, sequence
+        assert all(Image.open(f).size == size for f in fakes)
+        assert count_video_frames(summary["videos"][sequence]) == count
+        for file in fakes + inputs:
+            assert file.relative_to(folder).as_posix() in sources, file
+    assert summary["frames"] == sum(expected.values())
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_toy_every_first_frame_mode(toy, tmp_path, mode):
+    summary = _run(toy, tmp_path, TOY, mode)
+    sequences = sorted(p.name for p in (toy / "test_A").iterdir())
+    _check_results(summary, {s: 6 - 2 for s in sequences}, (64, 32))
+
+
+def test_how_many_counts_frames_over_sequences(toy, tmp_path):
+    summary = _run(toy, tmp_path, TOY, "real", "--how_many", "5")
+    assert summary["frames"] == 5
+
+
+@pytest.mark.parametrize("mode", ["single", "none"])
+def test_cityscapes_stuttgart(cityscapes_root, tmp_path, mode):
+    summary = _run(cityscapes_root, tmp_path, CITY, mode, "--how_many", "4")
+    _check_results(summary, {"stuttgart_00": 4}, (64, 32))
+
+
+def test_cityscapes_real_first_frames_need_test_b(cityscapes_root, tmp_path):
+    with pytest.raises((ValueError, FileNotFoundError), match="test_B|_B"):
+        _run(cityscapes_root, tmp_path, CITY, "real", "--how_many", "2")
+
+
+def test_missing_checkpoint_names_the_file(toy, tmp_path):
+    with pytest.raises(Exception, match=r"latest_net_G0\.pth"):
+        test_script.main(["--dataroot", str(toy), "--name", "absent", "--checkpoints_dir", str(tmp_path), *TOY,
+                          "--use_real_img"])
+
+
+def test_results_page_images_load_in_a_browser(toy, tmp_path):
+    from tests.browser_check import assert_page_images_load, browser_available
+
+    reason = browser_available()
+    if reason:
+        pytest.skip(reason)
+    summary = _run(toy, tmp_path, TOY, "real")
+    assert assert_page_images_load(summary["page"]) >= 8
