@@ -36,7 +36,7 @@ from PIL import Image
 from data import keypoints as kp
 from data.base_dataset import BaseDataset, stack_frames
 from data.transforms import BILINEAR, TransformParams, get_params, transform_image, transform_label
-from data.video_folder import IMG_EXTENSIONS, find_sequences, pair_sequences
+from data.video_folder import IMG_EXTENSIONS, FrameSequence, find_sequences, pair_sequences
 
 Box = tuple[int, int, int, int]
 
@@ -68,6 +68,22 @@ def crop_array(array: np.ndarray, box: Box) -> Image.Image:
     return Image.fromarray(array).crop(box)
 
 
+def discover(opt: argparse.Namespace) -> tuple[list[FrameSequence], list[FrameSequence]]:
+    """(keypoint sequences, image sequences) of ``<phase>_keypoints`` / ``<phase>_img``, checked to match.
+
+    Raises:
+        FileNotFoundError: a folder is missing.
+        ValueError: the folders hold different sequences or frame counts.
+    """
+    roots = {"keypoints": os.path.join(opt.dataroot, f"{opt.phase}_keypoints"),
+             "img": os.path.join(opt.dataroot, f"{opt.phase}_img")}
+    groups = {"keypoints": find_sequences(roots["keypoints"], (".txt",)),
+              "img": find_sequences(roots["img"], IMG_EXTENSIONS)}
+    pair_sequences(groups, roots)
+    images = {s.name: s for s in groups["img"]}
+    return groups["keypoints"], [images[s.name] for s in groups["keypoints"]]
+
+
 class FaceDataset(BaseDataset):
     """Edge maps of face landmarks -> face photos.
 
@@ -81,15 +97,33 @@ class FaceDataset(BaseDataset):
 
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
-        roots = {"keypoints": os.path.join(opt.dataroot, f"{opt.phase}_keypoints"),
-                 "img": os.path.join(opt.dataroot, f"{opt.phase}_img")}
-        groups = {"keypoints": find_sequences(roots["keypoints"], (".txt",)),
-                  "img": find_sequences(roots["img"], IMG_EXTENSIONS)}
-        pair_sequences(groups, roots)
-        self.sequences = [s.frames for s in groups["keypoints"]]
-        images = {s.name: s.frames for s in groups["img"]}
-        self.images = [images[s.name] for s in groups["keypoints"]]
+        keypoints, images = discover(opt)
+        self.sequences = [s.frames for s in keypoints]
+        self.images = [s.frames for s in images]
         self._boxes: dict[int, Box] = {}
+
+    @staticmethod
+    def check_dataset(opt: argparse.Namespace) -> list:
+        """Problems found before training (``data/check.py`` hook): channel count, pairing, keypoint files."""
+        from data.check import Problem
+
+        problems = []
+        expected = 1 if opt.no_dist_map else 1 + kp.N_FACE_POLYLINES
+        if opt.input_nc != expected:
+            problems.append(Problem("--input_nc", f"the face mode draws {expected} input channels, not "
+                                    f"{opt.input_nc}", f"--input_nc {expected}"))
+        try:
+            keypoints, _ = discover(opt)
+        except (FileNotFoundError, ValueError) as err:
+            return problems + [Problem(opt.dataroot, str(err), "give <phase>_keypoints and <phase>_img the "
+                                       "same sequences and frames")]
+        for path in (p for s in keypoints for p in s.frames):
+            try:
+                kp.read_face_landmarks(path)
+            except ValueError as err:
+                problems.append(Problem(path, str(err), "re-run data/face_landmark_detection.py on its frame, "
+                                        "or delete the frame and its keypoint file"))
+        return problems
 
     def frame_size(self, seq: int) -> tuple[int, int]:
         """(width, height) of the photos of sequence ``seq``."""

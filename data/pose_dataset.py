@@ -34,7 +34,7 @@ from PIL import Image
 from data import keypoints as kp
 from data.base_dataset import BaseDataset, stack_frames
 from data.transforms import NEAREST, TransformParams, transform_image
-from data.video_folder import IMG_EXTENSIONS, find_sequences, pair_sequences
+from data.video_folder import IMG_EXTENSIONS, FrameSequence, find_sequences, pair_sequences
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,24 @@ def encode_part_channel(densepose: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def discover(opt: argparse.Namespace) -> dict[str, list[FrameSequence]]:
+    """Sequences of ``img`` and of the maps the options use (``densepose``, ``openpose``), checked to match.
+
+    Raises:
+        FileNotFoundError: a folder is missing.
+        ValueError: the folders hold different sequences or frame counts.
+    """
+    roots = {"img": os.path.join(opt.dataroot, f"{opt.phase}_img")}
+    if not opt.openpose_only:
+        roots["densepose"] = os.path.join(opt.dataroot, f"{opt.phase}_densepose")
+    if not opt.densepose_only:
+        roots["openpose"] = os.path.join(opt.dataroot, f"{opt.phase}_openpose")
+    exts = {"img": IMG_EXTENSIONS, "densepose": IMG_EXTENSIONS, "openpose": (".json",)}
+    groups = {key: find_sequences(root, exts[key]) for key, root in roots.items()}
+    pair_sequences(groups, roots)
+    return groups
+
+
 class PoseDataset(BaseDataset):
     """DensePose and/or OpenPose maps -> photos of a person.
 
@@ -105,17 +123,37 @@ class PoseDataset(BaseDataset):
 
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
-        roots = {"img": os.path.join(opt.dataroot, f"{opt.phase}_img")}
-        if not opt.openpose_only:
-            roots["densepose"] = os.path.join(opt.dataroot, f"{opt.phase}_densepose")
-        if not opt.densepose_only:
-            roots["openpose"] = os.path.join(opt.dataroot, f"{opt.phase}_openpose")
-        exts = {"img": IMG_EXTENSIONS, "densepose": IMG_EXTENSIONS, "openpose": (".json",)}
-        groups = {key: find_sequences(root, exts[key]) for key, root in roots.items()}
-        pair_sequences(groups, roots)
+        groups = discover(opt)
         self.sequences = [s.frames for s in groups["img"]]
         self.maps = {key: [s.frames for s in groups[key]] for key in groups if key != "img"}
         self._warned_no_person = False
+
+    @staticmethod
+    def check_dataset(opt: argparse.Namespace) -> list:
+        """Problems found before training (``data/check.py`` hook): channel count, pairing, map files."""
+        from data.check import Problem
+
+        problems = []
+        expected = 3 if opt.openpose_only or opt.densepose_only else 6
+        if opt.input_nc != expected:
+            problems.append(Problem("--input_nc", f"these pose inputs have {expected} channels, not {opt.input_nc}",
+                                    f"--input_nc {expected}"))
+        try:
+            groups = discover(opt)
+        except (FileNotFoundError, ValueError) as err:
+            return problems + [Problem(opt.dataroot, str(err), "give <phase>_img, <phase>_densepose and "
+                                       "<phase>_openpose the same sequences and frames")]
+        for photos, maps in zip(groups["img"], groups.get("densepose", [])):  # first frames: sizes agree
+            with Image.open(photos.frames[0]) as photo, Image.open(maps.frames[0]) as densepose:
+                if photo.size != densepose.size:
+                    problems.append(Problem(maps.frames[0], f"DensePose map is {densepose.size}, its photo "
+                                            f"{photo.size}", "render DensePose at the photos' size"))
+        for path in (p for s in groups.get("openpose", []) for p in s.frames):
+            try:
+                kp.read_openpose_json(path)
+            except ValueError as err:
+                problems.append(Problem(path, str(err), "re-run OpenPose with --write_json on this frame"))
+        return problems
 
     # ------------------------------------------------------------------ training sampling
     def valid_counts(self) -> list[int]:

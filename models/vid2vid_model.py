@@ -95,6 +95,7 @@ class Vid2VidModel(BaseModel):
         self.n_frames_per_gpu = max(1, min(opt.max_frames_per_gpu, opt.n_frames_total // self.n_gpus))
         self.finetune_all = opt.niter_fix_global == 0
         self.lr = opt.lr
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_fp16)
         self._make_optimizers()
         if opt.continue_train:
             self._load_generator(opt.which_epoch, None, all_required=False)
@@ -224,9 +225,10 @@ class Vid2VidModel(BaseModel):
         losses, visuals = {}, {}
         for start in range(0, real.shape[1] - t_len + 1, n_load):
             window = slice(start, start + t_len)
-            chunk = self.generate_chunk(label[:, window], real[:, window],
-                                        None if inst is None else inst[:, window], history)
-            frame_losses, temporal, buffers, refs = self.chunk_losses(chunk, history, buffers, start)
+            with self._autocast():
+                chunk = self.generate_chunk(label[:, window], real[:, window],
+                                            None if inst is None else inst[:, window], history)
+                frame_losses, temporal, buffers, refs = self.chunk_losses(chunk, history, buffers, start)
             history = chunk.fake_last
             self.optimize(frame_losses, temporal)
             losses = _report(frame_losses, temporal)
@@ -260,9 +262,20 @@ class Vid2VidModel(BaseModel):
         pairs += [(loss, self.optimizers_D_T[s]) for s, loss in enumerate(loss_d_t)]
         for loss, optimizer in pairs:
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(optimizer)
             average_gradients([p for group in optimizer.param_groups for p in group["params"]], self.dist)
-            optimizer.step()
+            self.scaler.step(optimizer)
+        self.scaler.update()
+
+    def _autocast(self):
+        """float16 autocast for ``--fp16`` on CUDA (the reference's apex O1); a no-op elsewhere."""
+        return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_fp16)
+
+    @property
+    def use_fp16(self) -> bool:
+        """Mixed precision only where it exists: ``--fp16`` on a CUDA device."""
+        return bool(self.opt.fp16) and self.device.type == "cuda"
 
     # ------------------------------------------------------------------ schedule
     def update_epoch(self, epoch: int, dataset) -> None:

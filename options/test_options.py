@@ -40,5 +40,8 @@ class TestOptions(BaseOptions):
         return parser
 
     def _dataset_mode(self, opt: argparse.Namespace) -> str:
-        """test.py reads street data with the streaming ``test`` mode, as the reference does."""
+        """test.py reads street data with the streaming ``test`` mode, as the reference does;
+        ``--input_video`` reads one video file or frame folder (``video`` mode)."""
+        if getattr(opt, "input_video", ""):
+            return "video"
         return "test" if opt.dataset_mode == "temporal" else opt.dataset_mode

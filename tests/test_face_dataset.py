@@ -142,3 +142,15 @@ def test_malformed_keypoint_file_names_the_file(face_root, tmp_path):
     dataset = FaceDataset(face_opt(tmp_path, isTrain=False))
     with pytest.raises(ValueError, match=r"00000\.txt.*68"):
         dataset[0]
+
+
+def test_dataset_check_hook_reports_bad_files_and_channels(face_root, tmp_path):
+    assert FaceDataset.check_dataset(face_opt(face_root, input_nc=15)) == []
+    for name in ("train_keypoints", "train_img"):
+        shutil.copytree(face_root / name / SEQ, tmp_path / name / SEQ)
+    bad = tmp_path / "train_keypoints" / SEQ / "00003.txt"
+    bad.write_text("".join(bad.read_text().splitlines(keepends=True)[:67]))
+    problems = FaceDataset.check_dataset(face_opt(tmp_path, input_nc=3))
+    assert [p.path for p in problems] == ["--input_nc", str(bad)]
+    assert "--input_nc 15" in problems[0].fix
+    assert FaceDataset.check_dataset(face_opt(tmp_path, input_nc=1, no_dist_map=True))[0].path == str(bad)

@@ -186,3 +186,15 @@ def test_sample_openpose_limbs_where_the_json_says(pose_sample):
         checked += 1
         hits += int(torch.isclose(patch, target, atol=1e-4).all(1).any())
     assert checked >= 8 and hits >= checked - 1
+
+
+def test_dataset_check_hook_reports_bad_maps_and_channels(tmp_path):
+    root = make_pose_root(tmp_path, lengths=(2,))
+    assert PoseDataset.check_dataset(pose_opt(root, input_nc=6)) == []
+    assert PoseDataset.check_dataset(pose_opt(root, input_nc=3, openpose_only=True)) == []
+    assert PoseDataset.check_dataset(pose_opt(root, input_nc=6, densepose_only=True))[0].fix == "--input_nc 3"
+    bad = root / "train_densepose" / "seq0" / "000.png"
+    Image.new("RGB", (W // 2, H // 2)).save(bad)
+    (root / "train_openpose" / "seq0" / "001.json").write_text("{}")
+    paths = [p.path for p in PoseDataset.check_dataset(pose_opt(root, input_nc=6))]
+    assert paths == [str(bad), str(root / "train_openpose" / "seq0" / "001.json")]

@@ -102,3 +102,40 @@ def test_results_page_images_load_in_a_browser(toy, tmp_path):
         pytest.skip(reason)
     summary = _run(toy, tmp_path, TOY, "real")
     assert assert_page_images_load(summary["page"]) >= 8
+
+
+@pytest.mark.parametrize("as_video", [True, False])
+def test_input_from_a_label_video_or_frame_folder(toy, tmp_path, as_video):
+    import numpy as np
+
+    from util.image import colorize_labels
+    from util.video import VideoWriter, list_image_files
+
+    frames_dir = tmp_path / "labels"
+    frames_dir.mkdir()
+    sequence = sorted((toy / "test_A").iterdir())[0]
+    for i, path in enumerate(list_image_files(sequence)):
+        Image.fromarray(colorize_labels(np.asarray(Image.open(path)), 35)).save(frames_dir / f"{i}.png")
+    source = frames_dir
+    if as_video:
+        source = tmp_path / "labels.mp4"
+        with VideoWriter(source, fps=10) as writer:
+            for path in list_image_files(frames_dir):
+                writer.write(np.asarray(Image.open(path)))
+    flags = [f for f in TOY if f != "--use_instance"]
+    summary = _run(toy, tmp_path, flags, "none", "--input_video", str(source))
+    name = source.stem
+    _check_results(summary, {name: 6 - 2}, (64, 32))
+
+
+def test_label_colors_map_back_to_ids():
+    import numpy as np
+
+    from data.video_dataset import colors_to_ids
+    from util.image import colorize_labels
+
+    ids = np.random.default_rng(0).integers(0, 35, (8, 9)).astype(np.uint8)
+    ids[ids == 34] = 26  # 34 and 26 share a colour in the Cityscapes palette
+    ids[ids == 18] = 17  # so do 17 and 18
+    ids[ids <= 4] = 0  # so do 0..4
+    assert np.array_equal(colors_to_ids(colorize_labels(ids, 35), 35), ids)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -21,15 +22,30 @@ logger = logging.getLogger(__name__)
 
 
 def pair_key(path_current: str, path_previous: str, *, flip: bool = False, crop: str = "") -> str:
-    """The cache key of one frame pair: ``"<path_cur>|<path_prev>|<flip>|<crop>"``.
+    """The cache key of one frame pair: ``"<path_cur>|<path_prev>|<flip>|<crop>"``, paths made absolute.
 
     Args:
         path_current: File of the current frame (the one the flow starts from).
         path_previous: File of the previous frame (the one the flow points into).
         flip: Whether both frames were mirrored.
-        crop: Any text identifying the resize/crop applied (e.g. ``"512x256+0+0"``); empty when none.
+        crop: Text identifying the resize/crop applied, e.g. :func:`geometry_tag`; empty when none.
     """
-    return f"{path_current}|{path_previous}|{int(flip)}|{crop}"
+    return f"{os.path.abspath(path_current)}|{os.path.abspath(path_previous)}|{int(flip)}|{crop}"
+
+
+def geometry_tag(new_size: tuple[int, int], crop_pos: tuple[int, int] = (0, 0),
+                 crop_size: tuple[int, int] | None = None) -> str:
+    """``"<W>x<H>"`` of the resize, plus ``"+<x>+<y>:<w>x<h>"`` of the crop if any (the ``crop`` of :func:`pair_key`).
+
+    Args:
+        new_size: (width, height) the frames were resized to.
+        crop_pos: (x, y) of the crop in the resized frame.
+        crop_size: (width, height) of the crop, or None.
+    """
+    tag = f"{new_size[0]}x{new_size[1]}"
+    if crop_size is not None:
+        tag += f"+{crop_pos[0]}+{crop_pos[1]}:{crop_size[0]}x{crop_size[1]}"
+    return tag
 
 
 def file_digest(path: str, chunk: int = 1 << 22) -> str:
