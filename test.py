@@ -18,8 +18,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     """Run inference over the test set; returns a summary (frames, seconds, folders)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     opt = TestOptions().parse(argv, save=False)
-    from models import create_model
     from tqdm import tqdm
+
+    from models import create_model
 
     loader = make_test_loader(opt)
     model = create_model(opt)

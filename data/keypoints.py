@@ -392,21 +392,3 @@ def draw_face_edges(points: np.ndarray, size: tuple[int, int], with_dist_maps: b
                 dist_maps.append(distance_map(own))
     return edges, dist_maps
 
-
-def canny_edges(gray: np.ndarray) -> np.ndarray:
-    """Canny edges with the settings of ``skimage.feature.canny`` defaults, computed with OpenCV.
-
-    Gaussian sigma 1, L2 Sobel magnitude, hysteresis at 0.1 / 0.2 of the intensity range, border
-    pixels cleared. OpenCV smooths in 8 bits, so a few edge pixels differ from scikit-image.
-
-    Args:
-        gray: (H, W) uint8 grayscale image.
-
-    Returns:
-        (H, W) bool edge mask.
-    """
-    smooth = cv2.GaussianBlur(gray, (0, 0), sigmaX=1.0, sigmaY=1.0)
-    edges = cv2.Canny(smooth, 0.1 * 255, 0.2 * 255, L2gradient=True) > 0
-    edges[[0, -1], :] = False
-    edges[:, [0, -1]] = False
-    return edges

@@ -42,6 +42,7 @@ class GANLoss(nn.Module):
         self.mode, self.real_label, self.fake_label = mode, real_label, fake_label
 
     def _single(self, pred: Tensor, target_is_real: bool) -> Tensor:
+        """pred: (N, 1, h, w) scores -> scalar loss against a constant target on pred's device and dtype."""
         target = torch.full_like(pred, self.real_label if target_is_real else self.fake_label)
         if self.mode == "ls":
             return F.mse_loss(pred, target)
@@ -164,6 +165,7 @@ class VGGLoss(nn.Module):
             param.requires_grad_(False)
 
     def _features(self, x: Tensor) -> list[Tensor]:
+        """x: (N, 3, H, W) -> relu1_1 .. relu5_1 feature maps."""
         feats = []
         for block in self.slices:
             x = block(x)

@@ -16,8 +16,14 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor, nn
 
-from models.networks.video_generator import (InferenceState, VideoGenerator, encode_input, inference_step,
-                                             one_hot_input, single_g_first_frames)
+from models.networks.video_generator import (
+    InferenceState,
+    VideoGenerator,
+    encode_input,
+    inference_step,
+    one_hot_input,
+    single_g_first_frames,
+)
 from util.checkpoint import load_file, load_state_dict_strict
 from util.device import autocast_dtype
 

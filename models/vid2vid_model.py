@@ -192,10 +192,12 @@ class Vid2VidModel(BaseModel):
         fakes = list(self.first_frames(real) if first_chunk else history)
         label_pyr = build_pyramid(encoded, self.opt.n_scales_spatial)
         n_new = encoded.shape[1] - self.t_g + 1
+        replicas = self._replicas()
         finest = []
         for t in range(n_new):
             device = self.gen_devices[(t // self.n_frames_per_gpu) % len(self.gen_devices)]
-            outputs = self._generate_frame(label_pyr, fakes, t, device, use_raw_only=self.opt.no_first_img and first_chunk)
+            outputs = self._generate_frame(replicas[device], label_pyr, fakes, t, device,
+                                           use_raw_only=self.opt.no_first_img and first_chunk)
             for si, out in enumerate(outputs):
                 fakes[si] = torch.cat([fakes[si], out.image.unsqueeze(1).to(fakes[si].device)], dim=1)
             finest.append(outputs[0])
@@ -205,14 +207,24 @@ class Vid2VidModel(BaseModel):
             label=encoded[:, self.t_g - 1:], real_with_prev=real[:, self.t_g - 2:],
             fake_last=[f[:, -(self.t_g - 1):].detach() for f in fakes])
 
-    def _generate_frame(self, label_pyr: list, fakes: list, t: int, device: torch.device, use_raw_only: bool):
-        """All scales of frame ``t`` of the chunk; returns outputs finest first."""
+    def _replicas(self) -> dict:
+        """The generator on each generator device: the module itself, or (several GPUs) differentiable copies,
+        so consecutive frames of a chunk are generated on consecutive devices as in the reference."""
+        distinct = list(dict.fromkeys(self.gen_devices))
+        if len(distinct) == 1:
+            return {distinct[0]: self.generator}
+        copies = torch.nn.parallel.replicate(self.generator, distinct)
+        return dict(zip(distinct, copies))
+
+    def _generate_frame(self, generator, label_pyr: list, fakes: list, t: int, device: torch.device,
+                        use_raw_only: bool):
+        """All scales of frame ``t`` of the chunk on ``device``; returns outputs finest first."""
         labels = [p[:, t:t + self.t_g].to(device) for p in label_pyr]
         prev = [f[:, t:t + self.t_g - 1].to(device) for f in fakes]
         if t % self.n_frames_bp == 0:
             prev = [p.detach() for p in prev]
-        outputs = self.generator.generate_frame(labels, prev, use_raw_only=use_raw_only,
-                                                detach_coarse=not self.finetune_all)
+        outputs = generator.generate_frame(labels, prev, use_raw_only=use_raw_only,
+                                           detach_coarse=not self.finetune_all)
         return outputs[::-1]
 
     # ------------------------------------------------------------------ training

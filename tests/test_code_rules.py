@@ -35,3 +35,17 @@ def test_every_package_init_has_a_docstring():
     for init in ["options", "data", "models", "models/networks", "util"]:
         text = (REPO / init / "__init__.py").read_text().lstrip()
         assert text.startswith('"""'), f"{init}/__init__.py needs a docstring"
+
+
+def test_ruff_is_clean():
+    import shutil
+    import subprocess
+    import sys
+
+    import pytest
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    if not Path(ruff).exists():
+        pytest.skip("ruff is not installed (pip install -e .[test])")
+    result = subprocess.run([ruff, "check", "."], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

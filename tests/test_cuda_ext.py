@@ -100,9 +100,6 @@ def test_flownet2_cuda_and_pytorch_ops_agree():
     image1, image2 = torch.rand(2, 1, 3, 128, 256, device=GPU).mul(2).sub(1).unbind(1)
     with torch.no_grad():
         reference = net(image1, image2)
-        for module in net.modules():
-            if hasattr(module, "impl"):
-                module.impl = "cuda"
-        net.ops_impl = "cuda"
+        net.set_ops_impl("cuda")
         compiled = net(image1, image2)
     torch.testing.assert_close(compiled, reference, rtol=0, atol=1e-3)

@@ -108,3 +108,13 @@ def test_confidence_rule_on_flownet2_path():
     _, conf = FlowNet2Estimator(ConstantFlowNet(), torch.device("cpu"))(current, previous)
     assert conf[0, 0, :-1, :-1].min() == 1.0
     assert conf[0, 0, -1, :].mean() < 0.5  # the wrapped last row does not match
+
+
+def test_set_ops_impl_reaches_every_operator(flownet2):
+    flownet2.set_ops_impl("cuda")
+    try:
+        assert flownet2.flownetc.corr.impl == "cuda"
+        with pytest.raises(RuntimeError, match="needs CUDA tensors"), torch.no_grad():
+            flownet2(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))
+    finally:
+        flownet2.set_ops_impl("pytorch")

@@ -135,3 +135,28 @@ def test_cityscapes_sample_trains_with_finite_losses(cityscapes_root, tmp_path):
     log = (tmp_path / "city" / "loss_log.txt").read_text()
     assert "F_Flow" in log and "nan" not in log.lower() and "inf" not in log.lower()
     assert os.path.getsize(tmp_path / "city" / "latest_net_G0.pth") > 0
+
+
+def _reconstruction_error(model, batch) -> float:
+    """Mean L1 between generated and real frames over the clip (first frames given, as in training)."""
+    with torch.no_grad():
+        label, real, inst = model._unpack(batch)
+        chunk = model.generate_chunk(label, real, inst, None)
+        return float((chunk.fake - real[:, model.t_g - 1:]).abs().mean())
+
+
+@pytest.mark.slow
+def test_training_lowers_reconstruction_error(toy_root):
+    from data import create_dataset
+    from models import create_model
+
+    opt = make_opt(["--dataroot", str(toy_root), *TINY, "--ngf", "16", "--no_flip", "--max_dataset_size", "1",
+                    "--n_frames_total", "4", "--max_frames_per_gpu", "4", "--lr", "0.001"])
+    torch.manual_seed(0)
+    model = create_model(opt)
+    batch = {k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else v for k, v in create_dataset(opt)[0].items()}
+    before = _reconstruction_error(model, batch)
+    for _ in range(60):
+        model.train_sequence(batch)
+    after = _reconstruction_error(model, batch)
+    assert after < 0.7 * before, (before, after)

@@ -136,11 +136,13 @@ def one_hot_stem_conv(convs: Sequence[nn.Conv2d], onehot: OneHotInput, pad: int 
     # (B, rows, W, T, k, k) index of every tap: its label plus the tap's row block in the table
     tap_offset = (torch.arange(frames * k * k, device=ids.device, dtype=torch.int32) * label_nc).view(frames, k, k)
     out = weight.new_empty(batch, height, width, weight.shape[0])
-    buffer = padded.new_empty(batch * min(rows_per_chunk, height) * width * frames * k * k)
+    chunk_shape = (batch, min(rows_per_chunk, height), width, frames, k, k)
+    buffer = padded.new_empty(chunk_shape).view(-1)
     for row in range(0, height, rows_per_chunk):
         rows = min(rows_per_chunk, height - row)
         taps = padded[:, :, row:row + rows + 2 * pad].unfold(2, k, 1).unfold(3, k, 1)  # (B, T, rows, W, k, k)
-        index = torch.add(taps.permute(0, 2, 3, 1, 4, 5), tap_offset, out=buffer[:batch * rows * width * frames * k * k].view(batch, rows, width, frames, k, k))
+        index = buffer[:batch * rows * width * frames * k * k].view(batch, rows, width, frames, k, k)
+        torch.add(taps.permute(0, 2, 3, 1, 4, 5), tap_offset, out=index)  # one pass into contiguous memory
         bags = F.embedding_bag(index.view(-1, frames * k * k), table, mode="sum")
         out[:, row:row + rows] = bags.view(batch, rows, width, -1)
     result = out.permute(0, 3, 1, 2)

@@ -103,6 +103,7 @@ class MultiscaleDiscriminator(nn.Module):
         self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
 
     def _sub_d(self, i: int) -> list[nn.Module]:
+        """The blocks of sub-discriminator ``i``."""
         if self.get_interm_feat:
             return [getattr(self, f"scale{i}_layer{j}") for j in range(self.n_layers + 2)]
         return [getattr(self, f"layer{i}")]

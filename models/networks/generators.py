@@ -59,6 +59,7 @@ class _CompositeBase(nn.Module):
     use_fg_model: bool
 
     def _build_heads(self, ngf: int, output_nc: int, ngf_fg: int) -> None:
+        """The 7x7 output heads: image (Tanh), flow (linear), weight (Sigmoid), foreground image (Tanh)."""
         self.model_final_img = nn.Sequential(*head(ngf, output_nc, nn.Tanh()))
         if not self.no_flow:
             self.model_final_flow = nn.Sequential(*head(ngf, 2, None))
@@ -74,7 +75,7 @@ class _CompositeBase(nn.Module):
         firsts = one_hot_stem_conv([branch[1] for branch in branches], onehot)
         return [branch[2:](first) for branch, first in zip(branches, firsts)]
 
-    def _compose(self, prev: Tensor, mask: Optional[Tensor], use_raw_only: bool, img_feat: Tensor,
+    def _compose(self, prev: Tensor, mask: Optional[Tensor], use_raw_only: bool, *, img_feat: Tensor,
                  flow_feat: Optional[Tensor], fg_feat: Optional[Tensor]) -> GeneratorOutput:
         """Heads plus blending: ``raw*w + warp(prev_last, flow)*(1-w)``, then the foreground by ``mask``."""
         raw = self.model_final_img(img_feat)
@@ -92,6 +93,7 @@ class _CompositeBase(nn.Module):
         return GeneratorOutput(image, flow, weight, raw, img_feat, flow_feat, fg_feat)
 
     def _check_mask(self, mask: Optional[Tensor]) -> None:
+        """Fail early, with a clear message, when the foreground model gets no mask."""
         if self.use_fg_model and mask is None:
             raise ValueError("the foreground model (--fg) needs a mask (B, 1, H, W); got None")
 
@@ -135,7 +137,7 @@ class CompositeGenerator(_CompositeBase):
         self._build_heads(ngf, output_nc, ngf_fg)
 
     def forward(self, labels: Tensor, prev: Tensor, mask: Optional[Tensor] = None,
-                coarse: Optional[CoarseFeatures] = None, use_raw_only: bool = False,
+                coarse: Optional[CoarseFeatures] = None, use_raw_only: bool = False, *,
                 onehot: Optional[OneHotInput] = None) -> GeneratorOutput:
         """Generate one frame.
 
@@ -157,7 +159,7 @@ class CompositeGenerator(_CompositeBase):
         img_feat = self.model_up_img(self.model_res_img(trunk))
         flow_feat = None if self.no_flow else self.model_up_flow(self.model_res_flow(trunk))
         fg_feat = self.indv_up(self.indv_res(encoded[1])) if self.use_fg_model else None
-        return self._compose(prev, mask, use_raw_only, img_feat, flow_feat, fg_feat)
+        return self._compose(prev, mask, use_raw_only, img_feat=img_feat, flow_feat=flow_feat, fg_feat=fg_feat)
 
 
 class CompositeLocalGenerator(_CompositeBase):
@@ -197,7 +199,7 @@ class CompositeLocalGenerator(_CompositeBase):
         self._build_heads(ngf, output_nc, ngf_fg)
 
     def forward(self, labels: Tensor, prev: Tensor, mask: Optional[Tensor] = None,
-                coarse: Optional[CoarseFeatures] = None, use_raw_only: bool = False,
+                coarse: Optional[CoarseFeatures] = None, use_raw_only: bool = False, *,
                 onehot: Optional[OneHotInput] = None) -> GeneratorOutput:
         """Generate one frame at this scale; arguments as :meth:`CompositeGenerator.forward`.
 
@@ -212,7 +214,7 @@ class CompositeLocalGenerator(_CompositeBase):
         img_feat = self.model_up_img(trunk + coarse.img_feat)
         flow_feat = None if self.no_flow else self.model_up_flow(trunk + coarse.flow_feat)
         fg_feat = self.indv_up(encoded[1] + coarse.fg_feat) if self.use_fg_model else None
-        return self._compose(prev, mask, use_raw_only, img_feat, flow_feat, fg_feat)
+        return self._compose(prev, mask, use_raw_only, img_feat=img_feat, flow_feat=flow_feat, fg_feat=fg_feat)
 
 
 def _encoder(in_nc: int, widths: list[int], norm_layer) -> list[nn.Module]:

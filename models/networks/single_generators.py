@@ -17,11 +17,13 @@ CH_MAX = 1024
 
 
 def _avg_pool() -> nn.AvgPool2d:
+    """The pix2pixHD input downsampler: AvgPool2d(3, 2, 1) without padded zeros in the mean."""
     return nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
 
 
-def _global_layers(input_nc: int, output_nc: int, ngf: int, n_downsampling: int, n_blocks: int,
+def _global_layers(input_nc: int, output_nc: int, ngf: int, n_downsampling: int, n_blocks: int, *,
                    norm: str) -> list[nn.Module]:
+    """GlobalGenerator's layer list: stem, downsamplings, residual blocks, upsamplings, Tanh head."""
     norm_layer = get_norm_layer(norm)
     widths = [min(CH_MAX, ngf * 2 ** i) for i in range(n_downsampling + 1)]
     layers = stem(input_nc, widths[0], norm_layer)
@@ -48,7 +50,7 @@ class GlobalGenerator(nn.Module):
     def __init__(self, *, input_nc: int, output_nc: int, ngf: int = 64, n_downsampling: int = 3,
                  n_blocks: int = 9, norm: str = "instance") -> None:
         super().__init__()
-        self.model = nn.Sequential(*_global_layers(input_nc, output_nc, ngf, n_downsampling, n_blocks, norm))
+        self.model = nn.Sequential(*_global_layers(input_nc, output_nc, ngf, n_downsampling, n_blocks, norm=norm))
 
     def forward(self, x: Tensor, feat: Optional[Tensor] = None) -> Tensor:
         """x: (B, C, H, W), feat: (B, F, H, W) or None (concatenated to x) -> (B, output_nc, H, W) in [-1, 1]."""
@@ -78,7 +80,7 @@ class LocalEnhancer(nn.Module):
         norm_layer = get_norm_layer(norm)
         self.n_local_enhancers = n_local_enhancers
         trunk = _global_layers(input_nc, output_nc, ngf * 2 ** n_local_enhancers, n_downsample_global,
-                               n_blocks_global, norm)
+                               n_blocks_global, norm=norm)
         self.model = nn.Sequential(*trunk[:-3])
         for n in range(1, n_local_enhancers + 1):
             width = ngf * 2 ** (n_local_enhancers - n)

@@ -161,7 +161,7 @@ class VideoGenerator(nn.Module):
             batch, _, _, height, width = labels.shape
             mask = foreground_mask(labels[:, -1], self.fg_labels) if self.fg_labels else None
             out = net(labels.reshape(batch, -1, height, width), prev.reshape(batch, -1, height, width), mask,
-                      coarse, use_raw_only, onehot if level == 0 else None)
+                      coarse, use_raw_only, onehot=onehot if level == 0 else None)
             if detach_coarse and s != self.n_scales - 1:
                 out = GeneratorOutput(*(t.detach() if t is not None else None for t in out))
             coarse = CoarseFeatures(out.img_feat, out.flow_feat, out.fg_feat)

@@ -89,6 +89,7 @@ def load_extension(verbose: bool = False, force: bool = False) -> ModuleType | N
 
     folder = build_directory()
     folder.mkdir(parents=True, exist_ok=True)
+    logger.info("loading the CUDA flow operators from %s (the first build takes a few minutes)", folder)
     try:
         _extension = load(name=EXTENSION_NAME, sources=[str(s) for s in _SOURCES], build_directory=str(folder),
                           extra_cflags=["-O3"], extra_cuda_cflags=["-O3"], verbose=verbose)

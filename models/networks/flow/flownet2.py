@@ -205,6 +205,11 @@ class FlowNet2(nn.Module):
         self.flownetfusion = FlowNetFusion()
         self.reset_parameters()
 
+    def set_ops_impl(self, impl: str) -> None:
+        """Switch every operator to ``impl`` ("auto", "pytorch", "cuda"); the weights are unchanged."""
+        self.ops_impl = impl
+        self.flownetc.corr.impl = impl
+
     def reset_parameters(self) -> None:
         """The reference's initialisation: Xavier-uniform weights, U(0, 1) biases."""
         for module in self.modules():

@@ -65,7 +65,7 @@ def correlation_output_size(height: int, width: int, *, pad_size: int, kernel_si
 
 def correlation_pytorch(input1: Tensor, input2: Tensor, *, pad_size: int, kernel_size: int, max_displacement: int,
                         stride1: int, stride2: int) -> Tensor:
-    """FlowNetC's correlation in pure PyTorch (one vectorised product per displacement and window tap).
+    """FlowNetC's correlation in pure PyTorch, as one batched matrix product per vertical displacement.
 
     ``out[b, (tj+R)*D + (ti+R), oy, ox] = 1/(k^2 C) sum_{j,i} sum_c f1p[b, c, cy+j, cx+i]
     * f2p[b, c, cy+j+tj*s2, cx+i+ti*s2]`` with ``cy = oy*s1 + max_disp`` in the zero-padded frame,
@@ -80,33 +80,35 @@ def correlation_pytorch(input1: Tensor, input2: Tensor, *, pad_size: int, kernel
     Returns:
         (B, D*D, H_out, W_out), see :func:`correlation_output_size`.
     """
-    _, channels, height, width = input1.shape
+    batch, channels, height, width = input1.shape
     out_h, out_w = correlation_output_size(height, width, pad_size=pad_size, kernel_size=kernel_size,
                                            max_displacement=max_displacement, stride1=stride1)
-    radius = (kernel_size - 1) // 2
+    radius, disp = (kernel_size - 1) // 2, max_displacement // stride2
     # Extra zero padding of `radius` keeps every window tap inside the buffer (the reference reads out of
-    # bounds there; zeros are the only sensible value).
+    # bounds there; zeros are the only sensible value). Channels last: rows become (W, C) matrices.
     total_pad = pad_size + radius
-    # Channels last, so that each per-pixel dot product reduces over contiguous memory.
-    f1 = F.pad(input1, [total_pad] * 4).permute(0, 2, 3, 1).contiguous()
-    f2 = F.pad(input2, [total_pad] * 4).permute(0, 2, 3, 1).contiguous()
-    disp = max_displacement // stride2
+    f1 = F.pad(input1, [total_pad] * 4).permute(0, 2, 3, 1)
+    f2 = F.pad(input2, [total_pad] * 4).permute(0, 2, 3, 1)
     span_h, span_w = (out_h - 1) * stride1 + 1, (out_w - 1) * stride1 + 1
-
-    def window(feat: Tensor, top: int, left: int) -> Tensor:
-        return feat[:, top:top + span_h:stride1, left:left + span_w:stride1, :]
-
+    shifts = torch.arange(-disp, disp + 1, device=input1.device) * stride2
     maps = []
     for tj in range(-disp, disp + 1):
-        for ti in range(-disp, disp + 1):
-            acc = None
-            for j in range(-radius, radius + 1):
-                for i in range(-radius, radius + 1):
-                    top, left = max_displacement + radius + j, max_displacement + radius + i
-                    prod = (window(f1, top, left) * window(f2, top + tj * stride2, left + ti * stride2)).sum(-1)
-                    acc = prod if acc is None else acc + prod
-            maps.append(acc)
-    return torch.stack(maps, dim=1) / (kernel_size * kernel_size * channels)
+        acc = None
+        for j in range(-radius, radius + 1):
+            top = max_displacement + radius + j
+            row2 = f2[:, top + tj * stride2:top + tj * stride2 + span_h:stride1]
+            row2 = row2.reshape(batch * out_h, -1, channels).transpose(1, 2)  # (B*H_out, C, W_padded)
+            for i in range(-radius, radius + 1):
+                left = max_displacement + radius + i
+                tap1 = f1[:, top:top + span_h:stride1, left:left + span_w:stride1].reshape(batch * out_h, out_w,
+                                                                                           channels)
+                # Every (x1, x2) product of the row pair, then the band x2 = x1 + ti*s2 is picked out.
+                columns = left + torch.arange(out_w, device=input1.device)[:, None] * stride1 + shifts[None]
+                band = (tap1 @ row2).gather(2, columns.expand(batch * out_h, -1, -1))
+                acc = band if acc is None else acc + band
+        maps.append(acc.view(batch, out_h, out_w, -1))
+    out = torch.stack(maps, dim=3).flatten(3)  # (B, H_out, W_out, D*D), tj outer
+    return out.permute(0, 3, 1, 2) / (kernel_size * kernel_size * channels)
 
 
 def resample2d_pytorch(image: Tensor, flow: Tensor) -> Tensor:
