@@ -8,7 +8,7 @@ setup(
     description="A faithful, modern PyTorch reimplementation of NVIDIA vid2vid and Fast-Vid2Vid",
     python_requires=">=3.9",
     packages=find_packages(include=["options*", "data*", "models*", "util*"]),
-    package_data={"models.networks.flow": ["csrc/*.cpp", "csrc/*.cu"]},
+    package_data={"models.networks.flow": ["csrc/*"]},
     py_modules=["train", "test"],
     install_requires=[
         "torch>=2.1,<=2.14.1",
@@ -23,6 +23,7 @@ setup(
         "tqdm",
         "imageio",
         "imageio-ffmpeg",
+        "ninja",
     ],
     extras_require={
         "test": ["pytest", "ruff", "selenium"],

@@ -8,6 +8,7 @@ discriminator and every active temporal discriminator are stepped, in that order
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import math
 import os
@@ -251,7 +252,7 @@ class Vid2VidModel(BaseModel):
         """Frame and temporal losses of one chunk (the reference's modelD(0, ...) and modelD(s+1, ...))."""
         dev = self.d_device
         real_prev, real_now = chunk.real_with_prev[:, :-1].to(dev), chunk.real_with_prev[:, 1:].to(dev)
-        flow_ref, conf_ref = self.flow(real_now, real_prev)
+        flow_ref, conf_ref = self.reference_flow(real_now, real_prev)
         first = real_prev[:, :1] if history is None else history[0][:, -1:].to(dev)
         fake = chunk.fake.to(dev)
         fake_prev = torch.cat([first, fake[:, :-1].detach()], dim=1)
@@ -261,10 +262,16 @@ class Vid2VidModel(BaseModel):
         frame = self.criterion.frame_losses(batch)
         buffers, groups = collect_groups(buffers, real_now, fake, flow_ref, conf_ref,
                                          n_scales=self.opt.n_scales_temporal, t_d=self.opt.n_frames_D,
-                                         flow_fn=self.flow, sparse=self.opt.sparse_D, chunk_start=start)
+                                         flow_fn=self.reference_flow, sparse=self.opt.sparse_D, chunk_start=start)
         temporal = [self.criterion.temporal_losses(s, groups.real[s], groups.fake[s], groups.flow[s])
                     for s in range(self.opt.n_scales_temporal) if groups.real[s] is not None]
         return frame, temporal, buffers, (flow_ref, conf_ref)
+
+    def reference_flow(self, current: Tensor, previous: Tensor) -> tuple[Tensor, Tensor]:
+        """Flow of real frame pairs (current -> previous) and its confidence; with ``--flow_cache`` the pairs
+        are keyed by their pixel content, so any flip or crop of the same frames finds its own entry."""
+        keys = _content_keys(current, previous) if self.opt.flow_cache else None
+        return self.flow(current, previous, keys=keys) if keys is not None else self.flow(current, previous)
 
     def optimize(self, frame: dict, temporal: list) -> None:
         """Three separate updates, in the reference's order: G, frame D, then each active temporal D."""
@@ -350,6 +357,13 @@ class Vid2VidModel(BaseModel):
         self.lr, self.n_frames_bp, self.n_frames_per_gpu = saved["lr"], saved["n_frames_bp"], saved["n_frames_per_gpu"]
         set_rng_state(saved["rng"])
         return TrainingState.from_dict(saved["state"])
+
+
+def _content_keys(current: Tensor, previous: Tensor) -> list[str]:
+    """One key per frame pair (flattened over leading axes): a hash of both frames' values."""
+    cur = current.detach().reshape(-1, *current.shape[-3:]).float().cpu().numpy()
+    prev = previous.detach().reshape(-1, *previous.shape[-3:]).float().cpu().numpy()
+    return [hashlib.sha1(a.tobytes() + b.tobytes()).hexdigest() for a, b in zip(cur, prev)]
 
 
 def _stack(frames: list) -> Optional[Tensor]:

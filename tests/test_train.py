@@ -160,3 +160,15 @@ def test_training_lowers_reconstruction_error(toy_root):
         model.train_sequence(batch)
     after = _reconstruction_error(model, batch)
     assert after < 0.7 * before, (before, after)
+
+
+def test_flow_cache_is_filled_then_reused(toy_root, tmp_path):
+    cache = tmp_path / "flow_cache"
+    _run(toy_root, tmp_path, "cached", "--niter", "1", "--niter_decay", "0", "--flow_cache", str(cache),
+         "--no_flip", "--max_t_step", "1")
+    files = sorted(p for p in cache.rglob("*") if p.is_file())
+    assert files
+    stamps = {p: p.stat().st_mtime_ns for p in files}
+    _run(toy_root, tmp_path, "cached", "--niter", "2", "--niter_decay", "0", "--flow_cache", str(cache),
+         "--no_flip", "--max_t_step", "1", "--continue_train")
+    assert all(p.stat().st_mtime_ns == stamps[p] for p in files)
