@@ -50,6 +50,7 @@ class Vid2VidInference:
         self.state = InferenceState()
         self.window: dict[str, list[Tensor]] = {"A": [], "inst": [], "B": []}
         self.single_g: Optional[nn.Module] = None
+        self.face_first: Optional[nn.Module] = None
         if not (opt.no_first_img or opt.use_real_img or opt.use_single_G):
             raise ValueError("choose how the first frames are made: --use_single_G (pretrained single-frame "
                              "generator), --use_real_img (real frames from <phase>_B) or --no_first_img "
@@ -85,7 +86,8 @@ class Vid2VidInference:
         if len(self.window["A"]) < self.t_g:
             return None
         labels = torch.cat(self.window["A"], dim=1)
-        inst = torch.cat(self.window["inst"], dim=1) if self.window["inst"] else None
+        use_inst = self.opt.use_instance and self.window["inst"]  # face mode's "inst" is a part map
+        inst = torch.cat(self.window["inst"], dim=1) if use_inst else None
         encoded = encode_input(labels, inst, self.opt.label_nc)
         onehot = one_hot_input(labels, inst, self.opt.label_nc) if self.opt.label_nc > 0 else None
         first = self._first_frames(labels) if self.state.prev_pyr is None else None
@@ -104,9 +106,19 @@ class Vid2VidInference:
             if len(self.window["B"]) < self.t_g - 1:
                 raise ValueError("--use_real_img needs the real frames (<phase>_B folder) of every test sequence")
             return torch.cat(self.window["B"][: self.t_g - 1], dim=1)
+        if self.face_first is not None:
+            return self._face_first_frames(labels)
         if self.single_g is None:
             raise ValueError("--use_single_G: the single-frame generator is not loaded")
         return single_g_first_frames(self.single_g, labels[:, : self.t_g - 1], self.opt.label_nc)
+
+    def _face_first_frames(self, labels: Tensor) -> Tensor:
+        """Face: the edge maps, the real frames' appearance and the part maps make the first frames."""
+        if len(self.window["B"]) < self.t_g - 1 or len(self.window["inst"]) < self.t_g - 1:
+            raise ValueError("--use_single_G for faces needs the real frames and part maps of the face dataset")
+        frames = [self.face_first(labels[:, i], self.window["B"][i][:, 0], self.window["inst"][i][:, 0])
+                  for i in range(self.t_g - 1)]
+        return torch.stack(frames, dim=1)
 
 
 def single_generator_path(opt: argparse.Namespace) -> str:

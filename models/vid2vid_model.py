@@ -82,8 +82,7 @@ class Vid2VidModel(BaseModel):
             self.inference = Vid2VidInference(opt, self.generator, self.device)
             self._load_generator(opt.which_epoch, None, all_required=True)
             if opt.use_single_G and not (opt.use_real_img or opt.no_first_img):
-                single_opt = argparse.Namespace(**{**vars(opt), "loadSize": single_generator_size(opt)})
-                self.inference.load_single_generator(define_single_G(single_opt), single_generator_path(opt))
+                self._load_single_generator()
             return
         discriminators = {k: v.to(self.d_device) for k, v in define_D(opt).items()}
         self.networks.update(discriminators)
@@ -104,6 +103,20 @@ class Vid2VidModel(BaseModel):
         elif opt.load_pretrain:
             self._load_generator(opt.which_epoch, opt.load_pretrain, all_required=False)
             self._load_discriminators(opt.which_epoch, opt.load_pretrain, partial=True)
+
+    def _load_single_generator(self) -> None:
+        """The pretrained first-frame generator of ``--use_single_G`` (street by size, or the face models)."""
+        opt = self.opt
+        if opt.dataset_mode == "face":
+            from models.face_first_frame import load_face_first_frame
+            from models.networks import define_single_E
+
+            folder = opt.single_G_dir or os.path.join(opt.checkpoints_dir, "edge2face_single")
+            self.inference.face_first = load_face_first_frame(folder, define_single_G(opt), define_single_E(opt),
+                                                              self.device)
+            return
+        single_opt = argparse.Namespace(**{**vars(opt), "loadSize": single_generator_size(opt)})
+        self.inference.load_single_generator(define_single_G(single_opt), single_generator_path(opt))
 
     def _face_region_fn(self):
         if not self.opt.add_face_disc:
@@ -167,7 +180,7 @@ class Vid2VidModel(BaseModel):
     # ------------------------------------------------------------------ generation
     def _unpack(self, data: dict) -> tuple[Tensor, Tensor, Optional[Tensor]]:
         device = self.gen_devices[0]
-        inst = data.get("inst")
+        inst = data.get("inst") if self.opt.use_instance else None  # face mode's "inst" is a part map
         inst = inst.to(device, non_blocking=True) if isinstance(inst, Tensor) and inst.dim() == 5 else None
         return data["A"].to(device, non_blocking=True), data["B"].to(device, non_blocking=True), inst
 

@@ -66,3 +66,6 @@ def test_round_trip_and_mismatch_message(tmp_path) -> None:
     message = str(err.value)
     assert "missing keys" in message and "scale2_layer0.0.weight" in message
     assert "shape mismatches" in message and "scale0_layer0.0.weight" in message
+    smaller = MultiscaleDiscriminator(input_nc=5, ndf=8, n_layers=2, num_D=1)
+    with pytest.raises(CheckpointError, match=r"unexpected keys \(\d+\): scale1_layer0"):
+        load_state_dict_strict(smaller, torch.load(path, weights_only=True), source=str(path))
