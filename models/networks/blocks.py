@@ -146,13 +146,14 @@ def one_hot_stem_conv(convs: Sequence[nn.Conv2d], onehot: OneHotInput, pad: int 
         bags = F.embedding_bag(index.view(-1, frames * k * k), table, mode="sum")
         out[:, row:row + rows] = bags.view(batch, rows, width, -1)
     result = out.permute(0, 3, 1, 2)
+    biases = [c.bias if c.bias is not None else weight.new_zeros(c.out_channels) for c in convs]
+    bias = torch.cat(biases)
     if extra is not None:
         extra_w = weight[:, :, label_nc:].reshape(weight.shape[0], -1, k, k)
         extra_in = F.pad(extra.reshape(batch, -1, height, width), (pad, pad, pad, pad), mode="reflect")
-        result = result + F.conv2d(extra_in.to(weight.dtype), extra_w)
-    outputs, start = [], 0
-    for conv in convs:
-        part = result[:, start:start + conv.out_channels]
-        outputs.append(part + conv.bias.view(1, -1, 1, 1) if conv.bias is not None else part)
-        start += conv.out_channels
+        result = result + F.conv2d(extra_in.to(weight.dtype), extra_w, bias)
+    else:
+        result = result + bias.view(1, -1, 1, 1)
+    bounds = torch.tensor([0] + [c.out_channels for c in convs]).cumsum(0).tolist()
+    outputs = [result[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     return [o.contiguous() for o in outputs]
