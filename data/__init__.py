@@ -8,38 +8,29 @@ lowercased without underscores, is ``foodataset`` (``FooDataset``). Adding a mod
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 from typing import Callable
 
 from torch.utils.data import DataLoader
 
 from data.base_dataset import BaseDataset
+from util.registry import available, find_class
 
 _HERE = Path(__file__).resolve().parent
 
 
 def available_modes() -> list[str]:
-    """Every dataset mode found as ``data/<mode>_dataset.py`` (the base class file excluded)."""
-    return sorted(p.name[: -len("_dataset.py")] for p in _HERE.glob("*_dataset.py") if p.name != "base_dataset.py")
+    """Every dataset mode found as ``data/<name>_dataset.py`` (the base class file excluded)."""
+    return available(_HERE, "_dataset")
 
 
 def find_dataset_using_name(mode: str) -> type[BaseDataset]:
     """The ``BaseDataset`` subclass of ``data/<mode>_dataset.py``.
 
     Raises:
-        ValueError: no such file, or no matching class in it; the message lists the available modes.
+        ValueError: no such file, or no matching class in it; the message lists the available ones.
     """
-    file_name = _HERE / f"{mode}_dataset.py"
-    if mode == "base" or not file_name.exists():
-        raise ValueError(f"--dataset_mode {mode!r}: no file {file_name}; available modes: {available_modes()}")
-    module = importlib.import_module(f"data.{mode}_dataset")
-    target = f"{mode.replace('_', '')}dataset"
-    for name, obj in vars(module).items():
-        if name.lower() == target and isinstance(obj, type) and issubclass(obj, BaseDataset):
-            return obj
-    raise ValueError(f"--dataset_mode {mode!r}: {file_name} defines no BaseDataset subclass named like "
-                     f"{target!r}; available modes: {available_modes()}")
+    return find_class(_HERE, "data", "_dataset", mode, BaseDataset, "--dataset_mode")
 
 
 def get_option_setter(mode: str) -> Callable[[argparse.ArgumentParser, bool], argparse.ArgumentParser]:

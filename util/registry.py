@@ -1,0 +1,46 @@
+"""Plugin lookup by file name, shared by the dataset-mode and model factories.
+
+A package holds ``<name><suffix>.py`` files (``temporal_dataset.py``, ``vid2vid_model.py``); the class of
+``<name>`` is the one subclass of the package's base class whose lowercased name, without underscores, is
+``<name without underscores><suffix without underscores and .py>`` (``TemporalDataset``, ``Vid2VidModel``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T", bound=type)
+
+
+def available(folder: Path, suffix: str) -> list[str]:
+    """Names of every ``<name><suffix>.py`` in ``folder``, the base class file (``base<suffix>.py``) excluded."""
+    return sorted(p.name[: -len(suffix) - 3] for p in folder.glob(f"*{suffix}.py") if p.name != f"base{suffix}.py")
+
+
+def find_class(folder: Path, package: str, suffix: str, name: str, base: T, flag: str) -> T:
+    """The ``base`` subclass defined in ``<folder>/<name><suffix>.py``.
+
+    Args:
+        folder: The package folder.
+        package: Its import name (``"data"``).
+        suffix: File-name suffix without ``.py`` (``"_dataset"``).
+        name: The plugin's name, as given to ``flag``.
+        base: The base class the plugin must subclass.
+        flag: The command-line flag that named it, for the error message.
+
+    Raises:
+        ValueError: no such file, or no matching class in it; the message lists the available names.
+    """
+    file_name = folder / f"{name}{suffix}.py"
+    choices = available(folder, suffix)
+    if name == "base" or not file_name.exists():
+        raise ValueError(f"{flag} {name!r}: no file {file_name}; available: {choices}")
+    module = importlib.import_module(f"{package}.{name}{suffix}")
+    target = (name + suffix).replace("_", "")
+    for attr, obj in vars(module).items():
+        if attr.lower() == target and isinstance(obj, type) and issubclass(obj, base):
+            return obj
+    raise ValueError(f"{flag} {name!r}: {file_name} defines no {base.__name__} subclass named like {target!r}; "
+                     f"available: {choices}")
