@@ -64,7 +64,8 @@ def run_child(size: int, args: argparse.Namespace) -> str:
            "--threads", str(args.threads), "--ngf", str(args.ngf), "--chunk", str(chunk)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        reason = "killed (out of memory?)" if done.returncode < 0 else done.stderr.strip().splitlines()[-1:]
+        last_line = (done.stderr.strip().splitlines() or ["no error output"])[-1]
+        reason = "killed (out of memory?)" if done.returncode < 0 else last_line
         return f"| {size}x{size // 2} | {chunk} | - | - | failed: {reason} |"
     return done.stdout.strip().splitlines()[-1]
 

@@ -28,9 +28,9 @@ def find_dataset_using_name(mode: str) -> type[BaseDataset]:
     """The ``BaseDataset`` subclass of ``data/<mode>_dataset.py``.
 
     Raises:
-        ValueError: no such file, or no matching class in it; the message lists the available ones.
+        ValueError: no such file, or no matching class in it; the message lists the available modes.
     """
-    return find_class(_HERE, "data", "_dataset", mode, BaseDataset, "--dataset_mode")
+    return find_class(_HERE, "data", "_dataset", mode, BaseDataset, "--dataset_mode", "modes")
 
 
 def get_option_setter(mode: str) -> Callable[[argparse.ArgumentParser, bool], argparse.ArgumentParser]:

@@ -26,9 +26,9 @@ def find_model_using_name(name: str) -> type[BaseModel]:
     """The ``BaseModel`` subclass of ``models/<name>_model.py``.
 
     Raises:
-        ValueError: no such file, or no matching class in it; the message lists the available ones.
+        ValueError: no such file, or no matching class in it; the message lists the available models.
     """
-    return find_class(_HERE, "models", "_model", name, BaseModel, "--model")
+    return find_class(_HERE, "models", "_model", name, BaseModel, "--model", "models")
 
 
 def get_option_setter(name: str) -> Callable[[argparse.ArgumentParser, bool], argparse.ArgumentParser]:

@@ -29,7 +29,7 @@ def test_unknown_mode_names_the_file_and_the_choices(mode):
         find_dataset_using_name(mode)
     message = str(info.value)
     assert f"{mode}_dataset.py" in message
-    assert "available:" in message and "temporal" in message and "template" in message
+    assert "available modes" in message and "temporal" in message and "template" in message
 
 
 def test_option_setters_return_the_parser():

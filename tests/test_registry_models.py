@@ -16,7 +16,7 @@ def test_every_model_file_is_found():
 
 
 def test_unknown_model_names_the_file_and_choices():
-    with pytest.raises(ValueError, match=r"nonexistent_model\.py.*available:.*vid2vid"):
+    with pytest.raises(ValueError, match=r"nonexistent_model\.py.*available models.*vid2vid"):
         find_model_using_name("nonexistent")
 
 

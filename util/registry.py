@@ -19,7 +19,7 @@ def available(folder: Path, suffix: str) -> list[str]:
     return sorted(p.name[: -len(suffix) - 3] for p in folder.glob(f"*{suffix}.py") if p.name != f"base{suffix}.py")
 
 
-def find_class(folder: Path, package: str, suffix: str, name: str, base: T, flag: str) -> T:
+def find_class(folder: Path, package: str, suffix: str, name: str, base: T, flag: str, kind: str) -> T:
     """The ``base`` subclass defined in ``<folder>/<name><suffix>.py``.
 
     Args:
@@ -29,18 +29,18 @@ def find_class(folder: Path, package: str, suffix: str, name: str, base: T, flag
         name: The plugin's name, as given to ``flag``.
         base: The base class the plugin must subclass.
         flag: The command-line flag that named it, for the error message.
+        kind: What the names are ("modes", "models"), for the error message.
 
     Raises:
         ValueError: no such file, or no matching class in it; the message lists the available names.
     """
     file_name = folder / f"{name}{suffix}.py"
-    choices = available(folder, suffix)
     if name == "base" or not file_name.exists():
-        raise ValueError(f"{flag} {name!r}: no file {file_name}; available: {choices}")
+        raise ValueError(f"{flag} {name!r}: no file {file_name}; available {kind}: {available(folder, suffix)}")
     module = importlib.import_module(f"{package}.{name}{suffix}")
     target = (name + suffix).replace("_", "")
     for attr, obj in vars(module).items():
         if attr.lower() == target and isinstance(obj, type) and issubclass(obj, base):
             return obj
     raise ValueError(f"{flag} {name!r}: {file_name} defines no {base.__name__} subclass named like {target!r}; "
-                     f"available: {choices}")
+                     f"available {kind}: {available(folder, suffix)}")

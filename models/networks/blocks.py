@@ -154,6 +154,4 @@ def one_hot_stem_conv(convs: Sequence[nn.Conv2d], onehot: OneHotInput, pad: int 
         result = result + F.conv2d(extra_in.to(weight.dtype), extra_w, bias)
     else:
         result = result + bias.view(1, -1, 1, 1)
-    bounds = torch.tensor([0] + [c.out_channels for c in convs]).cumsum(0).tolist()
-    outputs = [result[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-    return [o.contiguous() for o in outputs]
+    return [o.contiguous() for o in result.split([c.out_channels for c in convs], dim=1)]
