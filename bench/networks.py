@@ -5,7 +5,11 @@ CPU time per frame in ``torch.inference_mode`` (after warm-up) of the plain path
 and of the exact one-hot fast path, the largest output difference between the two, the machine's conv
 throughput and the time over the FLOP bound. Weights are random (cost does not depend on them).
 
-Usage: ``python bench/networks.py [--rows 256_g1@256x128 ...] [--runs 3] [--threads 2]``
+The inputs are random blocky label maps with per-pixel random instance ids (as performance.md's), or with
+``--labels cityscapes`` the first frames of the shared Cityscapes test sequence resized to each row's size
+(the fast path's cost follows how many labels meet near each pixel; the plain path's does not).
+
+Usage: ``python bench/networks.py [--rows 256_g1@256x128 ...] [--runs 3] [--threads 2] [--labels cityscapes]``
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
@@ -35,6 +40,7 @@ from models.networks.video_generator import (  # noqa: E402
 LABEL_NC, T_G, FG_LABELS = 35, 3, [26]
 CONFIGS = {"256_g1": 1, "512_g1": 2, "1024_g1": 3}  # name -> spatial scales (ngf 128, 2 downsamplings, fg)
 ROWS = ["1024_g1@1024x512", "512_g1@512x256", "256_g1@256x128", "256_g1@512x256"]
+DEFAULT_CITYSCAPES = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "Cityscapes"
 REFERENCE_MS = {"256_g1@256x128": 3475, "256_g1@512x256": 14422, "512_g1@512x256": 6351, "1024_g1@1024x512": 11912}
 
 
@@ -53,6 +59,20 @@ def blocky_inputs(width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
     labels = coarse.repeat_interleave(16, -2).repeat_interleave(16, -1)
     inst = labels * 1000 + torch.randint(0, 3, labels.shape, generator=gen).float()
     return labels, inst
+
+
+def cityscapes_inputs(root: Path, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first tG label and instance maps (1, tG, 1, H, W) of ``root``'s test sequence, nearest-resized."""
+    from PIL import Image
+
+    def load(folder: str) -> torch.Tensor:
+        files = sorted((root / folder).glob("*/*.png"))[:T_G]
+        if len(files) < T_G:
+            raise SystemExit(f"--labels cityscapes needs {T_G} frames in {root / folder}; found {len(files)}")
+        maps = [torch.from_numpy(np.array(Image.open(f).resize((width, height), Image.NEAREST))) for f in files]
+        return torch.stack(maps).float().view(1, T_G, 1, height, width)
+
+    return load("test_A"), load("test_inst")
 
 
 def step_fn(net: VideoGenerator, labels: torch.Tensor, inst: torch.Tensor, fast: bool) -> Callable[[], torch.Tensor]:
@@ -87,10 +107,13 @@ def median_ms(fns: list[Callable[[], torch.Tensor]], runs: int) -> list[float]:
 
 
 def stem_macs(net: VideoGenerator, width: int, height: int) -> float:
-    """MACs (1e9) of the finest scale's label-stem convolutions that the one-hot fast path replaces."""
-    finest = net.scales[-1]
-    convs = [finest.model_down_seg[1]] + ([finest.indv_down[1]] if finest.use_fg_model else [])
-    return sum(c.weight[:, :, 0, 0].numel() * 49 for c in convs) * width * height * LABEL_NC / (LABEL_NC + 1) / 1e9
+    """MACs (1e9) of every scale's label-stem convolutions, which the fast path replaces by embedding-bag sums."""
+    total = 0.0
+    for s, scale in enumerate(net.scales):
+        pixels = width * height / 4 ** (net.n_scales - 1 - s)
+        convs = [scale.model_down_seg[1]] + ([scale.indv_down[1]] if scale.use_fg_model else [])
+        total += sum(c.weight.numel() for c in convs) * pixels
+    return total / 1e9
 
 
 def gmacs(fn: Callable[[], torch.Tensor]) -> float:
@@ -113,12 +136,12 @@ def conv_throughput(runs: int = 5) -> float:
     return 2 * 512 * 512 * 9 * 32 * 64 / statistics.median(times) / 1e9
 
 
-def bench_row(row: str, runs: int, peak: float) -> str:
-    """Measure one ``config@WxH`` row and format it as a markdown table line."""
+def bench_row(row: str, runs: int, peak: float, cityscapes: Path | None) -> str:
+    """Measure one ``config@WxH`` row (on Cityscapes frames from ``cityscapes`` if given) as a markdown line."""
     name, size = row.split("@")
     width, height = (int(v) for v in size.split("x"))
     net = build(CONFIGS[name])
-    labels, inst = blocky_inputs(width, height)
+    labels, inst = cityscapes_inputs(cityscapes, width, height) if cityscapes else blocky_inputs(width, height)
     plain, fast = step_fn(net, labels, inst, False), step_fn(net, labels, inst, True)
     with torch.inference_mode():
         diff = (plain() - fast()).abs().max().item()
@@ -139,16 +162,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", nargs="+", default=ROWS, help=f"config@WxH rows; default {ROWS}")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per path (median), after one warm-up")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--labels", choices=["blocky", "cityscapes"], default="blocky",
+                        help="input label maps: random blocks (performance.md's) or real Cityscapes frames")
+    parser.add_argument("--dataroot", type=Path, default=DEFAULT_CITYSCAPES,
+                        help=f"Cityscapes sample with test_A/ and test_inst/ (default {DEFAULT_CITYSCAPES})")
     args = parser.parse_args(argv)
+    cityscapes = args.dataroot if args.labels == "cityscapes" else None
+    if cityscapes is not None and not (cityscapes / "test_A").is_dir():
+        parser.error(f"--labels cityscapes: no test_A/ folder in {cityscapes}; pass --dataroot")
     torch.set_num_threads(args.threads)
     peak = conv_throughput()
-    print(f"threads: {torch.get_num_threads()}; conv 3x3 512->512 at 32x64: {peak:.1f} GFLOP/s; torch {torch.__version__}")
-    print("| config | frame | scales | G params | GMAC/frame | GMAC fast path (convs; + embedding-bag adds) | ms plain | ms fast "
+    print(f"threads: {torch.get_num_threads()}; conv 3x3 512->512 at 32x64: {peak:.1f} GFLOP/s; torch {torch.__version__}; "
+          f"labels: {args.labels}")
+    print("| config | frame | scales | G params | GMAC/frame | GMAC fast path (convs; label stems become embedding-bag sums) | ms plain | ms fast "
           "| FLOP bound ms | fast / bound | reference ms (perf.md) | reference ms / fast ms | plain / fast "
           "| max abs diff plain-fast |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in args.rows:
-        print(bench_row(row, args.runs, peak), flush=True)
+        print(bench_row(row, args.runs, peak, cityscapes), flush=True)
 
 
 if __name__ == "__main__":

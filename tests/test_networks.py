@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from models.networks.blocks import OneHotInput, ResnetBlock, get_norm_layer, init_weights, one_hot_stem_conv
+from models.networks.blocks import ResnetBlock, get_norm_layer, init_weights
 from models.networks.discriminators import MultiscaleDiscriminator, NLayerDiscriminator, TemporalDiscriminator
 from models.networks.generators import CompositeGenerator
 from models.networks.single_generators import Encoder, Global_with_z, GlobalGenerator, LocalEnhancer, instance_average
@@ -158,19 +158,6 @@ def test_warp_zero_flow_and_integer_shift() -> None:
     flow[:, 0], flow[:, 1] = 3.0, -2.0  # out(y, x) = image(y - 2, x + 3)
     shifted = warp(image, flow)
     assert_close(shifted[:, :, 2:, : W - 3], image[:, :, : H - 2, 3:], atol=1e-5, rtol=0)
-
-
-def test_one_hot_fast_path_equals_plain_conv() -> None:
-    conv_a, conv_b = nn.Conv2d(3 * 6, 8, 7), nn.Conv2d(3 * 6, 5, 7)
-    labels = torch.randint(0, 5, (2, 3, 1, 20, 24)).float()
-    inst = torch.randint(0, 3, (2, 3, 1, 20, 24)).float()
-    stack = encode_input(labels, inst, 5).flatten(1, 2)
-    padded = nn.ReflectionPad2d(3)(stack)
-    fast = one_hot_stem_conv([conv_a, conv_b], one_hot_input(labels, inst, 5), rows_per_chunk=7)
-    assert_close(fast[0], conv_a(padded), atol=1e-4, rtol=1e-4)
-    assert_close(fast[1], conv_b(padded), atol=1e-4, rtol=1e-4)
-    without_extra = one_hot_stem_conv([nn.Conv2d(3 * 5, 4, 7)], OneHotInput(labels[:, :, 0].long(), 5, None))
-    assert without_extra[0].shape == (2, 4, 20, 24)
 
 
 def test_generator_fast_path_matches_and_streams() -> None:

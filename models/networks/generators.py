@@ -8,12 +8,17 @@ holds the blending they share. Attribute names and Sequential indices follow the
 from __future__ import annotations
 
 import copy
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Union
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.networks.blocks import OneHotInput, down, get_norm_layer, head, one_hot_stem_conv, resnet_blocks, stem, up
+from models.networks.blocks import down, get_norm_layer, head, resnet_blocks, stem, up
+from models.networks.sparse_conv import OneHotInput, SparseLayers, one_hot_stem_conv, sparse_stem_conv
 from models.networks.warp import warp
+
+SparseStack = Union[OneHotInput, SparseLayers]
 
 
 class GeneratorOutput(NamedTuple):
@@ -68,12 +73,27 @@ class _CompositeBase(nn.Module):
             self.indv_final = nn.Sequential(*head(ngf_fg, output_nc, nn.Tanh()))
 
     @staticmethod
-    def _stems(branches: list[nn.Sequential], labels: Tensor, onehot: Optional[OneHotInput]) -> list[Tensor]:
-        """Run the label-reading Sequentials; with ``onehot`` their first conv uses the exact fast path."""
-        if onehot is None:
+    def _stems(branches: list[nn.Sequential], labels: Tensor, sparse: Optional[SparseStack]) -> list[Tensor]:
+        """Run the label-reading Sequentials; with ``sparse`` their first conv is the exact embedding-bag sum."""
+        if sparse is None:
             return [branch(labels) for branch in branches]
-        firsts = one_hot_stem_conv([branch[1] for branch in branches], onehot)
+        convs = [branch[1] for branch in branches]
+        if isinstance(sparse, OneHotInput):
+            firsts = one_hot_stem_conv(convs, sparse)
+        else:
+            firsts = sparse_stem_conv(convs, sparse)
         return [branch[2:](first) for branch, first in zip(branches, firsts)]
+
+    def _flow_and_weight(self, flow_feat: Tensor) -> tuple[Tensor, Tensor]:
+        """Flow (B, 2, H, W) in pixels and occlusion weight (B, 1, H, W) from one 7x7 conv over their shared input.
+
+        ``model_final_flow`` and ``model_final_w`` read the same padded features; one convolution with both
+        weight sets reads them once.
+        """
+        flow_conv, weight_conv = self.model_final_flow[1], self.model_final_w[1]
+        both = F.conv2d(self.model_final_flow[0](flow_feat), torch.cat([flow_conv.weight, weight_conv.weight]),
+                        torch.cat([flow_conv.bias, weight_conv.bias]))
+        return both[:, :2] * self.flow_multiplier, self.model_final_w[2](both[:, 2:])
 
     def _compose(self, prev: Tensor, mask: Optional[Tensor], use_raw_only: bool, *, img_feat: Tensor,
                  flow_feat: Optional[Tensor], fg_feat: Optional[Tensor]) -> GeneratorOutput:
@@ -82,8 +102,7 @@ class _CompositeBase(nn.Module):
         flow = weight = None
         image = raw
         if not self.no_flow:
-            flow = self.model_final_flow(flow_feat) * self.flow_multiplier
-            weight = self.model_final_w(flow_feat)
+            flow, weight = self._flow_and_weight(flow_feat)
             if not use_raw_only:
                 image = raw * weight + warp(prev[:, -3:], flow) * (1 - weight)
         if self.use_fg_model:
@@ -138,7 +157,7 @@ class CompositeGenerator(_CompositeBase):
 
     def forward(self, labels: Tensor, prev: Tensor, mask: Optional[Tensor] = None,
                 coarse: Optional[CoarseFeatures] = None, use_raw_only: bool = False, *,
-                onehot: Optional[OneHotInput] = None) -> GeneratorOutput:
+                sparse: Optional[SparseStack] = None) -> GeneratorOutput:
         """Generate one frame.
 
         Args:
@@ -147,14 +166,14 @@ class CompositeGenerator(_CompositeBase):
             mask: (B, 1, H, W) foreground mask in [0, 1] (needed with the fg model), else None.
             coarse: Unused at the coarsest scale (accepted so all scales share one call).
             use_raw_only: Skip the warp (first frame synthesised from nothing).
-            onehot: ``labels`` as ids, to take the exact one-hot fast path for the first conv.
+            sparse: ``labels`` as ids or sparse layers, to take the exact embedding-bag path for the first conv.
 
         Returns:
             A :class:`GeneratorOutput` at (H, W).
         """
         self._check_mask(mask)
         branches = [self.model_down_seg] + ([self.indv_down] if self.use_fg_model else [])
-        encoded = self._stems(branches, labels, onehot)
+        encoded = self._stems(branches, labels, sparse)
         trunk = encoded[0] + self.model_down_img(prev)
         img_feat = self.model_up_img(self.model_res_img(trunk))
         flow_feat = None if self.no_flow else self.model_up_flow(self.model_res_flow(trunk))
@@ -200,7 +219,7 @@ class CompositeLocalGenerator(_CompositeBase):
 
     def forward(self, labels: Tensor, prev: Tensor, mask: Optional[Tensor] = None,
                 coarse: Optional[CoarseFeatures] = None, use_raw_only: bool = False, *,
-                onehot: Optional[OneHotInput] = None) -> GeneratorOutput:
+                sparse: Optional[SparseStack] = None) -> GeneratorOutput:
         """Generate one frame at this scale; arguments as :meth:`CompositeGenerator.forward`.
 
         ``coarse`` is required: the coarser scale's features at (H/2, W/2) with 2*ngf channels.
@@ -209,7 +228,7 @@ class CompositeLocalGenerator(_CompositeBase):
         if coarse is None:
             raise ValueError("CompositeLocalGenerator needs the coarser scale's features")
         branches = [self.model_down_seg] + ([self.indv_down] if self.use_fg_model else [])
-        encoded = self._stems(branches, labels, onehot)
+        encoded = self._stems(branches, labels, sparse)
         trunk = encoded[0] + self.model_down_img(prev)
         img_feat = self.model_up_img(trunk + coarse.img_feat)
         flow_feat = None if self.no_flow else self.model_up_flow(trunk + coarse.flow_feat)

@@ -15,8 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.networks.blocks import OneHotInput
-from models.networks.generators import CoarseFeatures, CompositeGenerator, CompositeLocalGenerator, GeneratorOutput
+from models.networks.generators import (
+    CoarseFeatures,
+    CompositeGenerator,
+    CompositeLocalGenerator,
+    GeneratorOutput,
+    SparseStack,
+)
+from models.networks.sparse_conv import OneHotInput, sparse_layers, sparse_pays_off
 
 
 def instance_edges(inst: Tensor) -> Tensor:
@@ -148,7 +154,9 @@ class VideoGenerator(nn.Module):
             prev_pyr: Finest first, (B, tG-1, 3, h_s, w_s): previous outputs of each scale, oldest first.
             use_raw_only: No warping (the synthesised first frame with --no_first_img).
             detach_coarse: Detach every coarser scale's outputs (only the finest scale is being trained).
-            onehot: The finest label window as ids (see :func:`one_hot_input`) to use the exact fast path.
+            onehot: The finest label window as ids (see :func:`one_hot_input`) to take the exact fast path: the
+                first conv over the label stack becomes an embedding-bag sum at every scale (the coarser scales'
+                average-pooled stacks as :func:`sparse_layers`).
 
         Returns:
             One :class:`GeneratorOutput` per scale, coarsest first (the last is the full-resolution frame).
@@ -161,12 +169,22 @@ class VideoGenerator(nn.Module):
             batch, _, _, height, width = labels.shape
             mask = foreground_mask(labels[:, -1], self.fg_labels) if self.fg_labels else None
             out = net(labels.reshape(batch, -1, height, width), prev.reshape(batch, -1, height, width), mask,
-                      coarse, use_raw_only, onehot=onehot if level == 0 else None)
+                      coarse, use_raw_only, sparse=_sparse_stack(labels, onehot, level))
             if detach_coarse and s != self.n_scales - 1:
                 out = GeneratorOutput(*(t.detach() if t is not None else None for t in out))
             coarse = CoarseFeatures(out.img_feat, out.flow_feat, out.fg_feat)
             outputs.append(out)
         return outputs
+
+
+def _sparse_stack(labels: Tensor, onehot: Optional[OneHotInput], level: int) -> Optional[SparseStack]:
+    """The fast path's form of one pyramid level's labels (B, tG, C, h, w), or None for the plain convolution."""
+    if onehot is None:
+        return None
+    if level == 0:
+        return onehot
+    layers = sparse_layers(labels)
+    return layers if sparse_pays_off(layers) else None
 
 
 @dataclass
