@@ -66,9 +66,14 @@ def sparse_layers(stack: Tensor) -> SparseLayers:
     Returns:
         :class:`SparseLayers` with ``K`` = the largest number of non-zero channels of any pixel (at least 1).
     """
-    counts = (stack != 0).sum(dim=2)
+    nonzero = stack != 0
+    if stack.shape[2] < 256:  # a byte count is exact and several times faster to sum
+        counts = nonzero.view(torch.uint8).sum(dim=2, dtype=torch.uint8)
+    else:
+        counts = nonzero.sum(dim=2)
     depth = max(int(counts.max()), 1)
-    _, ids = stack.abs().topk(depth, dim=2)
+    magnitude = stack if bool(stack.min() >= 0) else stack.abs()
+    _, ids = magnitude.topk(depth, dim=2)
     return SparseLayers(ids, stack.gather(2, ids), counts, stack.shape[2])
 
 
@@ -228,7 +233,7 @@ def _dense_depth(counts: Tensor, depth: int, k: int) -> int:
     scattered entries, each :data:`SCATTER_COST` times dearer. Returns the cheapest depth.
     """
     batch, frames, height, width = counts.shape
-    at_least = torch.bincount(counts.flatten(), minlength=depth + 1).flip(0).cumsum(0).flip(0).tolist()
+    at_least = torch.bincount(counts.flatten().long(), minlength=depth + 1).flip(0).cumsum(0).flip(0).tolist()
     beyond = [sum(at_least[c] for c in range(d + 1, depth + 1)) for d in range(depth + 1)]  # entries past d
     cost = [batch * height * width * frames * k * k * d + SCATTER_COST * k * k * beyond[d] for d in range(1, depth + 1)]
     return 1 + min(range(depth), key=cost.__getitem__)

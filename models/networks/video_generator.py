@@ -56,14 +56,15 @@ def encode_input(labels: Tensor, inst: Optional[Tensor], label_nc: int) -> Tenso
     Returns:
         (B, T, C', H, W) with C' = (label_nc or C) + (1 if inst is given).
     """
-    if label_nc > 0:
-        batch, frames, _, height, width = labels.shape
-        encoded = labels.new_zeros(batch, frames, label_nc, height, width, dtype=torch.float32)
-        encoded.scatter_(2, labels.long(), 1.0)
-    else:
-        encoded = labels
-    if inst is not None:
-        encoded = torch.cat([encoded, instance_edges(inst).to(encoded.dtype)], dim=2)
+    edges = instance_edges(inst) if inst is not None else None
+    if label_nc <= 0:
+        return labels if edges is None else torch.cat([labels, edges.to(labels.dtype)], dim=2)
+    batch, frames, _, height, width = labels.shape
+    n_extra = 0 if edges is None else 1
+    encoded = labels.new_zeros(batch, frames, label_nc + n_extra, height, width, dtype=torch.float32)
+    encoded[:, :, :label_nc].scatter_(2, labels.long(), 1.0)
+    if edges is not None:
+        encoded[:, :, label_nc:] = edges
     return encoded
 
 
