@@ -9,7 +9,7 @@ import logging
 import sys
 from typing import Sequence
 
-from models.vid2vid_model import NonFiniteLossError
+from models.vid2vid_criterion import NonFiniteLossError
 from options import TrainOptions
 from util.train_loop import Trainer
 

@@ -127,3 +127,23 @@ def total_losses(frame: dict[str, Tensor], temporal: list[dict[str, Tensor]]) ->
         loss_g = loss_g + terms["G_T_GAN"] + terms["G_T_GAN_Feat"] + terms["G_T_Warp"]
         loss_d_t.append((terms["D_T_fake"] + terms["D_T_real"]) * 0.5)
     return loss_g, loss_d, loss_d_t
+
+
+def report_losses(frame: dict, temporal: list) -> dict:
+    """Plain floats by reference names; temporal names get the scale index appended (``G_T_GAN0``)."""
+    out = {k: float(v.detach()) for k, v in frame.items()}
+    for s, terms in enumerate(temporal):
+        out.update({f"{k}{s}": float(v.detach()) for k, v in terms.items()})
+    return out
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite."""
+
+
+def check_finite(frame: dict, temporal: list) -> None:
+    """Raise :class:`NonFiniteLossError` naming the first NaN or infinite loss term."""
+    named = list(frame.items()) + [(f"{k}{s}", v) for s, terms in enumerate(temporal) for k, v in terms.items()]
+    for name, value in named:
+        if not torch.isfinite(value).all():
+            raise NonFiniteLossError(f"loss {name} is {float(value.detach())}")

@@ -21,7 +21,7 @@ from models.base_model import BaseModel
 from models.networks import define_D, define_G, define_single_G
 from models.networks.video_generator import build_pyramid, encode_input
 from models.temporal_frames import TemporalBuffers, collect_groups
-from models.vid2vid_criterion import FrameBatch, Vid2VidCriterion, total_losses
+from models.vid2vid_criterion import FrameBatch, Vid2VidCriterion, check_finite, report_losses, total_losses
 from models.vid2vid_inference import Vid2VidInference, single_generator_path, single_generator_size
 from util.checkpoint import atomic_save, atomic_write_text, load_file, load_state_dict_strict
 from util.distributed import DistContext, average_gradients
@@ -257,7 +257,7 @@ class Vid2VidModel(BaseModel):
                 frame_losses, temporal, buffers, refs = self.chunk_losses(chunk, history, buffers, start)
             history = chunk.fake_last
             self.optimize(frame_losses, temporal)
-            losses = _report(frame_losses, temporal)
+            losses = report_losses(frame_losses, temporal)
             visuals = _visual_tensors(chunk, refs, visuals, first=start == 0)
         return StepResult(losses, visuals)
 
@@ -289,7 +289,7 @@ class Vid2VidModel(BaseModel):
     def optimize(self, frame: dict, temporal: list) -> None:
         """Three separate updates, in the reference's order: G, frame D, then each active temporal D."""
         loss_g, loss_d, loss_d_t = total_losses(frame, temporal)
-        _check_finite(frame, temporal)
+        check_finite(frame, temporal)
         pairs = [(loss_g, self.optimizer_G), (loss_d, self.optimizer_D)]
         pairs += [(loss, self.optimizers_D_T[s]) for s, loss in enumerate(loss_d_t)]
         for loss, optimizer in pairs:
@@ -389,14 +389,6 @@ def _flat(x: Optional[Tensor], device: torch.device) -> Optional[Tensor]:
     return None if x is None else x.reshape(-1, *x.shape[2:]).to(device)
 
 
-def _report(frame: dict, temporal: list) -> dict:
-    """Plain floats by reference names; temporal names get the scale index appended (``G_T_GAN0``)."""
-    out = {k: float(v.detach()) for k, v in frame.items()}
-    for s, terms in enumerate(temporal):
-        out.update({f"{k}{s}": float(v.detach()) for k, v in terms.items()})
-    return out
-
-
 def _visual_tensors(chunk: ChunkOutput, refs: tuple, previous: dict, first: bool) -> dict:
     """Batch 0, last frame of the chunk (and the sequence's first generated frame)."""
     flow_ref, conf_ref = refs
@@ -406,14 +398,3 @@ def _visual_tensors(chunk: ChunkOutput, refs: tuple, previous: dict, first: bool
     if chunk.flow is not None:
         visuals.update(flow=chunk.flow[0, -1], weight=chunk.weight[0, -1])
     return {k: v.detach() for k, v in visuals.items() if v is not None}
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN or infinite."""
-
-
-def _check_finite(frame: dict, temporal: list) -> None:
-    named = list(frame.items()) + [(f"{k}{s}", v) for s, terms in enumerate(temporal) for k, v in terms.items()]
-    for name, value in named:
-        if not torch.isfinite(value).all():
-            raise NonFiniteLossError(f"loss {name} is {float(value.detach())}")
