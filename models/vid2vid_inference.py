@@ -89,7 +89,7 @@ class Vid2VidInference:
         use_inst = self.opt.use_instance and self.window["inst"]  # face mode's "inst" is a part map
         inst = torch.cat(self.window["inst"], dim=1) if use_inst else None
         encoded = encode_input(labels, inst, self.opt.label_nc)
-        onehot = one_hot_input(labels, inst, self.opt.label_nc) if self.opt.label_nc > 0 else None
+        onehot = one_hot_input(labels, inst, self.opt.label_nc) if self._sparse_stem() else None
         first = self._first_frames(labels) if self.state.prev_pyr is None else None
         with self._autocast():
             outputs = inference_step(self.generator, self.state, encoded, first_frames=first,
@@ -97,6 +97,11 @@ class Vid2VidInference:
         for key in self.window:
             self.window[key] = self.window[key][1:]
         return InferenceResult(outputs[-1].image.float(), encoded[0, -1])
+
+    def _sparse_stem(self) -> bool:
+        """Whether the label stems take the exact embedding-bag path (``--label_stem``; one-hot labels only)."""
+        choice = getattr(self.opt, "label_stem", "auto")
+        return self.opt.label_nc > 0 and (choice == "sparse" or (choice == "auto" and self.device.type == "cpu"))
 
     def _first_frames(self, labels: Tensor) -> Optional[Tensor]:
         """(1, tG-1, 3, H, W) frames before the first output, per the first-frame mode."""

@@ -28,6 +28,10 @@ class TestOptions(BaseOptions):
         g.add_argument("--start_frame", type=int, default=0, help="first frame of the first sequence")
         g.add_argument("--autocast", type=str, default="none", choices=["none", "bf16", "fp16"],
                        help="(new) reduced-precision inference: bf16 on CPU, fp16 or bf16 on CUDA")
+        g.add_argument("--label_stem", type=str, default="auto", choices=["auto", "sparse", "conv"],
+                       help="(new) how the generator's first convolution reads one-hot labels: sparse (exact "
+                            "embedding-bag sums, faster on CPU), conv (the reference's convolution), auto (sparse "
+                            "on CPU, conv elsewhere)")
         g.add_argument("--no_video", action="store_true", help="(new) do not write an mp4 per sequence")
         g.add_argument("--input_video", type=str, default="",
                        help="(new) read the input label video from this video file or frame folder")
