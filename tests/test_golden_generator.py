@@ -87,16 +87,19 @@ def test_sequence_and_norm_buffers(case: str, fast: bool) -> None:
 
 
 @pytest.mark.parametrize("case", ["g_composite_1scale", "g_no_flow_no_fg"])
-def test_every_step_with_recorded_previous_frames(case: str) -> None:
+@pytest.mark.parametrize("fast", [False, True])
+def test_every_step_with_recorded_previous_frames(case: str, fast: bool) -> None:
     data, generator = _load(case)
+    if fast and "label" not in data["inputs"]:
+        pytest.skip("image input: no one-hot fast path")
     t_g, golden = generator.n_frames_G, data["outputs"]["fake"]
     no_first_img = "real_image" not in data["inputs"]
     first = torch.zeros_like(golden[:t_g - 1]) if no_first_img else data["inputs"]["real_image"][:t_g - 1]
     frames = torch.cat([first, golden])
     for k in range(golden.shape[0]):
-        encoded, _ = _window(data, k, t_g)
+        encoded, onehot = _window(data, k, t_g, fast)
         outputs = inference_step(generator, InferenceState(), encoded, first_frames=frames[k:k + t_g - 1][None],
-                                 no_first_img=no_first_img and k == 0)
+                                 no_first_img=no_first_img and k == 0, onehot=onehot)
         assert_close(outputs[-1].image[0], golden[k], **TIGHT, msg=f"step {k}")
 
 
