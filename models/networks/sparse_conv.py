@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.networks.layout import BLOCK_BYTES
+
 
 class OneHotInput(NamedTuple):
     """A generator input stack known to be one-hot labels (plus optional extra channels) per frame.
@@ -94,7 +96,8 @@ def one_hot_stem_conv(convs: Sequence[nn.Conv2d], onehot: OneHotInput, pad: int 
         onehot: The input stack, see :class:`OneHotInput`.
         pad: Reflection padding applied before the convolutions.
         rows_per_chunk: Output rows per embedding-bag call; by default as many as keep one call's output
-            near 1 MB, so it is still in cache when it is transposed into the (B, O, H, W) result.
+            near :data:`models.networks.layout.BLOCK_BYTES`, so it is still in cache when it is transposed into
+            the (B, O, H, W) result.
 
     Returns:
         One (B, out_nc_i, H, W) tensor per convolution.
@@ -184,7 +187,7 @@ def _bag_sum(table: Tensor, bias: Tensor, ids: Tensor, values: Optional[Tensor],
         values: (B, T, K, H, W) per-entry weights, or None (all ones).
         counts: (B, T, H, W) layers in use per pixel, or None (all K); limits the layers each chunk sums.
         pad: Reflection padding of the ids (and values) before the taps are read.
-        rows_per_chunk: Output rows per embedding-bag call, or None for about 1 MB of output per call.
+        rows_per_chunk: Output rows per embedding-bag call, or None for about BLOCK_BYTES of output per call.
 
     Returns:
         (B, O, H, W).
@@ -193,7 +196,7 @@ def _bag_sum(table: Tensor, bias: Tensor, ids: Tensor, values: Optional[Tensor],
     k, n_out = 2 * pad + 1, table.shape[1]
     n_ids = table.shape[0] // (frames * k * k)
     if rows_per_chunk is None:
-        rows_per_chunk = max(1, 2 ** 18 // (batch * width * n_out))
+        rows_per_chunk = max(1, BLOCK_BYTES // (batch * width * n_out * table.element_size()))
     # layers last, so the taps of one pixel read short contiguous runs
     padded_ids = _reflect_pad(ids.to(torch.int32).permute(0, 1, 3, 4, 2), pad)
     padded_values = None if values is None else _reflect_pad(values.to(table.dtype).permute(0, 1, 3, 4, 2), pad)
