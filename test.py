@@ -1,6 +1,6 @@
-"""Generate videos: ``python test.py --name label2city_1024_g1 --label_nc 35 --loadSize 1024 ... --use_single_G``.
+"""Generate videos with any model: ``python test.py --name label2city_1024_g1 --label_nc 35 --loadSize 1024 ...``.
 
-Writes ``<results_dir>/<name>/test_<which_epoch>/<sequence>/`` (input and synthesized frames, as the
+Writes ``<results_dir>/<name>/test_<which_epoch>/<sequence>/`` (input and synthesized frames, named as the
 reference), ``<sequence>.mp4`` (input | output side by side) and ``index.html``.
 """
 
@@ -11,7 +11,6 @@ import time
 from typing import Sequence
 
 from options import TestOptions
-from util.inference_writer import ResultsWriter, make_test_loader
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -20,27 +19,34 @@ def main(argv: Sequence[str] | None = None) -> dict:
     opt = TestOptions().parse(argv, save=False)
     from tqdm import tqdm
 
+    from data import create_test_loader
     from models import create_model
+    from util.results_writer import ResultsWriter
 
-    loader = make_test_loader(opt)
-    model = create_model(opt)
-    writer = ResultsWriter(opt)
-    n_frames, started = 0, time.time()
-    with writer, tqdm(total=min(opt.how_many, len(loader)), desc="generating", unit="frame") as progress:
-        for data in loader:
-            result = model.inference.step(data)
-            if result is None:
-                continue
-            writer.add(data, result)
-            n_frames += 1
-            progress.update(1)
-            if n_frames >= opt.how_many:
+    loader = create_test_loader(opt)
+    frames = create_model(opt).make_inference()
+    started = time.time()
+    with ResultsWriter(opt) as writer, tqdm(total=min(opt.how_many, len(loader)), desc="generating",
+                                            unit="frame") as progress:
+        for item in loader:
+            progress.update(writer.add_all(_first(frames.step(item), opt.how_many - writer.written)))
+            if writer.written >= opt.how_many:
                 break
+        else:
+            progress.update(writer.add_all(_first(frames.flush(), opt.how_many - writer.written)))
     seconds = time.time() - started
-    fps = n_frames / seconds if seconds > 0 else 0.0
-    print(f"generated {n_frames} frames in {seconds:.1f} s ({fps:.2f} frames/s); results: {writer.page_path}")
-    return {"frames": n_frames, "seconds": seconds, "fps": fps, "folder": writer.folder, "page": writer.page_path,
-            "videos": writer.videos}
+    fps = writer.written / seconds if seconds > 0 else 0.0
+    print(f"generated {writer.written} frames in {seconds:.1f} s ({fps:.2f} frames/s); results: {writer.page_path}")
+    return {"frames": writer.written, "seconds": seconds, "fps": fps, "folder": writer.folder,
+            "page": writer.page_path, "videos": writer.videos}
+
+
+def _first(frames: list, count: int) -> list:
+    """The ``count`` earliest frames (by sequence order of appearance, then frame index)."""
+    if len(frames) <= count:
+        return frames
+    order = {name: i for i, name in enumerate(dict.fromkeys(f.sequence for f in frames))}
+    return sorted(frames, key=lambda f: (order[f.sequence], f.index))[:max(0, count)]
 
 
 if __name__ == "__main__":

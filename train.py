@@ -1,4 +1,4 @@
-"""Train vid2vid: ``python train.py --name label2city_256_g1 --label_nc 35 --loadSize 256 ...``.
+"""Train any model: ``python train.py --name label2city_256_g1 --label_nc 35 --loadSize 256 ...``.
 
 Several processes: ``torchrun --nproc_per_node N train.py ...`` (one sequence per process, gradients averaged).
 """
@@ -9,9 +9,9 @@ import logging
 import sys
 from typing import Sequence
 
+from models.trainer import Trainer
 from models.vid2vid_criterion import NonFiniteLossError
 from options import TrainOptions
-from util.train_loop import Trainer
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -24,9 +24,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         options.save_options(opt)
     try:
         for epoch in trainer.epochs():
-            for data in trainer.batches(epoch):
+            for batch in trainer.batches(epoch):
                 try:
-                    result = trainer.model.train_sequence(data)
+                    result = trainer.model.train_sequence(batch)
                 except NonFiniteLossError as err:
                     raise NonFiniteLossError(trainer.describe_failure(err)) from None
                 trainer.after_step(epoch, result)

@@ -46,10 +46,11 @@ def make_data(root: str, width: int, height: int, n_frames: int) -> None:
 
 def run(size: int, frames: int, autocast: str, workdir: str) -> dict:
     """Generate ``frames`` frames at ``size`` wide; returns timings, memory and the last frames."""
+    from util.inference_writer import ResultsWriter, make_test_loader
+
     import test as test_script
     from models import create_model
     from options import TestOptions
-    from util.inference_writer import ResultsWriter, make_test_loader
 
     data = os.path.join(workdir, f"data{size}")
     if not os.path.isdir(data):

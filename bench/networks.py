@@ -29,13 +29,8 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.networks.blocks import init_weights  # noqa: E402
-from models.networks.video_generator import (  # noqa: E402
-    InferenceState,
-    VideoGenerator,
-    encode_input,
-    inference_step,
-    one_hot_input,
-)
+from models.networks.input_encoding import encode_input, one_hot_input  # noqa: E402
+from models.networks.video_generator import InferenceState, VideoGenerator, inference_step  # noqa: E402
 
 LABEL_NC, T_G, FG_LABELS = 35, 3, [26]
 CONFIGS = {"256_g1": 1, "512_g1": 2, "1024_g1": 3}  # name -> spatial scales (ngf 128, 2 downsamplings, fg)

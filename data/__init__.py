@@ -43,10 +43,9 @@ def create_dataset(opt: argparse.Namespace) -> BaseDataset:
     return find_dataset_using_name(opt.dataset_mode)(opt)
 
 
-def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset | None = None, sampler=None) -> DataLoader:
-    """A DataLoader over the dataset of ``opt.dataset_mode`` (training: shuffled unless --serial_batches)."""
-    dataset = dataset if dataset is not None else create_dataset(opt)
-    shuffle = opt.isTrain and not opt.serial_batches and sampler is None
+def create_test_loader(opt: argparse.Namespace) -> DataLoader:
+    """test.py's loader: frames in order, one per item; workers read ahead while the generator runs."""
+    dataset = create_dataset(opt)
     workers = 0 if opt.debug else opt.nThreads
-    return DataLoader(dataset, batch_size=opt.batchSize if opt.isTrain else 1, shuffle=shuffle, sampler=sampler,
-                      num_workers=workers, drop_last=False, persistent_workers=False)
+    return DataLoader(dataset, batch_size=1, shuffle=False, num_workers=workers,
+                      prefetch_factor=4 if workers > 0 else None)

@@ -4,10 +4,10 @@ A mode subclasses :class:`BaseDataset`, fills ``self.sequences`` (one list of fr
 "primary" modality whose frame count defines the sequence) and implements :meth:`BaseDataset.load_frames`.
 The base class does the rest, as the reference does:
 
-- training: item ``i`` is a clip of sequence ``i % n_seqs``: ``n_frames_total`` frames (plus the
-  ``n_frames_G - 1`` conditioning frames) read with a random time step up to ``--max_t_step``
-  (:meth:`BaseDataset.sample_clip`); one set of transform parameters (scale, crop, flip) is drawn per clip
-  and applied identically to every frame and modality;
+- training: item ``i`` is a clip of sequence ``i % n_seqs``: as many frames as the model's schedule asks
+  (:meth:`BaseDataset.set_clip_length`; fewer when the sequence is shorter), read with a random time step up
+  to ``--max_t_step`` (:meth:`BaseDataset.sample_clip`); one set of transform parameters (scale, crop, flip)
+  is drawn per clip and applied identically to every frame and modality;
 - test: item ``i`` is one frame; items walk every sequence frame by frame in order, and the first frame
   of each sequence carries ``change_seq = True``. The model keeps the window of previous frames, so data
   loading stays independent per item.
@@ -49,7 +49,7 @@ class BaseDataset(Dataset, ABC):
         self.opt = opt
         self.sequences: list[list[str]] = []
         self.sequence_names: list[str] = []
-        self.n_frames_total = getattr(opt, "n_frames_total", 1)
+        self.clip_length = getattr(opt, "n_frames_total", 1) + getattr(opt, "n_frames_G", 1) - 1
         self._test_params: dict[int, TransformParams] = {}
         self._test_index: list[int] | None = None
 
@@ -85,30 +85,22 @@ class BaseDataset(Dataset, ABC):
 
     # ------------------------------------------------------------------ training clips
     def clip_frames(self, seq_len: int, rng: random.Random, start: int | None = None) -> list[int]:
-        """Frame indices of a clip of a ``seq_len``-frame sequence (reference ``get_video_params``)."""
-        opt = self.opt
-        t_g = opt.n_frames_G
-        n_total = max(1, min(self.n_frames_total, seq_len - t_g + 1))
-        n_gpus = opt.n_gpus_gen if opt.batchSize == 1 else 1
-        per_load = max(1, min(n_total, opt.max_frames_per_gpu * n_gpus))
-        n_read = per_load * (n_total // per_load) + t_g - 1
-        max_t_step = max(1, min(opt.max_t_step, (seq_len - 1) // max(1, n_read - 1)))
+        """Frame indices of a clip of a ``seq_len``-frame sequence (reference ``get_video_params``): the clip
+        length, at most ``seq_len``, with a random time step up to ``--max_t_step`` and a random start."""
+        n_read = max(1, min(self.clip_length, seq_len))
+        max_t_step = max(1, min(self.opt.max_t_step, (seq_len - 1) // max(1, n_read - 1)))
         t_step = rng.randint(1, max_t_step)
         offset_max = max(1, seq_len - (n_read - 1) * t_step)
         start = rng.randrange(offset_max) if start is None else start % offset_max
         return [start + i * t_step for i in range(n_read)]
 
-    def set_n_frames_total(self, n_frames: int) -> None:
-        """Set the clip length asked of training items (the curriculum grows it)."""
-        self.n_frames_total = n_frames
+    def set_clip_length(self, n_frames: int) -> None:
+        """Frames a training clip holds from now on (conditioning frames included); the model decides."""
+        self.clip_length = n_frames
 
-    def update_training_batch(self, ratio: int) -> None:
-        """Double the clip length ``ratio`` times from ``--n_frames_total``, capped by the longest sequence."""
-        seq_len_max = max(len(s) for s in self.sequences)
-        cap = min(128, seq_len_max) - (self.opt.n_frames_G - 1)
-        if self.n_frames_total < cap:
-            self.n_frames_total = min(cap, self.opt.n_frames_total * 2**ratio)
-            logger.info("training clips now have %d frames", self.n_frames_total)
+    def longest_sequence(self) -> int:
+        """Frames of the longest sequence (of all found, as the reference's curriculum cap)."""
+        return max((len(s) for s in self.sequences), default=0)
 
     # ------------------------------------------------------------------ test streaming
     def _frame_starts(self) -> list[int]:

@@ -1,4 +1,20 @@
-"""The model base class: devices, checkpoint folder, saving and loading networks, train/eval switches."""
+"""The model contract: everything ``train.py`` and ``test.py`` use, declared once.
+
+A model (``models/<name>_model.py``) subclasses :class:`BaseModel` and implements:
+
+- ``setup()``: build networks (registered in ``self.networks`` under their checkpoint label, so files are
+  ``<epoch>_net_<label>.pth``), optimizers in training, and load what the flags ask;
+- ``train_sequence(batch) -> StepResult``: one optimisation step on one batch of training clips;
+- ``end_epoch(epoch, longest_sequence)``: the end-of-epoch hook (schedule updates);
+- ``training_state()`` / ``load_training_state(state)``: optimizer, schedule and RNG state for an exact resume,
+  made of plain tensors, numbers, strings, lists and dicts only (it is read back with a weights-only load);
+- ``make_inference() -> FrameGenerator``: test-time generation; ``FrameGenerator.step(item)`` takes one test
+  item (one input frame) and returns the frames that are finished, ``flush()`` the rest at the end.
+
+Optional: ``frames_per_clip`` (frames a training clip holds, default ``--n_frames_total``) and
+``render_visuals`` (training visuals as pictures). Checkpoints are written by :meth:`BaseModel.save` as one
+unit (see :mod:`util.checkpoint`).
+"""
 
 from __future__ import annotations
 
@@ -6,30 +22,86 @@ import argparse
 import logging
 import os
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Optional
 
+import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from util.checkpoint import CheckpointError, atomic_save, cpu_state_dict, load_file, load_state_dict_strict
+from util.checkpoint import CheckpointError, CheckpointSet, cpu_state_dict, load_file, load_state_dict_strict
+from util.distributed import DistContext
+from util.image import input_visual, tensor2im
+from util.results_writer import OutputFrame
+from util.visualizer import frame_names
 
 logger = logging.getLogger(__name__)
 
 
-class BaseModel(ABC):
-    """Owns the networks of a model and their checkpoints.
+@dataclass(frozen=True)
+class StepResult:
+    """What one training step reports.
 
-    Subclasses register networks in ``self.networks`` under their checkpoint label (``"G0"``, ``"D"``,
-    ``"D_T0"``, ...), so files are named ``<epoch>_net_<label>.pth`` as in the reference.
+    Attributes:
+        losses: Loss name -> value (the last chunk's, for multi-chunk steps).
+        visuals: Name -> tensor to show (see :meth:`BaseModel.render_visuals`).
+        frames: Frames generated (or samples processed) in this step.
+    """
+
+    losses: dict[str, float]
+    visuals: dict[str, Tensor] = field(default_factory=dict)
+    frames: int = 1
+
+
+class FrameGenerator(ABC):
+    """Test-time generation over a stream of test items, one input frame per item, in dataset order.
+
+    A generator may hold frames back (lookahead) and emit them later, several at once; the results writer
+    restores frame order within a sequence. The first frame of a sequence's first non-empty return must be its
+    lowest-index frame, and no frame may be emitted below one already returned for the same sequence.
+    """
+
+    @abstractmethod
+    def step(self, item: dict) -> list[OutputFrame]:
+        """Feed one test item (batched by the loader: ``A`` is (1, 1, C, H, W), ``change_seq`` marks a new
+        sequence); return the frames finished now (possibly none)."""
+
+    def flush(self) -> list[OutputFrame]:
+        """Frames still held back when the input ends."""
+        return []
+
+
+def output_frame(opt: argparse.Namespace, item: dict, image: Tensor, encoded: Tensor, kind: str = "") -> OutputFrame:
+    """The :class:`OutputFrame` of test item ``item``, named after its input file as the reference names results.
+
+    Args:
+        opt: Test options (``label_nc``, ``dataset_mode``, ``use_instance`` choose the input picture).
+        item: The test item (batched by the loader: ``A_path`` and ``frame_index`` are length-1 lists).
+        image: (3, H, W) generated frame in [-1, 1].
+        encoded: (C, H, W) network-ready input of that frame, shown beside it.
+        kind: Page caption (``"key"``, ``"interpolated"``) or empty.
+    """
+    sequence, stem = frame_names(item["A_path"][0])
+    visual = input_visual(encoded, label_nc=opt.label_nc, dataset_mode=opt.dataset_mode,
+                          use_instance=opt.use_instance)
+    return OutputFrame(sequence, int(item["frame_index"][0]), stem, image, visual, kind)
+
+
+class BaseModel(ABC):
+    """Owns the networks of a model, their checkpoints and the declared training/inference contract.
 
     Args:
         opt: Parsed options.
         devices: Devices to run on (default ``opt.devices``); tests pass several CPU devices.
+        dist_ctx: torch.distributed context of this process (single process when None).
     """
 
-    def __init__(self, opt: argparse.Namespace, devices: list[torch.device] | None = None) -> None:
+    def __init__(self, opt: argparse.Namespace, devices: Optional[list[torch.device]] = None,
+                 dist_ctx: Optional[DistContext] = None) -> None:
         self.opt = opt
         self.devices = list(devices) if devices is not None else list(opt.devices)
         self.device = self.devices[0]
+        self.dist = dist_ctx or DistContext()
         self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
         self.networks: dict[str, nn.Module] = {}
 
@@ -38,21 +110,81 @@ class BaseModel(ABC):
         """Add model-specific flags or change defaults; the base adds nothing."""
         return parser
 
+    # ------------------------------------------------------------------ the contract
     @abstractmethod
     def setup(self) -> None:
         """Build networks (and optimizers in training), load checkpoints as the options ask."""
 
+    @abstractmethod
+    def train_sequence(self, batch: dict) -> StepResult:
+        """One training step on a batch of clips (``A``: (B, T, C, H, W), ``B``: (B, T, 3, H, W), ...)."""
+
+    @abstractmethod
+    def end_epoch(self, epoch: int, longest_sequence: int) -> None:
+        """Called after epoch ``epoch`` (1-based) ends, before its checkpoint: schedule updates.
+
+        Args:
+            epoch: The epoch that ended.
+            longest_sequence: Frames of the dataset's longest sequence (a cap for clip-length curricula).
+        """
+
+    @abstractmethod
+    def training_state(self) -> dict:
+        """Optimizer, schedule and RNG state (plain tensors, numbers, strings, lists and dicts only)."""
+
+    @abstractmethod
+    def load_training_state(self, state: dict) -> None:
+        """Restore what :meth:`training_state` returned."""
+
+    @abstractmethod
+    def make_inference(self) -> FrameGenerator:
+        """The test-time frame generator (networks loaded by :meth:`setup`)."""
+
+    def frames_per_clip(self, longest_sequence: int) -> int:
+        """Frames a training clip holds this epoch (conditioning frames included).
+
+        Args:
+            longest_sequence: Frames of the dataset's longest sequence (a cap for curricula).
+        """
+        return max(1, min(self.opt.n_frames_total, longest_sequence))
+
+    def render_visuals(self, visuals: dict[str, Tensor]) -> dict[str, np.ndarray]:
+        """Training visuals as (H, W, 3) uint8 pictures; the base shows every tensor as an image in [-1, 1]."""
+        return {name: tensor2im(value) for name, value in visuals.items()}
+
     # ------------------------------------------------------------------ checkpoints
-    def network_path(self, label: str, epoch: str, folder: str | None = None) -> str:
+    def network_path(self, label: str, epoch: str, folder: Optional[str] = None) -> str:
         """``<folder>/<epoch>_net_<label>.pth`` (folder defaults to the experiment's checkpoint folder)."""
         return os.path.join(folder or self.save_dir, f"{epoch}_net_{label}.pth")
 
-    def save_networks(self, epoch: str, labels: list[str] | None = None) -> None:
-        """Save each network's CPU state dict atomically as ``<epoch>_net_<label>.pth``."""
-        for label in labels or list(self.networks):
-            atomic_save(cpu_state_dict(self.networks[label]), self.network_path(label, epoch))
+    def save(self, epoch: str, session: dict) -> None:
+        """Write ``<epoch>_net_<label>.pth`` for every network, ``<epoch>_train_state.pth`` and ``iter.txt``
+        as one unit: a resumed run sees either all of the new files or all of the old ones.
 
-    def load_network(self, label: str, epoch: str, folder: str | None = None, required: bool = True) -> bool:
+        Args:
+            epoch: Checkpoint label (``"latest"`` or an epoch number).
+            session: The training session's counters (epoch, epoch_iter, ...), saved in the train state.
+        """
+        unit = CheckpointSet(self.save_dir)
+        for label, net in self.networks.items():
+            unit.add_tensors(os.path.basename(self.network_path(label, epoch)), cpu_state_dict(net))
+        unit.add_tensors(f"{epoch}_train_state.pth", {"session": session, "model": self.training_state()})
+        unit.add_text("iter.txt", f"{session['epoch']}\n{session['epoch_iter']}\n")
+        unit.commit()
+
+    def read_training_state(self, epoch: str) -> Optional[dict]:
+        """``<epoch>_train_state.pth`` loaded weights-only, or None when the run has none.
+
+        Raises:
+            CheckpointError: the file exists but cannot be read.
+        """
+        path = os.path.join(self.save_dir, f"{epoch}_train_state.pth")
+        if not os.path.isfile(path):
+            return None
+        return load_file(path, map_location="cpu", what="training state",
+                         hint="delete it to restart the schedule from iter.txt, or train without --continue_train")
+
+    def load_network(self, label: str, epoch: str, folder: Optional[str] = None, required: bool = True) -> bool:
         """Load ``<folder>/<epoch>_net_<label>.pth`` strictly into ``self.networks[label]``.
 
         Returns:

@@ -1,57 +1,104 @@
 """A template model: copy this file to ``models/<name>_model.py`` to add ``--model <name>``.
 
 The registry finds the one ``BaseModel`` subclass whose lowercased name is ``<name>model`` (here
-``TemplateModel`` for ``--model template``). Fill in:
+``TemplateModel`` for ``--model template``). It is complete: ``train.py --model template`` and
+``test.py --model template`` run it end to end. Fill in:
 
 - ``modify_commandline_options``: flags of this model, or changed defaults (``parser.set_defaults``);
 - ``setup``: build networks with the factories in ``models/networks`` and register each under its checkpoint
-  label in ``self.networks`` (files are then ``<epoch>_net_<label>.pth``); build optimizers when training;
-- ``train_sequence``: one optimisation step on a batch from the dataset, returning losses by name;
-- ``inference``: an object with ``step(frame_batch)`` returning a generated frame or None (see
-  ``models/vid2vid_inference.py``), used by test.py.
+  label in ``self.networks`` (files are then ``<epoch>_net_<label>.pth``); optimizers when training;
+- ``train_sequence``: one optimisation step on a batch from the dataset, returning a ``StepResult``;
+- ``end_epoch``: schedule updates after each epoch;
+- ``training_state`` / ``load_training_state``: what an exact resume needs besides the networks;
+- ``make_inference``: a ``FrameGenerator`` whose ``step(item)`` returns the finished ``OutputFrame``s.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import NamedTuple
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from models.base_model import BaseModel
-
-
-class TemplateResult(NamedTuple):
-    """Losses by name (floats) and tensors to display."""
-
-    losses: dict
-    visuals: dict
+from models.base_model import BaseModel, FrameGenerator, StepResult, output_frame
+from models.networks import input_channels
+from models.networks.input_encoding import encode_input
+from models.schedule import learning_rate
+from util.results_writer import OutputFrame
+from util.seed import get_rng_state, set_rng_state
 
 
 class TemplateModel(BaseModel):
-    """A per-frame L1 regression from the input to the real frame: the smallest complete model."""
+    """A per-frame L1 regression from the encoded input to the real frame: the smallest complete model."""
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
         """Add a flag of this model (only parsed when ``--model template``)."""
-        parser.add_argument("--lambda_template", type=float, default=1.0, help="weight of the L1 loss")
+        parser.add_argument("--lambda_template", type=float, default=1.0, help="weight of the L1 loss (new)")
         return parser
 
     def setup(self) -> None:
-        """One 3x3 convolution from the input channels to RGB, with Adam in training."""
-        in_nc = self.opt.label_nc or self.opt.input_nc
-        self.networks["G0"] = nn.Conv2d(in_nc, self.opt.output_nc, 3, padding=1).to(self.device)
-        if self.opt.isTrain:
-            self.optimizer = torch.optim.Adam(self.networks["G0"].parameters(), lr=self.opt.lr)
+        """One 3x3 convolution from the input channels to RGB; Adam in training; weights loaded at test."""
+        opt = self.opt
+        self.networks["G0"] = nn.Conv2d(input_channels(opt), opt.output_nc, 3, padding=1).to(self.device)
+        if opt.isTrain:
+            self.optimizer = torch.optim.Adam(self.networks["G0"].parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
+            if opt.continue_train:
+                self.load_network("G0", opt.which_epoch, required=False)
+        else:
+            self.load_network("G0", opt.which_epoch)
 
-    def train_sequence(self, data: dict) -> TemplateResult:
-        """data["A"]: (B, T, C, H, W) inputs, data["B"]: (B, T, 3, H, W) targets in [-1, 1]."""
-        inputs = data["A"].to(self.device).flatten(0, 1)
-        target = data["B"].to(self.device).flatten(0, 1)
-        fake = torch.tanh(self.networks["G0"](inputs))
+    def encode(self, batch: dict) -> Tensor:
+        """(B, T, C', H, W) network input: one-hot labels (or the images) plus instance edges."""
+        inst = batch.get("inst") if self.opt.use_instance else None
+        inst = inst.to(self.device) if isinstance(inst, Tensor) and inst.dim() == 5 else None
+        return encode_input(batch["A"].to(self.device), inst, self.opt.label_nc)
+
+    def generate(self, encoded: Tensor) -> Tensor:
+        """(N, C', H, W) input -> (N, 3, H, W) frames in [-1, 1]."""
+        return torch.tanh(self.networks["G0"](encoded))
+
+    def train_sequence(self, batch: dict) -> StepResult:
+        """``A``: (B, T, C, H, W) inputs, ``B``: (B, T, 3, H, W) targets in [-1, 1]; every frame is a sample."""
+        encoded = self.encode(batch).flatten(0, 1)
+        target = batch["B"].to(self.device).flatten(0, 1)
+        fake = self.generate(encoded)
         loss = torch.nn.functional.l1_loss(fake, target) * self.opt.lambda_template
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return TemplateResult({"G_L1": float(loss)}, {"fake_image": fake[0].detach()})
+        return StepResult({"G_L1": float(loss.detach())}, {"fake_image": fake[0].detach(), "real_image": target[0]},
+                          frames=fake.shape[0])
+
+    def end_epoch(self, epoch: int, longest_sequence: int) -> None:
+        """Linear learning-rate decay after ``--niter`` epochs, as vid2vid."""
+        lr = learning_rate(self.opt.lr, epoch + 1, self.opt.niter, self.opt.niter_decay)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def training_state(self) -> dict:
+        """The optimizer (its learning rate included) and the RNG state."""
+        return {"optimizer": self.optimizer.state_dict(), "rng": get_rng_state()}
+
+    def load_training_state(self, state: dict) -> None:
+        """Restore :meth:`training_state`."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
+
+    def make_inference(self) -> FrameGenerator:
+        """Every test frame generated on its own, as soon as it arrives."""
+        return TemplateFrames(self)
+
+
+class TemplateFrames(FrameGenerator):
+    """Per-frame generation: one finished frame per test item."""
+
+    def __init__(self, model: TemplateModel) -> None:
+        self.model = model
+
+    @torch.no_grad()
+    def step(self, item: dict) -> list[OutputFrame]:
+        """One test item (``A``: (1, 1, C, H, W)) -> its generated frame."""
+        encoded = self.model.encode(item)[:, -1]
+        image = self.model.generate(encoded)
+        return [output_frame(self.model.opt, item, image[0], encoded[0])]

@@ -1,4 +1,4 @@
-"""Streaming test-time generation: one input frame in, at most one generated frame out.
+"""Streaming test-time generation: one input frame in, at most one finished frame out.
 
 Keeps only the last ``n_frames_G`` input frames and the generator's previous-frame pyramid, so memory stays
 flat however long the sequence. The first ``n_frames_G - 1`` frames of each sequence only fill the window;
@@ -11,31 +11,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
-from models.networks.video_generator import (
-    InferenceState,
-    VideoGenerator,
-    encode_input,
-    inference_step,
-    one_hot_input,
-    single_g_first_frames,
-)
+from models.base_model import FrameGenerator, output_frame
+from models.networks.input_encoding import encode_input, one_hot_input
+from models.networks.video_generator import InferenceState, VideoGenerator, inference_step, single_g_first_frames
 from util.checkpoint import load_file, load_state_dict_strict
 from util.device import autocast_dtype
+from util.results_writer import OutputFrame
 
 
-class InferenceResult(NamedTuple):
-    """A generated frame and the encoded input it was made from."""
-
-    image: Tensor  # (1, 3, H, W) in [-1, 1]
-    encoded_input: Tensor  # (C, H, W) network-ready input of the newest frame
-
-
-class Vid2VidInference:
+class Vid2VidInference(FrameGenerator):
     """The reference's ``Vid2VidModelG.inference`` loop over a stream of frames.
 
     Args:
@@ -75,8 +64,8 @@ class Vid2VidInference:
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     @torch.no_grad()
-    def step(self, frame: dict) -> Optional[InferenceResult]:
-        """Feed one test item (batched, ``A``: (1, 1, C, H, W)); return the generated frame once the window is full."""
+    def step(self, frame: dict) -> list[OutputFrame]:
+        """Feed one test item (batched, ``A``: (1, 1, C, H, W)); return its generated frame once the window is full."""
         if frame.get("change_seq", torch.tensor([False])).any():
             self.reset()
         for key in ("A", "inst", "B"):
@@ -84,7 +73,7 @@ class Vid2VidInference:
             if isinstance(value, Tensor) and value.dim() == 5:
                 self.window[key].append(value.to(self.device, non_blocking=True))
         if len(self.window["A"]) < self.t_g:
-            return None
+            return []
         labels = torch.cat(self.window["A"], dim=1)
         use_inst = self.opt.use_instance and self.window["inst"]  # face mode's "inst" is a part map
         inst = torch.cat(self.window["inst"], dim=1) if use_inst else None
@@ -96,7 +85,7 @@ class Vid2VidInference:
                                      no_first_img=self.opt.no_first_img, onehot=onehot)
         for key in self.window:
             self.window[key] = self.window[key][1:]
-        return InferenceResult(outputs[-1].image.float(), encoded[0, -1])
+        return [output_frame(self.opt, frame, outputs[-1].image[0].float(), encoded[0, -1])]
 
     def _sparse_stem(self) -> bool:
         """Whether the label stems take the exact embedding-bag path (``--label_stem``; one-hot labels only)."""

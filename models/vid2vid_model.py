@@ -8,25 +8,27 @@ discriminator and every active temporal discriminator are stepped, in that order
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
-import math
 import os
 from typing import NamedTuple, Optional
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from models.base_model import BaseModel
+from models.base_model import BaseModel, FrameGenerator, StepResult
+from models.face_region import face_region
 from models.networks import define_D, define_G, define_single_G
-from models.networks.video_generator import build_pyramid, encode_input
+from models.networks.flow.cache import content_keys
+from models.networks.input_encoding import build_pyramid, encode_input
+from models.schedule import TrainingSchedule
 from models.temporal_frames import TemporalBuffers, collect_groups
 from models.vid2vid_criterion import FrameBatch, Vid2VidCriterion, check_finite, report_losses, total_losses
 from models.vid2vid_inference import Vid2VidInference, single_generator_path, single_generator_size
-from util.checkpoint import atomic_save, atomic_write_text, load_file, load_state_dict_strict
-from util.distributed import DistContext, average_gradients
+from util.checkpoint import load_file, load_state_dict_strict
+from util.distributed import DistContext, average_gradients, min_over_ranks
+from util.image import input_visual, tensor2flow, tensor2im
 from util.seed import get_rng_state, set_rng_state
-from util.training import TrainingState, learning_rate
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +45,6 @@ class ChunkOutput(NamedTuple):
     fake_last: list  # per scale, finest first: (B, tG-1, 3, h, w) detached, the next chunk's history
 
 
-class StepResult(NamedTuple):
-    """What one training sequence reports: the last chunk's losses and tensors for the visuals."""
-
-    losses: dict
-    visuals: dict
-
-
 class Vid2VidModel(BaseModel):
     """vid2vid on any list of devices: the generator on the first ``--n_gpus_gen``, the discriminators after.
 
@@ -61,8 +56,7 @@ class Vid2VidModel(BaseModel):
 
     def __init__(self, opt: argparse.Namespace, devices: list[torch.device] | None = None,
                  dist_ctx: DistContext | None = None) -> None:
-        super().__init__(opt, devices)
-        self.dist = dist_ctx or DistContext()
+        super().__init__(opt, devices, dist_ctx)
         n_gen = min(max(1, opt.n_gpus_gen), len(self.devices))
         self.gen_devices = self.devices[:n_gen]
         self.d_device = self.devices[n_gen] if n_gen < len(self.devices) else self.devices[0]
@@ -90,14 +84,10 @@ class Vid2VidModel(BaseModel):
         from models.networks.flow.estimator import create_flow_estimator
 
         self.flow = create_flow_estimator(opt.flow_backend, opt.flownet_checkpoint, self.d_device, opt.flow_cache)
-        self.n_gpus = opt.n_gpus_gen if opt.batchSize == 1 else 1
-        self.n_frames_bp = 1
-        self.n_frames_per_gpu = max(1, min(opt.max_frames_per_gpu, opt.n_frames_total // self.n_gpus))
-        self.finetune_all = opt.niter_fix_global == 0
-        self.lr = opt.lr
+        self.schedule = TrainingSchedule(opt, opt.n_gpus_gen if opt.batchSize == 1 else 1)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_fp16)
         self._make_optimizers()
-        if opt.continue_train:
+        if opt.continue_train and os.path.isfile(self.network_path("G0", opt.which_epoch)):
             self._load_generator(opt.which_epoch, None, all_required=False)
             self._load_discriminators(opt.which_epoch, None, partial=False)
         elif opt.load_pretrain:
@@ -121,14 +111,16 @@ class Vid2VidModel(BaseModel):
     def _face_region_fn(self):
         if not self.opt.add_face_disc:
             return None
-        from data.keypoints import face_region
-
         return lambda encoded: face_region(encoded, self.opt.fineSize, self.opt.openpose_only)
 
+    def make_inference(self) -> FrameGenerator:
+        """The streaming generator of test.py (built and loaded by :meth:`setup`)."""
+        return self.inference
+
     @property
-    def n_frames_load(self) -> int:
-        """Frames generated per chunk."""
-        return self.n_gpus * self.n_frames_per_gpu
+    def finetune_all(self) -> bool:
+        """Whether every spatial scale trains (the schedule's coarse-to-fine switch)."""
+        return self.schedule.train_all_scales
 
     def _generator_params(self) -> list:
         scales = self.generator.scales
@@ -136,19 +128,12 @@ class Vid2VidModel(BaseModel):
         return [p for net in chosen for p in net.parameters()]
 
     def _make_optimizers(self) -> None:
-        opt = self.opt
-        betas_g = (0.0, 0.9) if opt.TTUR else (opt.beta1, 0.999)
-        self.optimizer_G = torch.optim.Adam(self._generator_params(), lr=self._lr_g(opt.lr), betas=betas_g)
+        opt, schedule = self.opt, self.schedule
+        self.optimizer_G = torch.optim.Adam(self._generator_params(), lr=schedule.lr_g, betas=schedule.betas)
         d_params = [p for k in ("D", "D_f") if k in self.networks for p in self.networks[k].parameters()]
-        self.optimizer_D = torch.optim.Adam(d_params, lr=self._lr_d(opt.lr), betas=betas_g)
+        self.optimizer_D = torch.optim.Adam(d_params, lr=schedule.lr_d, betas=schedule.betas)
         self.optimizers_D_T = [torch.optim.Adam(self.networks[f"D_T{s}"].parameters(), lr=opt.lr,
                                                 betas=(opt.beta1, 0.999)) for s in range(opt.n_scales_temporal)]
-
-    def _lr_g(self, lr: float) -> float:
-        return lr / 2 if self.opt.TTUR else lr
-
-    def _lr_d(self, lr: float) -> float:
-        return lr * 2 if self.opt.TTUR else lr
 
     # ------------------------------------------------------------------ loading
     def _load_generator(self, epoch: str, folder: Optional[str], all_required: bool) -> None:
@@ -208,8 +193,9 @@ class Vid2VidModel(BaseModel):
         n_new = encoded.shape[1] - self.t_g + 1
         replicas = self._replicas()
         finest = []
+        per_device = self.schedule.state.frames_per_device
         for t in range(n_new):
-            device = self.gen_devices[(t // self.n_frames_per_gpu) % len(self.gen_devices)]
+            device = self.gen_devices[(t // per_device) % len(self.gen_devices)]
             outputs = self._generate_frame(replicas[device], label_pyr, fakes, t, device,
                                            use_raw_only=self.opt.no_first_img and first_chunk)
             for si, out in enumerate(outputs):
@@ -235,7 +221,7 @@ class Vid2VidModel(BaseModel):
         """All scales of frame ``t`` of the chunk on ``device``; returns outputs finest first."""
         labels = [p[:, t:t + self.t_g].to(device) for p in label_pyr]
         prev = [f[:, t:t + self.t_g - 1].to(device) for f in fakes]
-        if t % self.n_frames_bp == 0:
+        if t % self.schedule.frames_backprop == 0:
             prev = [p.detach() for p in prev]
         outputs = generator.generate_frame(labels, prev, use_raw_only=use_raw_only,
                                            detach_coarse=not self.finetune_all)
@@ -243,13 +229,21 @@ class Vid2VidModel(BaseModel):
 
     # ------------------------------------------------------------------ training
     def train_sequence(self, data: dict) -> StepResult:
-        """Train on one batch of clips: every chunk is generated, scored and stepped as the reference does."""
+        """Train on one batch of clips: every chunk is generated, scored and stepped as the reference does.
+
+        Under torchrun every process uses as many frames as the shortest clip of all processes, so all run
+        the same number of optimizer steps.
+        """
         label, real, inst = self._unpack(data)
-        n_load = min(self.n_frames_load, real.shape[1] - self.t_g + 1)
+        n_frames = min_over_ranks(real.shape[1], self.dist)
+        if n_frames < self.t_g:
+            raise ValueError(f"a training clip has {n_frames} frames; --n_frames_G {self.t_g} needs at least "
+                             f"{self.t_g}. Use longer sequences or a smaller --n_frames_G")
+        n_load = min(self.schedule.frames_per_chunk, n_frames - self.t_g + 1)
         t_len = n_load + self.t_g - 1
         history, buffers = None, TemporalBuffers()
-        losses, visuals = {}, {}
-        for start in range(0, real.shape[1] - t_len + 1, n_load):
+        losses, visuals, generated = {}, {}, 0
+        for start in range(0, n_frames - t_len + 1, n_load):
             window = slice(start, start + t_len)
             with self._autocast():
                 chunk = self.generate_chunk(label[:, window], real[:, window],
@@ -259,7 +253,8 @@ class Vid2VidModel(BaseModel):
             self.optimize(frame_losses, temporal)
             losses = report_losses(frame_losses, temporal)
             visuals = _visual_tensors(chunk, refs, visuals, first=start == 0)
-        return StepResult(losses, visuals)
+            generated += chunk.fake.shape[0] * chunk.fake.shape[1]
+        return StepResult(losses, visuals, generated)
 
     def chunk_losses(self, chunk: ChunkOutput, history: Optional[list], buffers: TemporalBuffers, start: int):
         """Frame and temporal losses of one chunk (the reference's modelD(0, ...) and modelD(s+1, ...))."""
@@ -283,7 +278,7 @@ class Vid2VidModel(BaseModel):
     def reference_flow(self, current: Tensor, previous: Tensor) -> tuple[Tensor, Tensor]:
         """Flow of real frame pairs (current -> previous) and its confidence; with ``--flow_cache`` the pairs
         are keyed by their pixel content, so any flip or crop of the same frames finds its own entry."""
-        keys = _content_keys(current, previous) if self.opt.flow_cache else None
+        keys = content_keys(current, previous) if self.opt.flow_cache else None
         return self.flow(current, previous, keys=keys) if keys is not None else self.flow(current, previous)
 
     def optimize(self, frame: dict, temporal: list) -> None:
@@ -295,8 +290,10 @@ class Vid2VidModel(BaseModel):
         for loss, optimizer in pairs:
             optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
-            self.scaler.unscale_(optimizer)
+            # Average before unscaling: the inf check then sees the same gradients in every process, so all
+            # processes skip (or take) the same fp16 steps.
             average_gradients([p for group in optimizer.param_groups for p in group["params"]], self.dist)
+            self.scaler.unscale_(optimizer)
             self.scaler.step(optimizer)
         self.scaler.update()
 
@@ -310,73 +307,65 @@ class Vid2VidModel(BaseModel):
         return bool(self.opt.fp16) and self.device.type == "cuda"
 
     # ------------------------------------------------------------------ schedule
-    def update_epoch(self, epoch: int, dataset) -> None:
-        """End-of-epoch updates: learning-rate decay, clip-length curriculum, unfreezing coarse scales."""
-        opt = self.opt
-        self.set_learning_rate(learning_rate(opt.lr, epoch + 1, opt.niter, opt.niter_decay))
-        if epoch % opt.niter_step == 0:
-            self.update_training_batch(epoch // opt.niter_step, dataset)
-        if opt.n_scales_spatial > 1 and opt.niter_fix_global != 0 and epoch == opt.niter_fix_global:
+    def frames_per_clip(self, longest_sequence: int) -> int:
+        """Whole chunks plus the tG-1 conditioning frames, at the curriculum's current length."""
+        return self.schedule.clip_length(longest_sequence)
+
+    def end_epoch(self, epoch: int, longest_sequence: int) -> None:
+        """Learning-rate decay, clip-length curriculum and coarse-to-fine, as the schedule decides."""
+        change = self.schedule.end_epoch(epoch, longest_sequence)
+        if change.unfreeze_scales:
             self.unfreeze_all_scales()
+        elif change.lr_changed:
+            self._apply_learning_rate()
 
-    def set_learning_rate(self, lr: float) -> None:
-        """Set G and frame-D learning rates (TTUR factors kept; the temporal Ds are not decayed)."""
-        self.lr = lr
+    def _apply_learning_rate(self) -> None:
+        """Set G and frame-D learning rates from the schedule (TTUR factors kept; temporal Ds not decayed)."""
         for group in self.optimizer_G.param_groups:
-            group["lr"] = self._lr_g(lr)
+            group["lr"] = self.schedule.lr_g
         for group in self.optimizer_D.param_groups:
-            group["lr"] = self._lr_d(lr)
-
-    def update_training_batch(self, ratio: int, dataset) -> None:
-        """Grow the clip length (dataset) and the chunk and back-propagation lengths (model)."""
-        if dataset is not None:
-            dataset.update_training_batch(ratio)
-        opt = self.opt
-        self.n_frames_per_gpu = max(1, min(opt.max_frames_per_gpu, opt.n_frames_total * 2**ratio // self.n_gpus))
-        n_load = self.n_frames_load
-        self.n_frames_bp = n_load // math.ceil(n_load / min(opt.max_frames_backpropagate, 2**ratio))
+            group["lr"] = self.schedule.lr_d
 
     def unfreeze_all_scales(self) -> None:
         """After ``--niter_fix_global`` epochs: train every scale with a fresh Adam, as the reference."""
-        self.finetune_all = True
-        self.optimizer_G = torch.optim.Adam(self._generator_params(), lr=self.lr, betas=(self.opt.beta1, 0.999))
+        self.optimizer_G = torch.optim.Adam(self._generator_params(), lr=self.schedule.state.lr,
+                                            betas=(self.opt.beta1, 0.999))
 
-    # ------------------------------------------------------------------ checkpoints
-    def save(self, epoch: str, state: TrainingState) -> None:
-        """Networks, then optimizers and schedule (one file), then iter.txt; every file written atomically."""
-        self.save_networks(epoch)
-        atomic_save(self.training_state(state), os.path.join(self.save_dir, f"{epoch}_train_state.pth"))
-        atomic_write_text(f"{state.epoch}\n{state.epoch_iter}\n", os.path.join(self.save_dir, "iter.txt"))
-
-    def training_state(self, state: TrainingState) -> dict:
-        """Optimizer, schedule and RNG state for an exact resume."""
-        return {"state": state.to_dict(), "rng": get_rng_state(), "lr": self.lr, "finetune_all": self.finetune_all,
-                "n_frames_bp": self.n_frames_bp, "n_frames_per_gpu": self.n_frames_per_gpu,
+    # ------------------------------------------------------------------ checkpoints and visuals
+    def training_state(self) -> dict:
+        """Optimizers, schedule and RNG state for an exact resume."""
+        return {"schedule": self.schedule.state_dict(), "rng": get_rng_state(),
                 "optimizer_G": self.optimizer_G.state_dict(), "optimizer_D": self.optimizer_D.state_dict(),
-                "optimizers_D_T": [o.state_dict() for o in self.optimizers_D_T]}
+                "optimizers_D_T": [o.state_dict() for o in self.optimizers_D_T], "scaler": self.scaler.state_dict()}
 
-    def load_training_state(self, epoch: str) -> Optional[TrainingState]:
-        """Restore what :meth:`training_state` saved; None when the run has no such file."""
-        path = os.path.join(self.save_dir, f"{epoch}_train_state.pth")
-        if not os.path.isfile(path):
-            return None
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        if saved["finetune_all"] and not self.finetune_all:
+    def load_training_state(self, state: dict) -> None:
+        """Restore what :meth:`training_state` saved."""
+        was_all = self.finetune_all
+        self.schedule.load_state_dict(state["schedule"])
+        if self.finetune_all and not was_all:
             self.unfreeze_all_scales()
-        self.optimizer_G.load_state_dict(saved["optimizer_G"])
-        self.optimizer_D.load_state_dict(saved["optimizer_D"])
-        for optimizer, opt_state in zip(self.optimizers_D_T, saved["optimizers_D_T"]):
+        self.optimizer_G.load_state_dict(state["optimizer_G"])
+        self.optimizer_D.load_state_dict(state["optimizer_D"])
+        for optimizer, opt_state in zip(self.optimizers_D_T, state["optimizers_D_T"]):
             optimizer.load_state_dict(opt_state)
-        self.lr, self.n_frames_bp, self.n_frames_per_gpu = saved["lr"], saved["n_frames_bp"], saved["n_frames_per_gpu"]
-        set_rng_state(saved["rng"])
-        return TrainingState.from_dict(saved["state"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
 
-
-def _content_keys(current: Tensor, previous: Tensor) -> list[str]:
-    """One key per frame pair (flattened over leading axes): a hash of both frames' values."""
-    cur = current.detach().reshape(-1, *current.shape[-3:]).float().cpu().numpy()
-    prev = previous.detach().reshape(-1, *previous.shape[-3:]).float().cpu().numpy()
-    return [hashlib.sha1(a.tobytes() + b.tobytes()).hexdigest() for a, b in zip(cur, prev)]
+    def render_visuals(self, visuals: dict[str, Tensor]) -> dict[str, np.ndarray]:
+        """The last chunk's tensors -> pictures: input, frames, flows and confidences."""
+        opt = self.opt
+        pictures = {"input_image": input_visual(visuals["input"], label_nc=opt.label_nc,
+                                                dataset_mode=opt.dataset_mode, use_instance=opt.use_instance)}
+        for key in ("fake_image", "fake_first_image", "fake_raw_image", "real_image"):
+            if key in visuals:
+                pictures[key] = tensor2im(visuals[key])
+        pictures["flow_ref"] = tensor2flow(visuals["flow_ref"])
+        pictures["conf_ref"] = tensor2im(visuals["conf_ref"], normalize=False)
+        if "flow" in visuals:
+            pictures["flow"] = tensor2flow(visuals["flow"])
+            pictures["weight"] = tensor2im(visuals["weight"], normalize=False)
+        return pictures
 
 
 def _stack(frames: list) -> Optional[Tensor]:

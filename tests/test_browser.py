@@ -23,7 +23,7 @@ def _results_page(folder) -> str:
     for sequence in ("seq a", "seq_b"):  # a space exercises URL escaping of relative paths
         for t in range(2):
             written = save_test_images(str(folder), {"real_A": _image(t), "fake_B": _image(10 + t)},
-                                       f"/data/{sequence}/frame_{t:04d}.png", png_labels=("real_A",))
+                                       sequence=sequence, stem=f"frame_{t:04d}", png_labels=("real_A",))
             page.add_frame(sequence, written["real_A"], written["fake_B"])
     return page.save()
 

@@ -123,12 +123,9 @@ def test_clip_sampling_time_step_and_growth(toy_root):
         assert len(frames) == 2 + 3 - 1 and frames[0] >= 0 and frames[-1] < 8
         steps.add(frames[1] - frames[0])
     assert steps == {1, 2}  # (8 - 1) // (4 - 1) = 2 caps the step
-    dataset.update_training_batch(1)
-    assert dataset.n_frames_total == 4
-    dataset.update_training_batch(3)
-    assert dataset.n_frames_total == 8 - 2  # capped by the longest sequence
-    dataset.set_n_frames_total(3)
+    dataset.set_clip_length(5)
     assert len(dataset.clip_frames(8, random.Random(0))) == 5
+    assert len(dataset.clip_frames(3, random.Random(0))) == 3  # a shorter sequence gives all it has
 
 
 def test_rgb_input_when_label_nc_is_zero(toy_root):

@@ -12,18 +12,10 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from models.networks.generators import CoarseFeatures
-from models.networks.single_generators import GlobalGenerator, LocalEnhancer
-from models.networks.video_generator import (
-    InferenceState,
-    VideoGenerator,
-    build_pyramid,
-    encode_input,
-    foreground_mask,
-    inference_step,
-    one_hot_input,
-    single_g_first_frames,
-)
+from models.networks.composite import CoarseFeatures
+from models.networks.input_encoding import build_pyramid, encode_input, foreground_mask, one_hot_input
+from models.networks.pix2pixhd import GlobalGenerator, LocalEnhancer
+from models.networks.video_generator import InferenceState, VideoGenerator, inference_step, single_g_first_frames
 from models.networks.warp import warp
 from tests.conftest import GOLDEN, require
 from util.checkpoint import load_state_dict_strict

@@ -64,8 +64,8 @@ def test_training_forward_reproduces_reference_losses(run, tmp_path):
     model.flow = RecordedFlow(recorded["flownet_calls"])
     label, real, inst = _inputs(case)
     history, buffers = None, TemporalBuffers()
-    t_len = model.n_frames_load + model.t_g - 1
-    for index, start in enumerate(range(0, real.shape[1] - t_len + 1, model.n_frames_load)):
+    t_len = model.schedule.frames_per_chunk + model.t_g - 1
+    for index, start in enumerate(range(0, real.shape[1] - t_len + 1, model.schedule.frames_per_chunk)):
         expected = recorded["chunks"][index]
         assert start == expected["frame_offset"]
         window = slice(start, start + t_len)

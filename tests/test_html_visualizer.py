@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from util.html import HTML
-from util.visualizer import ResultsPage, Visualizer, format_errors, results_folder, save_test_images
+from util.visualizer import ResultsPage, Visualizer, format_errors, frame_names, results_folder, save_test_images
 
 
 def _opt(tmp_path, **overrides) -> SimpleNamespace:
@@ -103,7 +103,8 @@ def test_save_test_images_layout(tmp_path) -> None:
     save_dir = results_folder(str(tmp_path / "results"), "label2city", "test", "latest")
     assert save_dir.endswith(os.path.join("results", "label2city", "test_latest"))
     visuals = {"real_A": _visuals(1)["v0"], "fake_B": _visuals(1, seed=3)["v0"]}
-    written = save_test_images(save_dir, visuals, "/data/test_A/seq_01/frame_0005.png", png_labels=("real_A",))
+    sequence, stem = frame_names("/data/test_A/seq_01/frame_0005.png")
+    written = save_test_images(save_dir, visuals, sequence=sequence, stem=stem, png_labels=("real_A",))
     assert written == {"real_A": os.path.join("seq_01", "real_A_frame_0005.png"),
                        "fake_B": os.path.join("seq_01", "fake_B_frame_0005.jpg")}
     for relative in written.values():

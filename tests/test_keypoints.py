@@ -187,7 +187,7 @@ def test_canny_edges_trace_a_square():
 
 
 def test_face_region_square_is_centred_and_clamped():
-    from data.pose_dataset import face_region
+    from models.face_region import face_region
 
     encoded = -torch.ones(2, 6, 128, 96)
     assert face_region(encoded, 256, openpose_only=False) is None

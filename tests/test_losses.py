@@ -16,7 +16,7 @@ from models.losses import (
     load_vgg19_features,
 )
 from models.networks.discriminators import MultiscaleDiscriminator, TemporalDiscriminator
-from models.networks.video_generator import encode_input
+from models.networks.input_encoding import encode_input
 from models.networks.warp import warp
 from tests.conftest import GOLDEN, require
 from util.checkpoint import load_state_dict_strict

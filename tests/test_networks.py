@@ -8,19 +8,11 @@ from torch import nn
 from torch.testing import assert_close
 
 from models.networks.blocks import ResnetBlock, get_norm_layer, init_weights
+from models.networks.composite import CompositeGenerator
 from models.networks.discriminators import MultiscaleDiscriminator, NLayerDiscriminator, TemporalDiscriminator
-from models.networks.generators import CompositeGenerator
-from models.networks.single_generators import Encoder, Global_with_z, GlobalGenerator, LocalEnhancer, instance_average
-from models.networks.video_generator import (
-    InferenceState,
-    VideoGenerator,
-    build_pyramid,
-    encode_input,
-    foreground_mask,
-    inference_step,
-    instance_edges,
-    one_hot_input,
-)
+from models.networks.input_encoding import build_pyramid, encode_input, foreground_mask, instance_edges, one_hot_input
+from models.networks.pix2pixhd import Encoder, Global_with_z, GlobalGenerator, LocalEnhancer, instance_average
+from models.networks.video_generator import InferenceState, VideoGenerator, inference_step
 from models.networks.warp import warp
 
 H, W, LABEL_NC, T_G = 32, 64, 4, 2

@@ -18,7 +18,8 @@ from conftest import DATASETS, require
 from PIL import Image
 
 from data import keypoints as kp
-from data.pose_dataset import PoseDataset, face_region
+from data.pose_dataset import PoseDataset
+from models.face_region import face_region
 
 POSE = DATASETS / "pose"
 W, H = 256, 128

@@ -8,6 +8,7 @@ from torch import nn
 from torch.testing import assert_close
 
 from models.networks import sparse_conv
+from models.networks.input_encoding import build_pyramid, encode_input, one_hot_input
 from models.networks.sparse_conv import (
     OneHotInput,
     one_hot_stem_conv,
@@ -15,7 +16,6 @@ from models.networks.sparse_conv import (
     sparse_pays_off,
     sparse_stem_conv,
 )
-from models.networks.video_generator import build_pyramid, encode_input, one_hot_input
 
 LABEL_NC, FRAMES, H, W = 5, 3, 24, 36
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -80,10 +81,10 @@ def test_truncated_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatc
 
     def broken_save(obj, stream):
         stream.write(b"PK\x03\x04 half a file")
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(checkpoint.torch, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(checkpoint.CheckpointError, match=f"disk full while saving in {tmp_path}"):
         checkpoint.atomic_save({"w": torch.zeros(3)}, str(path))
     monkeypatch.undo()
     assert_close(torch.load(path, weights_only=True)["w"], torch.ones(3))

@@ -1,10 +1,13 @@
-"""Checkpoint files: atomic writes, safe loads, strict state-dict loading with readable errors."""
+"""Checkpoint files: atomic writes, several files committed as one unit, weights-only loads, strict
+state-dict loading with readable errors."""
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import tempfile
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Callable, Mapping
 
 import torch
 from torch import nn
@@ -14,34 +17,158 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, or does not fit the network it is loaded into."""
 
 
-def atomic_save(obj: Any, path: str) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename it over ``path``.
+JOURNAL = ".checkpoint_commit.json"
+TMP_PREFIX = ".tmp_"
 
-    A kill at any moment leaves either the old file or the complete new one, never a truncated file.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
+
+def _fsync_folder(folder: str) -> None:
+    """Make renames in ``folder`` durable (no-op where directories cannot be opened)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def _disk_error(err: OSError, folder: str) -> CheckpointError:
+    """A readable error for a failed write (disk full named as such)."""
+    if err.errno == errno.ENOSPC:
+        return CheckpointError(f"disk full while saving in {folder}; the previous checkpoint is kept. "
+                               "Free some space or pass another --checkpoints_dir")
+    return CheckpointError(f"cannot write in {folder} ({err.strerror or err}); the previous checkpoint is kept")
+
+
+def _write_temp(folder: str, name: str, write: Callable[[BinaryIO], None]) -> str:
+    """Write a new temporary file beside ``name`` in ``folder`` with ``write`` and fsync it; returns its path."""
     os.makedirs(folder, exist_ok=True)
-    handle, tmp_path = tempfile.mkstemp(prefix=".tmp_", suffix=os.path.basename(path), dir=folder)
+    handle, tmp_path = tempfile.mkstemp(prefix=TMP_PREFIX, suffix="_" + name, dir=folder)
     try:
         with os.fdopen(handle, "wb") as stream:
-            torch.save(obj, stream)
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(tmp_path, path)
     except BaseException:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
         raise
+    return tmp_path
+
+
+def atomic_save(obj: Any, path: str) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename it over ``path``.
+
+    A kill at any moment leaves either the old file or the complete new one, never a truncated file.
+
+    Raises:
+        CheckpointError: the write failed (disk full, permissions); the old file is untouched.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        tmp_path = _write_temp(folder, os.path.basename(path), lambda stream: torch.save(obj, stream))
+        os.replace(tmp_path, path)
+    except OSError as err:
+        raise _disk_error(err, folder) from err
 
 
 def atomic_write_text(text: str, path: str) -> None:
     """Write a small text file atomically (temporary file, then rename)."""
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp_path = tempfile.mkstemp(prefix=".tmp_", dir=folder)
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.replace(tmp_path, path)
+    try:
+        tmp_path = _write_temp(folder, os.path.basename(path), lambda stream: stream.write(text.encode()))
+        os.replace(tmp_path, path)
+    except OSError as err:
+        raise _disk_error(err, folder) from err
+
+
+class CheckpointSet:
+    """Several checkpoint files written as one unit.
+
+    Every file is first written in full to a temporary file; then a journal listing (temporary, final) pairs
+    is written atomically; then the temporaries are renamed over the final names and the journal removed.
+    :func:`recover_checkpoints` finishes an interrupted commit (journal present: roll forward) or discards an
+    unfinished one (no journal: the old files were never touched), so whoever reads the folder afterwards sees
+    either every new file or every old one. File names stay the reference's (``latest_net_G0.pth``, ...).
+
+    Args:
+        folder: The checkpoint folder.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = os.path.abspath(folder)
+        self._entries: list[tuple[str, str]] = []
+
+    def add_tensors(self, name: str, obj: Any) -> None:
+        """Write ``obj`` (a state dict, or plain containers of tensors and numbers) as ``name``."""
+        self._add(name, lambda stream: torch.save(obj, stream))
+
+    def add_text(self, name: str, text: str) -> None:
+        """Write a text file ``name``."""
+        self._add(name, lambda stream: stream.write(text.encode()))
+
+    def _add(self, name: str, write: Callable[[BinaryIO], None]) -> None:
+        try:
+            self._entries.append((_write_temp(self.folder, name, write), os.path.join(self.folder, name)))
+        except OSError as err:
+            self.discard()
+            raise _disk_error(err, self.folder) from err
+
+    def discard(self) -> None:
+        """Remove the temporaries written so far (nothing final was touched)."""
+        for tmp_path, _ in self._entries:
+            if os.path.exists(tmp_path):
+                os.remove(tmp_path)
+        self._entries = []
+
+    def commit(self) -> None:
+        """Make every added file final, as one unit."""
+        journal = {"files": [[os.path.basename(t), os.path.basename(f)] for t, f in self._entries]}
+        try:
+            atomic_write_text(json.dumps(journal), os.path.join(self.folder, JOURNAL))
+        except CheckpointError:
+            self.discard()
+            raise
+        _fsync_folder(self.folder)
+        _roll_forward(self.folder, journal)
+        self._entries = []
+
+
+def _roll_forward(folder: str, journal: dict) -> None:
+    """Rename the journal's temporaries over their final names, then drop the journal."""
+    for tmp_name, final_name in journal["files"]:
+        tmp_path = os.path.join(folder, tmp_name)
+        if os.path.exists(tmp_path):
+            os.replace(tmp_path, os.path.join(folder, final_name))
+    _fsync_folder(folder)
+    os.remove(os.path.join(folder, JOURNAL))
+
+
+def recover_checkpoints(folder: str) -> None:
+    """Finish or discard an interrupted :meth:`CheckpointSet.commit` in ``folder``; remove stale temporaries.
+
+    Safe to call on a folder that does not exist or holds no checkpoint.
+
+    Raises:
+        CheckpointError: the journal is unreadable (the folder needs a look by hand).
+    """
+    if not os.path.isdir(folder):
+        return
+    journal_path = os.path.join(folder, JOURNAL)
+    if os.path.isfile(journal_path):
+        try:
+            with open(journal_path) as stream:
+                journal = json.load(stream)
+        except (OSError, ValueError) as err:
+            raise CheckpointError(f"unreadable checkpoint journal {journal_path} ({err}); remove it and the "
+                                  f"{TMP_PREFIX}* files beside it to keep the previous checkpoint") from err
+        _roll_forward(folder, journal)
+    for name in os.listdir(folder):
+        if name.startswith(TMP_PREFIX):
+            os.remove(os.path.join(folder, name))
 
 
 def load_file(path: str, map_location: torch.device | str = "cpu", what: str = "checkpoint",

@@ -74,6 +74,36 @@ def average_gradients(params: Iterable[torch.nn.Parameter], ctx: DistContext) ->
         offset += count
 
 
+def _scalar(value: int) -> torch.Tensor:
+    """A one-element tensor on the device the process group's backend reduces on (NCCL: this GPU)."""
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+    return torch.tensor([value], dtype=torch.int64, device=device)
+
+
+def barrier(ctx: DistContext) -> None:
+    """Wait for every process (no-op in a single process)."""
+    if ctx.enabled:
+        dist.barrier()
+
+
+def min_over_ranks(value: int, ctx: DistContext) -> int:
+    """The smallest ``value`` of all processes (so they agree, e.g., on how many steps a batch makes)."""
+    if not ctx.enabled:
+        return value
+    tensor = _scalar(value)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+    return int(tensor.item())
+
+
+def any_over_ranks(flag: bool, ctx: DistContext) -> bool:
+    """Whether ``flag`` is true in any process."""
+    if not ctx.enabled:
+        return flag
+    tensor = _scalar(int(flag))
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item())
+
+
 def broadcast_parameters(modules: Iterable[torch.nn.Module], ctx: DistContext) -> None:
     """Copy rank 0's parameters and buffers to every process, so all start identical."""
     if not ctx.enabled:

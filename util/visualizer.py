@@ -156,25 +156,30 @@ def results_folder(results_dir: str, name: str, phase: str, which_epoch: str) ->
     return os.path.join(results_dir, name, f"{phase}_{which_epoch}")
 
 
-def save_test_images(save_dir: str, visuals: Mapping[str, np.ndarray], frame_path: str, *,
-                     png_labels: tuple[str, ...] = (), aspect_ratio: float = 1.0) -> "OrderedDict[str, str]":
-    """Save one test frame's visuals as ``save_dir/<sequence>/<label>_<frame stem>.<ext>``.
+def frame_names(frame_path: str) -> tuple[str, str]:
+    """(sequence, stem) of an input frame as the reference names results: its folder's name and file stem."""
+    sequence = os.path.basename(os.path.dirname(os.path.abspath(frame_path)))
+    return sequence, os.path.splitext(os.path.basename(frame_path))[0]
 
-    ``<sequence>`` is the folder holding ``frame_path``. Labels in ``png_labels`` (the colourised label
-    map ``real_A``) are saved as PNG, the rest as JPEG, as in the reference.
+
+def save_test_images(save_dir: str, visuals: Mapping[str, np.ndarray], *, sequence: str, stem: str,
+                     png_labels: tuple[str, ...] = (), aspect_ratio: float = 1.0) -> "OrderedDict[str, str]":
+    """Save one test frame's visuals as ``save_dir/<sequence>/<label>_<stem>.<ext>``.
+
+    Labels in ``png_labels`` (the colourised label map ``real_A``) are saved as PNG, the rest as JPEG, as in
+    the reference.
 
     Args:
         save_dir: The results folder (see ``results_folder``).
         visuals: Label -> (H, W, 3) or (H, W) uint8 image.
-        frame_path: Path of the input frame the visuals belong to.
+        sequence: Sub-folder (see :func:`frame_names`).
+        stem: File stem of the input frame.
         png_labels: Labels saved losslessly.
         aspect_ratio: ``--aspect_ratio`` applied when saving.
 
     Returns:
         Label -> path of the written file relative to ``save_dir``.
     """
-    sequence = os.path.basename(os.path.dirname(os.path.abspath(frame_path)))
-    stem = os.path.splitext(os.path.basename(frame_path))[0]
     written: OrderedDict[str, str] = OrderedDict()
     for label, image in visuals.items():
         ext = "png" if label in png_labels else "jpg"
@@ -197,12 +202,15 @@ class ResultsPage:
         self.folder = os.fspath(folder)
         self.title = title
         self.width = width
-        self.frames: OrderedDict[str, list[tuple[str, str]]] = OrderedDict()
+        self.frames: OrderedDict[str, list[tuple[str, str, str]]] = OrderedDict()
         self.videos: dict[str, str] = {}
 
-    def add_frame(self, sequence: str, input_file: str, output_file: str) -> None:
-        """Record one frame: the input visual and the synthesized image (paths relative to ``folder``)."""
-        self.frames.setdefault(sequence, []).append((input_file, output_file))
+    def add_frame(self, sequence: str, input_file: str, output_file: str, kind: str = "") -> None:
+        """Record one frame: the input visual and the synthesized image (paths relative to ``folder``).
+
+        ``kind`` (e.g. ``"key"`` or ``"interpolated"``) is shown in the frame's caption.
+        """
+        self.frames.setdefault(sequence, []).append((input_file, output_file, kind))
 
     def add_video(self, sequence: str, video_file: str) -> None:
         """Link ``video_file`` (relative to ``folder``) in the sequence's section."""
@@ -224,8 +232,9 @@ class ResultsPage:
             video_file = self._video_of(sequence)
             if video_file is not None:
                 page.add_link(f"video: {video_file}", video_file)
-            for input_file, output_file in frames:
-                captions = [f"input: {os.path.basename(input_file)}", f"synthesized: {os.path.basename(output_file)}"]
+            for input_file, output_file, kind in frames:
+                made = f"{kind} frame" if kind else "synthesized"
+                captions = [f"input: {os.path.basename(input_file)}", f"{made}: {os.path.basename(output_file)}"]
                 page.add_images([input_file, output_file], captions, width=self.width)
         return page
 

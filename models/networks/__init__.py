@@ -17,14 +17,14 @@ import argparse
 from torch import nn
 
 from models.networks.blocks import init_weights
+from models.networks.composite import CompositeGenerator, CompositeLocalGenerator
 from models.networks.discriminators import (
     FaceDiscriminator,
     ImageDiscriminator,
     MultiscaleDiscriminator,
     TemporalDiscriminator,
 )
-from models.networks.generators import CompositeGenerator, CompositeLocalGenerator
-from models.networks.single_generators import Encoder, Global_with_z, GlobalGenerator, LocalEnhancer
+from models.networks.pix2pixhd import Encoder, Global_with_z, GlobalGenerator, LocalEnhancer
 from models.networks.video_generator import VideoGenerator
 
 GENERATORS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 from torch import Tensor, nn
 
-from models.networks.layout import ConvTranspose2d
+from models.networks.memory_format import ConvTranspose2d
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -58,7 +58,7 @@ def down(in_nc: int, out_nc: int, norm: NormFactory) -> list[nn.Module]:
 def up(in_nc: int, out_nc: int, norm: NormFactory) -> list[nn.Module]:
     """``[ConvTranspose3 stride 2 pad 1 output_padding 1, norm, ReLU]``: doubles H and W.
 
-    The transposed convolution is :class:`models.networks.layout.ConvTranspose2d` (faster on CPU, same keys).
+    The transposed convolution is :class:`models.networks.memory_format.ConvTranspose2d` (faster on CPU, same keys).
     """
     return [ConvTranspose2d(in_nc, out_nc, kernel_size=3, stride=2, padding=1, output_padding=1),
             norm(out_nc), nn.ReLU(True)]

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.networks.layout import BLOCK_BYTES
+from models.networks.memory_format import BLOCK_BYTES
 
 
 class OneHotInput(NamedTuple):
@@ -96,7 +96,7 @@ def one_hot_stem_conv(convs: Sequence[nn.Conv2d], onehot: OneHotInput, pad: int 
         onehot: The input stack, see :class:`OneHotInput`.
         pad: Reflection padding applied before the convolutions.
         rows_per_chunk: Output rows per embedding-bag call; by default as many as keep one call's output
-            near :data:`models.networks.layout.BLOCK_BYTES`, so it is still in cache when it is transposed into
+            near :data:`models.networks.memory_format.BLOCK_BYTES`, so it is still in cache when it is transposed into
             the (B, O, H, W) result.
 
     Returns:

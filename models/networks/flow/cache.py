@@ -21,6 +21,19 @@ from util.checkpoint import atomic_save
 logger = logging.getLogger(__name__)
 
 
+def content_keys(current: Tensor, previous: Tensor) -> list[str]:
+    """One key per frame pair (flattened over leading axes): a hash of both frames' values.
+
+    The training model keys its pairs this way, so any flip or crop of the same frames finds its own entry.
+
+    Args:
+        current: (..., 3, H, W) current frames; previous: the same shape, the frames the flow points into.
+    """
+    cur = current.detach().reshape(-1, *current.shape[-3:]).float().cpu().numpy()
+    prev = previous.detach().reshape(-1, *previous.shape[-3:]).float().cpu().numpy()
+    return [hashlib.sha1(a.tobytes() + b.tobytes()).hexdigest() for a, b in zip(cur, prev)]
+
+
 def pair_key(path_current: str, path_previous: str, *, flip: bool = False, crop: str = "") -> str:
     """The cache key of one frame pair: ``"<path_cur>|<path_prev>|<flip>|<crop>"``, paths made absolute.
 

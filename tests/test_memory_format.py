@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.networks.layout import ConvTranspose2d, to_channels_last, to_contiguous
+from models.networks.memory_format import ConvTranspose2d, to_channels_last, to_contiguous
 
 
 def test_conversions_are_bitwise_copies() -> None:

@@ -1,4 +1,4 @@
-"""Training bookkeeping: the resumable epoch sampler, per-item seeding and the saved training state.
+"""Training samples: the resumable epoch sampler and per-item seeding.
 
 Exact resume needs the data of every step to be a function of (run seed, epoch, position in the epoch) only.
 :class:`EpochSampler` draws each epoch's order from that and hands every item its own seed;
@@ -8,32 +8,13 @@ never change what an item contains.
 
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
-
-
-@dataclass
-class TrainingState:
-    """Everything besides network and optimizer weights that a resumed run needs."""
-
-    epoch: int = 1
-    epoch_iter: int = 0
-    total_steps: int = 0
-    base_seed: int = 0
-    n_frames_total: int = 0
-    extra: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainingState":
-        return cls(**data)
 
 
 class EpochSampler(Sampler):
@@ -46,7 +27,8 @@ class EpochSampler(Sampler):
         shuffle: Random order (else 0..length-1).
         start: Items of this epoch already consumed (skipped).
         rank: This process's rank; items are dealt round-robin to ``world_size`` processes.
-        world_size: Number of processes.
+        world_size: Number of processes. As ``DistributedSampler`` does, the order is padded with its first
+            items to a multiple of ``world_size``, so every process runs the same number of steps.
     """
 
     def __init__(self, length: int, *, base_seed: int, epoch: int, shuffle: bool = True, start: int = 0,
@@ -60,16 +42,21 @@ class EpochSampler(Sampler):
         seeds = torch.randint(0, 2**62, (self.length,), generator=generator).tolist()
         return order, seeds
 
+    @property
+    def per_rank(self) -> int:
+        """Items each process gets in a whole epoch."""
+        return math.ceil(self.length / self.world_size) if self.length else 0
+
     def __iter__(self) -> Iterator[tuple[int, int]]:
         order, seeds = self._order()
-        positions = range(self.rank, self.length, self.world_size)
+        padded = self.per_rank * self.world_size
+        positions = [p % self.length for p in range(padded)][self.rank::self.world_size]
         for step, position in enumerate(positions):
             if step >= self.start:
                 yield order[position], seeds[position]
 
     def __len__(self) -> int:
-        per_rank = len(range(self.rank, self.length, self.world_size))
-        return max(0, per_rank - self.start)
+        return max(0, self.per_rank - self.start)
 
 
 class SeededItems(Dataset):
@@ -93,15 +80,3 @@ class SeededItems(Dataset):
         finally:
             random.setstate(py_state)
             np.random.set_state(np_state)
-
-
-def learning_rate(base_lr: float, epoch: int, niter: int, niter_decay: int) -> float:
-    """Learning rate used during ``epoch``: constant for ``niter`` epochs, then linear decay to 0.
-
-    The reference updates after each epoch ends, so epoch ``niter + k + 1`` trains with
-    ``base_lr * (1 - k / niter_decay)``.
-    """
-    if epoch <= niter + 1 or niter_decay <= 0:
-        return base_lr
-    done = epoch - 1 - niter
-    return base_lr * max(0.0, 1.0 - done / niter_decay)

@@ -1,0 +1,170 @@
+"""Test-time output: the frames a model emits, saved in frame order with the reference's names, one mp4 per
+sequence and the results page, written off the generator's thread.
+
+A model's frame generator returns :class:`OutputFrame` objects whenever they are ready: late, several at a
+time, or out of input order. :class:`ResultsWriter` puts each sequence back in frame order: a frame is written
+once every frame before it has been written; frames that arrive ahead of a gap wait (only those). The first
+batch a sequence emits must contain its lowest frame index (a frame emitted below an already written one is a
+bug in the model and raises).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+import numpy as np
+from torch import Tensor
+
+from util.image import tensor2im
+from util.video import VideoWriter, side_by_side
+from util.visualizer import ResultsPage, results_folder, save_test_images
+
+
+@dataclass(frozen=True)
+class OutputFrame:
+    """One finished output frame.
+
+    Attributes:
+        sequence: Sequence name: the results sub-folder (the input frame's folder name, as the reference).
+        index: Frame index within the sequence (the input frame it belongs to).
+        stem: File stem of the input frame: files are ``real_A_<stem>.png`` / ``fake_B_<stem>.jpg``.
+        image: (3, H, W) or (1, 3, H, W) generated frame in [-1, 1].
+        input_visual: (H, W, 3) uint8 picture of the input shown beside it.
+        kind: Shown on the page: ``""`` (every frame generated), ``"key"`` or ``"interpolated"``.
+    """
+
+    sequence: str
+    index: int
+    stem: str
+    image: Tensor
+    input_visual: np.ndarray
+    kind: str = ""
+
+
+@dataclass
+class _SequenceOrder:
+    """Frames of one sequence waiting for their turn."""
+
+    next_index: Optional[int] = None
+    waiting: list = field(default_factory=list)  # heap of (index, tie, OutputFrame)
+    counter: int = 0
+
+
+class ResultsWriter:
+    """Saves frames (input visual + output), appends them to their sequence's mp4, builds ``index.html``.
+
+    Args:
+        opt: Test options (``results_dir``, ``name``, ``phase``, ``which_epoch``, ``label_nc``, ``no_video``,
+            ``aspect_ratio``).
+        fps: Frame rate of the mp4 files.
+    """
+
+    def __init__(self, opt: argparse.Namespace, fps: int = 15) -> None:
+        self.opt, self.fps = opt, fps
+        self.folder = results_folder(opt.results_dir, opt.name, opt.phase, opt.which_epoch)
+        self.page = ResultsPage(self.folder, f"{opt.name}: {opt.phase} results, epoch {opt.which_epoch}")
+        self.page_path = os.path.join(self.folder, "index.html")
+        self.videos: dict[str, str] = {}
+        self.written = 0
+        self._order: dict[str, _SequenceOrder] = {}
+        self._active: Optional[str] = None
+        self._video: Optional[VideoWriter] = None
+        self._video_sequence: Optional[str] = None
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending: Optional[Future] = None
+
+    def __enter__(self) -> "ResultsWriter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def add_all(self, frames: Iterable[OutputFrame]) -> int:
+        """Queue frames (any order within the call); returns how many were written now."""
+        before = self.written
+        by_sequence: dict[str, list[OutputFrame]] = {}
+        for frame in frames:
+            by_sequence.setdefault(frame.sequence, []).append(frame)
+        for sequence, batch in by_sequence.items():
+            if sequence != self._active:
+                self._finish_others(sequence)
+            order = self._order.setdefault(sequence, _SequenceOrder())
+            for frame in batch:
+                if order.next_index is not None and frame.index < order.next_index:
+                    raise RuntimeError(f"sequence {sequence}: frame {frame.index} emitted after frame "
+                                       f"{order.next_index - 1} was written (frames must not go backwards)")
+                heapq.heappush(order.waiting, (frame.index, order.counter, frame))
+                order.counter += 1
+            if order.next_index is None:
+                order.next_index = order.waiting[0][0]
+            self._release(order)
+        return self.written - before
+
+    def _release(self, order: _SequenceOrder) -> None:
+        """Write the waiting frames that are next in line."""
+        while order.waiting and order.waiting[0][0] <= order.next_index:
+            _, _, frame = heapq.heappop(order.waiting)
+            self._submit(frame)
+            order.next_index = frame.index + 1
+
+    def _finish_others(self, sequence: str) -> None:
+        """A new sequence starts emitting: the others are done, so their waiting frames go out first."""
+        for name, order in self._order.items():
+            if name != sequence:
+                self._finish_sequence(order)
+        self._active = sequence
+
+    def _finish_sequence(self, order: _SequenceOrder) -> None:
+        """At the end: write what still waits (after a gap the model left), in order."""
+        while order.waiting:
+            _, _, frame = heapq.heappop(order.waiting)
+            self._submit(frame)
+            order.next_index = frame.index + 1
+
+    def _submit(self, frame: OutputFrame) -> None:
+        visuals = {"real_A": frame.input_visual, "fake_B": tensor2im(frame.image)}
+        self._wait()
+        self._pending = self._pool.submit(self._write, frame, visuals)
+        self.written += 1
+
+    def _write(self, frame: OutputFrame, visuals: dict) -> None:
+        png = ("real_A",) if self.opt.label_nc > 0 else ()
+        written = save_test_images(self.folder, visuals, sequence=frame.sequence, stem=frame.stem,
+                                   png_labels=png, aspect_ratio=self.opt.aspect_ratio)
+        self.page.add_frame(frame.sequence, written["real_A"], written["fake_B"], kind=frame.kind)
+        if self.opt.no_video:
+            return
+        if frame.sequence != self._video_sequence:
+            self._close_video()
+            relative = os.path.join(frame.sequence, f"{frame.sequence}.mp4")
+            self._video = VideoWriter(os.path.join(self.folder, relative), fps=self.fps)
+            self._video_sequence = frame.sequence
+            self.videos[frame.sequence] = os.path.join(self.folder, relative)
+            self.page.add_video(frame.sequence, relative)
+        self._video.write(side_by_side(visuals["real_A"], visuals["fake_B"]))
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+    def _close_video(self) -> None:
+        if self._video is not None:
+            self._video.close()
+            self._video = None
+
+    def close(self) -> None:
+        """Write frames still waiting, finish writing, close the last video and save the page."""
+        try:
+            for order in self._order.values():
+                self._finish_sequence(order)
+            self._wait()
+        finally:
+            self._pool.shutdown(wait=True)
+            self._close_video()
+            self.page.save()
