@@ -16,15 +16,23 @@ import torch
 from torch import Tensor, nn
 
 from util.checkpoint import CheckpointError, load_file, load_state_dict_strict
+from util.safe_pickle import load_numpy_pickle
 
 HINT = "Download the released face models with `python scripts/face/download_models.py` or pass --single_G_dir"
 
 
 def load_features(path: str) -> dict[int, np.ndarray]:
-    """``features.npy``: {part label: (N_images, feat_num + 1) array} (a pickled dict, as released)."""
+    """``features.npy``: {part label: (N_images, feat_num + 1) array} (a pickled dict, as released).
+
+    Read with a restricted unpickler (numpy arrays and plain containers only): a file that would run code is
+    refused.
+    """
     if not os.path.isfile(path):
         raise CheckpointError(f"face single-frame features: file not found: {path}. {HINT}")
-    return {int(k): np.asarray(v) for k, v in np.load(path, allow_pickle=True, encoding="latin1").item().items()}
+    features = load_numpy_pickle(path)
+    if not isinstance(features, dict):
+        raise CheckpointError(f"{path}: expected a dict of per-part feature arrays, found {type(features).__name__}")
+    return {int(k): np.asarray(v) for k, v in features.items()}
 
 
 def nearest_training_image(query: dict[int, np.ndarray], features: dict[int, np.ndarray]) -> int:
