@@ -28,7 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.networks.blocks import init_weights  # noqa: E402
+from models.networks import GeneratorConfig, build_generator  # noqa: E402
 from models.networks.input_encoding import encode_input, one_hot_input  # noqa: E402
 from models.networks.video_generator import InferenceState, VideoGenerator, inference_step  # noqa: E402
 
@@ -42,9 +42,9 @@ REFERENCE_MS = {"256_g1@256x128": 3475, "256_g1@512x256": 14422, "512_g1@512x256
 def build(n_scales: int) -> VideoGenerator:
     """The released label2city g1 generator layout with random weights, BatchNorm in training mode."""
     torch.manual_seed(0)
-    net = VideoGenerator(input_nc=LABEL_NC + 1, n_frames_G=T_G, ngf=128, n_downsampling=2, n_blocks=9,
-                         n_blocks_local=3, n_scales=n_scales, fg_labels=FG_LABELS)
-    return net.apply(init_weights).train()
+    config = GeneratorConfig(input_nc=LABEL_NC + 1, n_frames_G=T_G, ngf=128, n_downsampling=2, n_blocks=9,
+                             n_blocks_local=3, n_scales=n_scales, fg_labels=tuple(FG_LABELS))
+    return build_generator("composite", config).train()
 
 
 def blocky_inputs(width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from models.losses import GANLoss, MaskedL1Loss, VGGLoss, discriminator_losses
+from models.networks.discriminators import temporal_input
 from models.networks.warp import warp
 
 FaceRegionFn = Callable[[Tensor], Optional[tuple[int, int, int, int]]]
@@ -106,10 +107,7 @@ class Vid2VidCriterion(nn.Module):
             fake: (G, tD, 3, H, W) generated frame groups.
             flow_ref: (G, tD-1, 2, H, W) reference flows of the groups, in pixels.
         """
-        groups, _, _, height, width = real.shape
-        flows = flow_ref.reshape(groups, -1, height, width) / 20
-        real_in = torch.cat([real.reshape(groups, -1, height, width), flows], dim=1)
-        fake_in = torch.cat([fake.reshape(groups, -1, height, width), flows], dim=1)
+        real_in, fake_in = temporal_input(real, flow_ref), temporal_input(fake, flow_ref)
         terms = self._adversarial(self.nets[f"D_T{scale}"], None, real_in, fake_in)
         return {"G_T_GAN": terms["G_GAN"], "G_T_GAN_Feat": terms["G_GAN_Feat"], "D_T_real": terms["D_real"],
                 "D_T_fake": terms["D_fake"], "G_T_Warp": real.new_zeros(())}

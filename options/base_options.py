@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Sequence
 
+from models.networks import GENERATORS
 from util.device import resolve_devices
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ class BaseOptions:
         g.add_argument("--basic_point_only", action="store_true", help="pose: body limbs only")
 
         g = parser.add_argument_group("network")
-        g.add_argument("--netG", type=str, default="composite", help="generator type of the coarsest scale")
+        g.add_argument("--netG", type=str, default="composite", choices=sorted(GENERATORS),
+                       help="generator type (models/networks/__init__.py GENERATORS)")
         g.add_argument("--ngf", type=int, default=128, help="generator filters in the first conv layer")
         g.add_argument("--ndf", type=int, default=64, help="discriminator filters in the first conv layer")
         g.add_argument("--n_blocks", type=int, default=9, help="residual blocks in the coarsest generator")

@@ -12,9 +12,10 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from models.networks.composite import CoarseFeatures
+from models.networks import build_generator
 from models.networks.input_encoding import build_pyramid, encode_input, foreground_mask, one_hot_input
 from models.networks.pix2pixhd import GlobalGenerator, LocalEnhancer
+from models.networks.scale_generator import CoarseFeatures, GeneratorConfig, ScaleInput
 from models.networks.video_generator import InferenceState, VideoGenerator, inference_step, single_g_first_frames
 from models.networks.warp import warp
 from tests.conftest import GOLDEN, require
@@ -34,7 +35,7 @@ SEQUENCE = dict(atol=1e-3, rtol=1e-3)
 def _load(case: str) -> tuple[dict, VideoGenerator]:
     folder = require(GOLDEN / case, f"golden fixture {case}")
     data = torch.load(folder / "case.pt", weights_only=True)
-    generator = VideoGenerator(**CASES[case])
+    generator = build_generator("composite", GeneratorConfig(**CASES[case]))
     for s, net in enumerate(generator.scales):
         load_state_dict_strict(net, torch.load(folder / f"latest_net_G{s}.pth", weights_only=True))
     return data, generator.train()
@@ -116,7 +117,7 @@ def test_detail_step_every_scale(case: str) -> None:
         coarse = None if s == 0 else CoarseFeatures(rec["in_img_feat_coarse"], rec["in_flow_feat_coarse"],
                                                     rec["in_img_fg_feat_coarse"])
         with torch.no_grad():
-            out = net(rec["in_input"], rec["in_img_prev"], mask, coarse, rec["in_use_raw_only"])
+            out = net(ScaleInput(rec["in_input"], rec["in_img_prev"], mask, coarse, rec["in_use_raw_only"]))
             _check_heads(net, out, rec)
         for name, key in OUTPUT_KEYS.items():
             value = getattr(out, name)

@@ -7,11 +7,18 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
+from models.networks import GENERATORS, build_generator
 from models.networks.blocks import ResnetBlock, get_norm_layer, init_weights
 from models.networks.composite import CompositeGenerator
-from models.networks.discriminators import MultiscaleDiscriminator, NLayerDiscriminator, TemporalDiscriminator
+from models.networks.discriminators import (
+    MultiscaleDiscriminator,
+    NLayerDiscriminator,
+    TemporalDiscriminator,
+    temporal_input,
+)
 from models.networks.input_encoding import build_pyramid, encode_input, foreground_mask, instance_edges, one_hot_input
 from models.networks.pix2pixhd import Encoder, Global_with_z, GlobalGenerator, LocalEnhancer, instance_average
+from models.networks.scale_generator import GeneratorConfig, ScaleGenerator, ScaleInput
 from models.networks.video_generator import InferenceState, VideoGenerator, inference_step
 from models.networks.warp import warp
 
@@ -32,10 +39,9 @@ def _assert_all_grads(module: nn.Module) -> None:
 
 
 def _tiny_video_generator(n_scales: int = 2, fg: bool = True, no_flow: bool = False) -> VideoGenerator:
-    net = VideoGenerator(input_nc=LABEL_NC + 1, n_frames_G=T_G, ngf=8, n_downsampling=2, n_blocks=2,
-                         n_blocks_local=1, n_scales=n_scales, fg_labels=[1, 3] if fg else [], no_flow=no_flow)
-    net.apply(init_weights)
-    return net
+    return build_generator("composite", GeneratorConfig(
+        input_nc=LABEL_NC + 1, n_frames_G=T_G, ngf=8, n_downsampling=2, n_blocks=2, n_blocks_local=1,
+        n_scales=n_scales, fg_labels=(1, 3) if fg else (), no_flow=no_flow))
 
 
 def test_norm_layers() -> None:
@@ -87,7 +93,7 @@ def test_detach_coarse_blocks_coarse_gradients() -> None:
 def test_no_flow_no_fg_generator() -> None:
     net = CompositeGenerator(input_nc=6, output_nc=3, prev_output_nc=3, ngf=8, n_downsampling=2, n_blocks=1,
                              no_flow=True)
-    out = net(torch.randn(1, 6, H, W), torch.randn(1, 3, H, W))
+    out = net(ScaleInput(torch.randn(1, 6, H, W), torch.randn(1, 3, H, W)))
     assert out.flow is None and out.weight is None and out.flow_feat is None and out.fg_feat is None
     assert_close(out.image, out.raw_image)
     assert not any(k.startswith(("model_final_flow", "indv_")) for k in net.state_dict())
@@ -96,16 +102,16 @@ def test_no_flow_no_fg_generator() -> None:
 def test_fg_model_requires_mask() -> None:
     net = _tiny_video_generator(n_scales=1)
     with pytest.raises(ValueError, match="mask"):
-        net.scales[0](torch.randn(1, (LABEL_NC + 1) * T_G, H, W), torch.randn(1, 3, H, W), None)
+        net.scales[0](ScaleInput(torch.randn(1, (LABEL_NC + 1) * T_G, H, W), torch.randn(1, 3, H, W)))
 
 
 def test_use_raw_only_skips_warp() -> None:
     net = _tiny_video_generator(n_scales=1, fg=False)
     labels = torch.randn(1, (LABEL_NC + 1) * T_G, H, W)
     prev = torch.randn(1, 3, H, W)
-    out = net.scales[0](labels, prev, None, None, use_raw_only=True)
+    out = net.scales[0](ScaleInput(labels, prev, use_raw_only=True))
     assert_close(out.image, out.raw_image)
-    blended = net.scales[0](labels, prev, None, None, use_raw_only=False)
+    blended = net.scales[0](ScaleInput(labels, prev, use_raw_only=False))
     assert (blended.image - blended.raw_image).abs().max() > 0
 
 
@@ -202,11 +208,24 @@ def test_ndf_capped_at_64() -> None:
     assert [getattr(small, f"scale{i}_layer0")[0].out_channels for i in range(3)] == [64, 32, 16]
 
 
-def test_temporal_discriminator_divides_flow() -> None:
-    net = TemporalDiscriminator(input_nc=3 * 3 + 2 * 2, ndf=4, n_layers=2, num_D=1)
+def test_temporal_discriminator_input_divides_flow() -> None:
     frames, flows = torch.randn(2, 3, 3, 16, 16), torch.randn(2, 2, 2, 16, 16) * 20
-    stack = torch.cat([frames.flatten(1, 2), flows.flatten(1, 2) / 20], 1)
-    assert_close(net.forward_clip(frames, flows)[0][-1], net(stack)[0][-1])
+    stack = temporal_input(frames, flows)
+    assert stack.shape == (2, 3 * 3 + 2 * 2, 16, 16)
+    assert_close(stack, torch.cat([frames.flatten(1, 2), flows.flatten(1, 2) / 20], 1))
+    net = TemporalDiscriminator(input_nc=3 * 3 + 2 * 2, ndf=4, n_layers=2, num_D=1)
+    assert net(stack)[0][-1].shape[:2] == (2, 1)
+
+
+def test_generator_registry_builds_every_entry() -> None:
+    config = GeneratorConfig(input_nc=LABEL_NC + 1, n_frames_G=T_G, ngf=8, n_downsampling=2, n_blocks=2,
+                             n_blocks_local=1, n_scales=2)
+    for name in GENERATORS:
+        net = build_generator(name, config)
+        assert isinstance(net, VideoGenerator) and net.n_scales == 2
+        assert all(isinstance(s, ScaleGenerator) for s in net.scales)
+    with pytest.raises(ValueError, match="unknown --netG 'nope'"):
+        build_generator("nope", config)
 
 
 def test_single_generators_shapes() -> None:

@@ -1,23 +1,29 @@
 """Networks of vid2vid and the factories that build them from parsed options.
 
-- ``generators.py``: CompositeGenerator (coarsest scale) and CompositeLocalGenerator (finer scales).
-- ``video_generator.py``: VideoGenerator (all scales, one frame at a time) and pure input helpers.
-- ``single_generators.py``: pix2pixHD first-frame generators (``--use_single_G``).
+- ``scale_generator.py``: the per-scale generator interface (``ScaleInput`` -> ``GeneratorOutput``) and
+  ``GeneratorConfig``, what every ``--netG`` entry is built from.
+- ``composite.py``: ``--netG composite``, vid2vid's CompositeGenerator / CompositeLocalGenerator.
+- ``video_generator.py``: VideoGenerator (all scales, one frame at a time) and streaming inference.
+- ``input_encoding.py``: one-hot labels, instance edges, pyramids, foreground mask.
+- ``pix2pixhd.py``: pix2pixHD single-frame generators (``--use_single_G``, ``--model single``).
 - ``discriminators.py``: multiscale PatchGAN discriminators (image, temporal, face).
-- ``blocks.py``: shared layers; ``warp.py``: flow warping.
+- ``blocks.py``: shared layers; ``warp.py``: flow warping; ``sparse_conv.py`` / ``memory_format.py``: the
+  exact CPU fast path; ``flow/``: FlowNet2 and OpenCV flow.
 
 Networks never read options: the factories below translate options into constructor arguments. To add a
-generator type, add it to ``GENERATORS`` (its key becomes a ``--netG`` choice).
+generator type, write a file with a function ``(GeneratorConfig) -> list[ScaleGenerator]`` (coarsest first)
+and add one line to ``GENERATORS``; its key becomes a ``--netG`` choice.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 from torch import nn
 
 from models.networks.blocks import init_weights
-from models.networks.composite import CompositeGenerator, CompositeLocalGenerator
+from models.networks.composite import composite_scales
 from models.networks.discriminators import (
     FaceDiscriminator,
     ImageDiscriminator,
@@ -25,13 +31,12 @@ from models.networks.discriminators import (
     TemporalDiscriminator,
 )
 from models.networks.pix2pixhd import Encoder, Global_with_z, GlobalGenerator, LocalEnhancer
+from models.networks.scale_generator import GeneratorConfig, ScaleGenerator
 from models.networks.video_generator import VideoGenerator
 
-GENERATORS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
-    "composite": (CompositeGenerator, CompositeLocalGenerator),
-}
-DISCRIMINATORS: dict[str, type[MultiscaleDiscriminator]] = {
-    "image": ImageDiscriminator, "temporal": TemporalDiscriminator, "face": FaceDiscriminator,
+#: ``--netG`` choices: name -> builder of the per-scale generators, coarsest first.
+GENERATORS: dict[str, Callable[[GeneratorConfig], list[ScaleGenerator]]] = {
+    "composite": composite_scales,
 }
 # The reference hard-codes the first-frame generators: (ngf, downsamplings) of label2city_single per loadSize.
 STREET_SINGLE_G = {512: ("global", 64, 3), 1024: ("global", 64, 4), 2048: ("local", 32, 4)}
@@ -43,23 +48,33 @@ def input_channels(opt: argparse.Namespace) -> int:
     return (opt.label_nc if opt.label_nc != 0 else opt.input_nc) + int(bool(opt.use_instance))
 
 
-def define_G(opt: argparse.Namespace) -> VideoGenerator:
-    """The multi-scale sequential generator (``--netG``, ``--ngf``, ``--n_scales_spatial``, ``--fg``, ...).
-
-    ``--openpose_only`` implies no flow, as the reference. Weights get the reference initialisation.
-
-    Raises:
-        ValueError: for an unknown ``--netG``.
-    """
-    if opt.netG not in GENERATORS:
-        raise ValueError(f"unknown --netG {opt.netG!r}; choices: {sorted(GENERATORS)}")
-    net = VideoGenerator(
+def generator_config(opt: argparse.Namespace) -> GeneratorConfig:
+    """The options a generator is built from. ``--openpose_only`` implies no flow, as the reference."""
+    return GeneratorConfig(
         input_nc=input_channels(opt), output_nc=opt.output_nc, n_frames_G=opt.n_frames_G, ngf=opt.ngf,
         n_downsampling=opt.n_downsample_G, n_blocks=opt.n_blocks, n_blocks_local=opt.n_blocks_local,
-        n_scales=opt.n_scales_spatial, norm=opt.norm, fg_labels=list(opt.fg_labels) if opt.fg else [],
-        no_flow=bool(opt.no_flow or getattr(opt, "openpose_only", False)))
+        n_scales=opt.n_scales_spatial, norm=opt.norm, fg_labels=tuple(opt.fg_labels) if opt.fg else (),
+        no_flow=bool(opt.no_flow or getattr(opt, "openpose_only", False)),
+        student=bool(getattr(opt, "student", False)), student_scale=int(getattr(opt, "student_scale", 2)))
+
+
+def build_generator(net_g: str, config: GeneratorConfig) -> VideoGenerator:
+    """The multi-scale sequential generator of type ``net_g`` (a ``GENERATORS`` key), reference initialisation.
+
+    Raises:
+        ValueError: for an unknown type.
+    """
+    if net_g not in GENERATORS:
+        raise ValueError(f"unknown --netG {net_g!r}; choices: {sorted(GENERATORS)}")
+    net = VideoGenerator(GENERATORS[net_g](config), n_frames_G=config.n_frames_G, output_nc=config.output_nc,
+                         fg_labels=config.fg_labels)
     net.apply(init_weights)
     return net
+
+
+def define_G(opt: argparse.Namespace) -> VideoGenerator:
+    """The generator of ``--netG`` built from the options (``--ngf``, ``--n_scales_spatial``, ``--fg``, ...)."""
+    return build_generator(opt.netG, generator_config(opt))
 
 
 def define_single_G(opt: argparse.Namespace) -> nn.Module:
@@ -107,7 +122,8 @@ def define_D(opt: argparse.Namespace) -> dict[str, nn.Module]:
     common = dict(ndf=opt.ndf, n_layers=opt.n_layers_D, norm=opt.norm,
                   get_interm_feat=not getattr(opt, "no_ganFeat", False))
     frame_nc = input_channels(opt) + opt.output_nc
-    nets: dict[str, nn.Module] = {"D": ImageDiscriminator(input_nc=frame_nc, num_D=opt.num_D, **common)}
+    nets: dict[str, MultiscaleDiscriminator] = {"D": ImageDiscriminator(input_nc=frame_nc, num_D=opt.num_D,
+                                                                        **common)}
     temporal_nc = opt.output_nc * opt.n_frames_D + 2 * (opt.n_frames_D - 1)
     for s in range(opt.n_scales_temporal):
         nets[f"D_T{s}"] = TemporalDiscriminator(input_nc=temporal_nc, num_D=opt.num_D, **common)
@@ -118,5 +134,5 @@ def define_D(opt: argparse.Namespace) -> dict[str, nn.Module]:
     return nets
 
 
-__all__ = ["GENERATORS", "DISCRIMINATORS", "input_channels", "define_G", "define_single_G", "define_single_E",
-           "define_D", "VideoGenerator", "MultiscaleDiscriminator"]
+__all__ = ["GENERATORS", "GeneratorConfig", "input_channels", "generator_config", "build_generator", "define_G",
+           "define_single_G", "define_single_E", "define_D", "VideoGenerator", "MultiscaleDiscriminator"]

@@ -1,54 +1,31 @@
-"""The vid2vid sequential generators: CompositeGenerator (coarsest scale G0) and CompositeLocalGenerator.
+"""``--netG composite``: vid2vid's per-scale generators, CompositeGenerator (coarsest scale G0) and
+CompositeLocalGenerator (finer scales G1, ...).
 
 Both predict, for one output frame, a hallucinated image, an optical flow to the previous output with an
-occlusion weight, and (with the foreground model) a separate foreground image; :class:`_CompositeBase`
+occlusion weight, and (with the foreground model) a separate foreground image; :class:`CompositeBase`
 holds the blending they share. Attribute names and Sequential indices follow the released checkpoints.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import NamedTuple, Optional, Union
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.networks.blocks import down, get_norm_layer, head, resnet_blocks, stem, up
-from models.networks.sparse_conv import OneHotInput, SparseLayers, one_hot_stem_conv, sparse_stem_conv
-from models.networks.warp import warp
-
-SparseStack = Union[OneHotInput, SparseLayers]
-
-
-class GeneratorOutput(NamedTuple):
-    """What one generator scale produces for one frame.
-
-    Attributes:
-        image: (B, 3, H, W) final frame in [-1, 1] (blend of raw, warped previous and foreground).
-        flow: (B, 2, H, W) flow to the previous frame in pixels of this scale, or None with no_flow.
-        weight: (B, 1, H, W) occlusion weight in [0, 1] (1 = hallucinate), or None with no_flow.
-        raw_image: (B, 3, H, W) hallucinated frame (with the foreground pasted in when fg is on).
-        img_feat: (B, ngf, H, W) image decoder features, passed to the next finer scale.
-        flow_feat: (B, ngf, H, W) flow decoder features, or None with no_flow.
-        fg_feat: (B, ngf_fg, H, W) foreground decoder features, or None without the foreground model.
-    """
-
-    image: Tensor
-    flow: Optional[Tensor]
-    weight: Optional[Tensor]
-    raw_image: Tensor
-    img_feat: Tensor
-    flow_feat: Optional[Tensor]
-    fg_feat: Optional[Tensor]
-
-
-class CoarseFeatures(NamedTuple):
-    """Decoder features handed from a coarser scale: (B, C, H/2, W/2) each; flow/fg may be None."""
-
-    img_feat: Tensor
-    flow_feat: Optional[Tensor]
-    fg_feat: Optional[Tensor]
+from models.networks.scale_generator import (
+    GeneratorConfig,
+    GeneratorOutput,
+    LabelStem,
+    ScaleGenerator,
+    ScaleInput,
+    SparseStack,
+)
+from models.networks.sparse_conv import OneHotInput, one_hot_stem_conv, sparse_stem_conv
+from models.networks.warp import FLOW_SCALE, warp
 
 
 def fg_width(ngf: int, n_downsampling: int) -> int:
@@ -56,9 +33,14 @@ def fg_width(ngf: int, n_downsampling: int) -> int:
     return ngf // 2 if n_downsampling > 2 else ngf
 
 
-class _CompositeBase(nn.Module):
-    """Heads and composition shared by both generator classes (subclasses build the trunks)."""
+class CompositeBase(ScaleGenerator):
+    """Heads, label stems and composition shared by the composite generators (subclasses build the trunks).
 
+    The label-reading branches (``model_down_seg``, ``indv_down``) start with a reflection pad and a 7x7
+    convolution, so they support the exact sparse label stem.
+    """
+
+    supports_sparse_stem = True
     flow_multiplier: float
     no_flow: bool
     use_fg_model: bool
@@ -72,17 +54,21 @@ class _CompositeBase(nn.Module):
         if self.use_fg_model:
             self.indv_final = nn.Sequential(*head(ngf_fg, output_nc, nn.Tanh()))
 
-    @staticmethod
-    def _stems(branches: list[nn.Sequential], labels: Tensor, sparse: Optional[SparseStack]) -> list[Tensor]:
-        """Run the label-reading Sequentials; with ``sparse`` their first conv is the exact embedding-bag sum."""
+    def _label_branches(self) -> list[nn.Sequential]:
+        return [self.model_down_seg] + ([self.indv_down] if self.use_fg_model else [])
+
+    def label_stems(self) -> list[LabelStem]:
+        """``model_down_seg`` (and ``indv_down``): [reflection pad, 7x7 conv, ...] split after the conv."""
+        return [LabelStem(branch[1], branch[2:]) for branch in self._label_branches()]
+
+    def _stems(self, labels: Tensor, sparse: Optional[SparseStack]) -> list[Tensor]:
+        """Run the label-reading branches; with ``sparse`` their first conv is the exact embedding-bag sum."""
         if sparse is None:
-            return [branch(labels) for branch in branches]
-        convs = [branch[1] for branch in branches]
-        if isinstance(sparse, OneHotInput):
-            firsts = one_hot_stem_conv(convs, sparse)
-        else:
-            firsts = sparse_stem_conv(convs, sparse)
-        return [branch[2:](first) for branch, first in zip(branches, firsts)]
+            return [branch(labels) for branch in self._label_branches()]
+        stems = self.label_stems()
+        convs = [s.conv for s in stems]
+        firsts = one_hot_stem_conv(convs, sparse) if isinstance(sparse, OneHotInput) else sparse_stem_conv(convs, sparse)
+        return [s.rest(first) for s, first in zip(stems, firsts)]
 
     def _flow_and_weight(self, flow_feat: Tensor) -> tuple[Tensor, Tensor]:
         """Flow (B, 2, H, W) in pixels and occlusion weight (B, 1, H, W) from one 7x7 conv over their shared input.
@@ -117,7 +103,7 @@ class _CompositeBase(nn.Module):
             raise ValueError("the foreground model (--fg) needs a mask (B, 1, H, W); got None")
 
 
-class CompositeGenerator(_CompositeBase):
+class CompositeGenerator(CompositeBase):
     """Coarsest-scale vid2vid generator (``netG0``).
 
     Args:
@@ -136,7 +122,7 @@ class CompositeGenerator(_CompositeBase):
                  n_blocks: int, norm: str = "batch", use_fg_model: bool = False, no_flow: bool = False) -> None:
         super().__init__()
         norm_layer = get_norm_layer(norm)
-        self.no_flow, self.use_fg_model, self.flow_multiplier = no_flow, use_fg_model, 20.0
+        self.no_flow, self.use_fg_model, self.flow_multiplier = no_flow, use_fg_model, FLOW_SCALE
         widths = [ngf * 2 ** i for i in range(n_downsampling + 1)]
         ngf_fg = fg_width(ngf, n_downsampling)
         if use_fg_model:
@@ -155,33 +141,19 @@ class CompositeGenerator(_CompositeBase):
             self.model_up_flow = copy.deepcopy(self.model_up_img)
         self._build_heads(ngf, output_nc, ngf_fg)
 
-    def forward(self, labels: Tensor, prev: Tensor, mask: Optional[Tensor] = None,
-                coarse: Optional[CoarseFeatures] = None, use_raw_only: bool = False, *,
-                sparse: Optional[SparseStack] = None) -> GeneratorOutput:
-        """Generate one frame.
-
-        Args:
-            labels: (B, input_nc, H, W) label stack of the tG input frames.
-            prev: (B, prev_output_nc, H, W) previous tG-1 output frames, oldest first, in [-1, 1].
-            mask: (B, 1, H, W) foreground mask in [0, 1] (needed with the fg model), else None.
-            coarse: Unused at the coarsest scale (accepted so all scales share one call).
-            use_raw_only: Skip the warp (first frame synthesised from nothing).
-            sparse: ``labels`` as ids or sparse layers, to take the exact embedding-bag path for the first conv.
-
-        Returns:
-            A :class:`GeneratorOutput` at (H, W).
-        """
-        self._check_mask(mask)
-        branches = [self.model_down_seg] + ([self.indv_down] if self.use_fg_model else [])
-        encoded = self._stems(branches, labels, sparse)
-        trunk = encoded[0] + self.model_down_img(prev)
+    def forward(self, inputs: ScaleInput) -> GeneratorOutput:
+        """Generate one frame at (H, W) from :class:`ScaleInput` (``coarse`` is unused at the coarsest scale)."""
+        self._check_mask(inputs.mask)
+        encoded = self._stems(inputs.labels, inputs.sparse)
+        trunk = encoded[0] + self.model_down_img(inputs.prev)
         img_feat = self.model_up_img(self.model_res_img(trunk))
         flow_feat = None if self.no_flow else self.model_up_flow(self.model_res_flow(trunk))
         fg_feat = self.indv_up(self.indv_res(encoded[1])) if self.use_fg_model else None
-        return self._compose(prev, mask, use_raw_only, img_feat=img_feat, flow_feat=flow_feat, fg_feat=fg_feat)
+        return self._compose(inputs.prev, inputs.mask, inputs.use_raw_only, img_feat=img_feat, flow_feat=flow_feat,
+                             fg_feat=fg_feat)
 
 
-class CompositeLocalGenerator(_CompositeBase):
+class CompositeLocalGenerator(CompositeBase):
     """Finer-scale vid2vid generator (``netG1`` ...): one downsampling, features added from the coarser scale.
 
     Args:
@@ -191,7 +163,7 @@ class CompositeLocalGenerator(_CompositeBase):
         ngf: Filters of this scale (``ngf // 2**scale`` of the options).
         n_downsampling: ``--n_downsample_G`` of the coarsest scale (only sets the foreground width).
         n_blocks_local: Residual blocks per decoder.
-        scale: Scale index s >= 1; the flow is multiplied by ``20 * 2**s``.
+        scale: Scale index s >= 1; the flow is multiplied by ``FLOW_SCALE * 2**s``.
         norm: ``"batch"`` or ``"instance"``.
         use_fg_model: Add the foreground branch.
         no_flow: Drop the flow and weight branches.
@@ -203,7 +175,7 @@ class CompositeLocalGenerator(_CompositeBase):
         super().__init__()
         norm_layer = get_norm_layer(norm)
         self.no_flow, self.use_fg_model = no_flow, use_fg_model
-        self.scale, self.flow_multiplier = scale, 20.0 * 2 ** scale
+        self.scale, self.flow_multiplier = scale, FLOW_SCALE * 2 ** scale
         ngf_fg = fg_width(ngf, n_downsampling)
         if use_fg_model:
             self.indv_down = nn.Sequential(*_encoder(input_nc, [ngf_fg, 2 * ngf_fg], norm_layer))
@@ -217,23 +189,20 @@ class CompositeLocalGenerator(_CompositeBase):
             self.model_up_flow = copy.deepcopy(self.model_up_img)
         self._build_heads(ngf, output_nc, ngf_fg)
 
-    def forward(self, labels: Tensor, prev: Tensor, mask: Optional[Tensor] = None,
-                coarse: Optional[CoarseFeatures] = None, use_raw_only: bool = False, *,
-                sparse: Optional[SparseStack] = None) -> GeneratorOutput:
-        """Generate one frame at this scale; arguments as :meth:`CompositeGenerator.forward`.
-
-        ``coarse`` is required: the coarser scale's features at (H/2, W/2) with 2*ngf channels.
-        """
-        self._check_mask(mask)
+    def forward(self, inputs: ScaleInput) -> GeneratorOutput:
+        """Generate one frame at this scale; ``inputs.coarse`` is required: the coarser scale's features at
+        (H/2, W/2) with 2*ngf channels."""
+        self._check_mask(inputs.mask)
+        coarse = inputs.coarse
         if coarse is None:
             raise ValueError("CompositeLocalGenerator needs the coarser scale's features")
-        branches = [self.model_down_seg] + ([self.indv_down] if self.use_fg_model else [])
-        encoded = self._stems(branches, labels, sparse)
-        trunk = encoded[0] + self.model_down_img(prev)
+        encoded = self._stems(inputs.labels, inputs.sparse)
+        trunk = encoded[0] + self.model_down_img(inputs.prev)
         img_feat = self.model_up_img(trunk + coarse.img_feat)
         flow_feat = None if self.no_flow else self.model_up_flow(trunk + coarse.flow_feat)
         fg_feat = self.indv_up(encoded[1] + coarse.fg_feat) if self.use_fg_model else None
-        return self._compose(prev, mask, use_raw_only, img_feat=img_feat, flow_feat=flow_feat, fg_feat=fg_feat)
+        return self._compose(inputs.prev, inputs.mask, inputs.use_raw_only, img_feat=img_feat, flow_feat=flow_feat,
+                             fg_feat=fg_feat)
 
 
 def _encoder(in_nc: int, widths: list[int], norm_layer) -> list[nn.Module]:
@@ -250,3 +219,15 @@ def _decoder(widths: list[int], norm_layer) -> list[nn.Module]:
     for w_in, w_out in zip(widths[:0:-1], widths[-2::-1]):
         layers += up(w_in, w_out, norm_layer)
     return layers
+
+
+def composite_scales(config: GeneratorConfig) -> list[ScaleGenerator]:
+    """``--netG composite``: vid2vid's CompositeGenerator at the coarsest scale, CompositeLocalGenerator above."""
+    common = dict(input_nc=config.input_nc * config.n_frames_G, output_nc=config.output_nc,
+                  prev_output_nc=(config.n_frames_G - 1) * config.output_nc, n_downsampling=config.n_downsampling,
+                  norm=config.norm, use_fg_model=config.use_fg, no_flow=config.no_flow)
+    scales: list[ScaleGenerator] = [CompositeGenerator(ngf=config.ngf, n_blocks=config.n_blocks, **common)]
+    for s in range(1, config.n_scales):
+        scales.append(CompositeLocalGenerator(ngf=config.ngf // 2 ** s, n_blocks_local=config.n_blocks_local,
+                                              scale=s, **common))
+    return scales

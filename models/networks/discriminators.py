@@ -7,15 +7,13 @@ Attribute names (``scale{i}_layer{j}`` / ``layer{i}``) follow the released check
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor, nn
 
 from models.networks.blocks import get_norm_layer
+from models.networks.warp import FLOW_SCALE
 
 NDF_MAX = 64
-FLOW_SCALE = 20.0
 
 
 def _patch_blocks(input_nc: int, ndf: int, n_layers: int, norm: str) -> list[list[nn.Module]]:
@@ -121,10 +119,6 @@ class MultiscaleDiscriminator(nn.Module):
 class ImageDiscriminator(MultiscaleDiscriminator):
     """Per-frame conditional D (checkpoint label ``D``): judges ``cat(label_stack, frame)``."""
 
-    def forward_pair(self, condition: Tensor, image: Tensor) -> list[list[Tensor]]:
-        """condition: (N, C_label, H, W), image: (N, 3, H, W) -> multiscale outputs."""
-        return self(torch.cat([condition, image], dim=1))
-
 
 class FaceDiscriminator(ImageDiscriminator):
     """Face-crop D of the pose model (checkpoint label ``D_f``); same input as :class:`ImageDiscriminator`."""
@@ -133,13 +127,18 @@ class FaceDiscriminator(ImageDiscriminator):
 class TemporalDiscriminator(MultiscaleDiscriminator):
     """Temporal D (checkpoint labels ``D_T{s}``): tD frames and the tD-1 reference flows between them.
 
-    Input channels are ``3*tD + 2*(tD-1)``; flows are divided by 20 before being stacked, as the reference.
+    Input channels are ``3*tD + 2*(tD-1)``, stacked by :func:`temporal_input`.
     """
 
-    def forward_clip(self, frames: Tensor, flows: Optional[Tensor]) -> list[list[Tensor]]:
-        """frames: (N, tD, 3, H, W), flows: (N, tD-1, 2, H, W) in pixels or None -> multiscale outputs."""
-        n, _, _, height, width = frames.shape
-        stack = frames.reshape(n, -1, height, width)
-        if flows is not None:
-            stack = torch.cat([stack, flows.reshape(n, -1, height, width) / FLOW_SCALE], dim=1)
-        return self(stack)
+
+def temporal_input(frames: Tensor, flows: Tensor) -> Tensor:
+    """The temporal discriminators' input: frames then flows divided by ``FLOW_SCALE``, as the reference.
+
+    Args:
+        frames: (N, tD, 3, H, W) frame groups; flows: (N, tD-1, 2, H, W) reference flows in pixels.
+
+    Returns:
+        (N, 3*tD + 2*(tD-1), H, W).
+    """
+    n, _, _, height, width = frames.shape
+    return torch.cat([frames.reshape(n, -1, height, width), flows.reshape(n, -1, height, width) / FLOW_SCALE], dim=1)

@@ -13,53 +13,39 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from models.networks.composite import (
-    CoarseFeatures,
-    CompositeGenerator,
-    CompositeLocalGenerator,
-    GeneratorOutput,
-    SparseStack,
-)
 from models.networks.input_encoding import build_pyramid, encode_input, foreground_mask
+from models.networks.scale_generator import CoarseFeatures, GeneratorOutput, ScaleGenerator, ScaleInput, SparseStack
 from models.networks.sparse_conv import OneHotInput, sparse_layers, sparse_pays_off
 
 
 class VideoGenerator(nn.Module):
     """All generator scales: ``scales[0]`` is the coarsest (checkpoint ``G0``), ``scales[s]`` is ``G{s}``.
 
+    Composes whatever per-scale networks a ``--netG`` entry built (see :mod:`models.networks.scale_generator`).
+
     Args:
-        input_nc: Channels per input frame (label_nc or input_nc, +1 with instance edges).
-        output_nc: Output image channels.
+        scales: Per-scale generators, coarsest first.
         n_frames_G: Frames per generator input (tG); tG-1 previous outputs are fed back.
-        ngf: Filters of the coarsest scale; scale s uses ``ngf // 2**s``.
-        n_downsampling: Downsamplings of the coarsest scale.
-        n_blocks: Residual blocks of the coarsest scale.
-        n_blocks_local: Residual blocks of each finer scale.
-        n_scales: Spatial scales.
-        norm: ``"batch"`` or ``"instance"``.
-        fg_labels: Foreground class ids; a non-empty list turns the foreground model on.
-        no_flow: No flow/weight heads.
+        output_nc: Output image channels.
+        fg_labels: Foreground class ids (the mask is their one-hot channels' sum); empty without the fg model.
     """
 
-    def __init__(self, *, input_nc: int, output_nc: int = 3, n_frames_G: int = 3, ngf: int = 128,
-                 n_downsampling: int = 3, n_blocks: int = 9, n_blocks_local: int = 3, n_scales: int = 1,
-                 norm: str = "batch", fg_labels: Sequence[int] = (), no_flow: bool = False) -> None:
+    def __init__(self, scales: Sequence[ScaleGenerator], *, n_frames_G: int, output_nc: int = 3,
+                 fg_labels: Sequence[int] = ()) -> None:
         super().__init__()
         self.n_frames_G, self.output_nc = n_frames_G, output_nc
         self.fg_labels = list(fg_labels)
-        common = dict(input_nc=input_nc * n_frames_G, output_nc=output_nc,
-                      prev_output_nc=(n_frames_G - 1) * output_nc, n_downsampling=n_downsampling,
-                      norm=norm, use_fg_model=bool(self.fg_labels), no_flow=no_flow)
-        scales: list[nn.Module] = [CompositeGenerator(ngf=ngf, n_blocks=n_blocks, **common)]
-        for s in range(1, n_scales):
-            scales.append(CompositeLocalGenerator(ngf=ngf // 2 ** s, n_blocks_local=n_blocks_local, scale=s,
-                                                  **common))
         self.scales = nn.ModuleList(scales)
 
     @property
     def n_scales(self) -> int:
         """Number of spatial scales."""
         return len(self.scales)
+
+    @property
+    def supports_sparse_stem(self) -> bool:
+        """Whether every scale takes the exact embedding-bag label stem."""
+        return all(net.supports_sparse_stem for net in self.scales)
 
     def generate_frame(self, label_pyr: Sequence[Tensor], prev_pyr: Sequence[Tensor], use_raw_only: bool = False,
                        detach_coarse: bool = False, onehot: Optional[OneHotInput] = None) -> list[GeneratorOutput]:
@@ -72,7 +58,7 @@ class VideoGenerator(nn.Module):
             detach_coarse: Detach every coarser scale's outputs (only the finest scale is being trained).
             onehot: The finest label window as ids (see :func:`one_hot_input`) to take the exact fast path: the
                 first conv over the label stack becomes an embedding-bag sum at every scale (the coarser scales'
-                average-pooled stacks as :func:`sparse_layers`).
+                average-pooled stacks as :func:`sparse_layers`). Ignored by networks without the capability.
 
         Returns:
             One :class:`GeneratorOutput` per scale, coarsest first (the last is the full-resolution frame).
@@ -84,11 +70,12 @@ class VideoGenerator(nn.Module):
             labels, prev = label_pyr[level], prev_pyr[level]
             batch, _, _, height, width = labels.shape
             mask = foreground_mask(labels[:, -1], self.fg_labels) if self.fg_labels else None
-            out = net(labels.reshape(batch, -1, height, width), prev.reshape(batch, -1, height, width), mask,
-                      coarse, use_raw_only, sparse=_sparse_stack(labels, onehot, level))
+            sparse = _sparse_stack(labels, onehot, level) if net.supports_sparse_stem else None
+            out = net(ScaleInput(labels.reshape(batch, -1, height, width), prev.reshape(batch, -1, height, width),
+                                 mask, coarse, use_raw_only, sparse))
             if detach_coarse and s != self.n_scales - 1:
                 out = GeneratorOutput(*(t.detach() if t is not None else None for t in out))
-            coarse = CoarseFeatures(out.img_feat, out.flow_feat, out.fg_feat)
+            coarse = out.coarse_features()
             outputs.append(out)
         return outputs
 

@@ -6,6 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+#: The generators predict flow divided by this factor (their heads output flow / 20 at the coarsest scale), and
+#: the temporal discriminators read reference flows divided by it, as in the reference.
+FLOW_SCALE = 20.0
+
 
 def base_grid(flow: Tensor) -> Tensor:
     """Identity sampling grid in [-1, 1] for ``flow``'s size, on its device and dtype.
