@@ -157,18 +157,22 @@ class BaseModel(ABC):
         """``<folder>/<epoch>_net_<label>.pth`` (folder defaults to the experiment's checkpoint folder)."""
         return os.path.join(folder or self.save_dir, f"{epoch}_net_{label}.pth")
 
-    def save(self, epoch: str, session: dict) -> None:
-        """Write ``<epoch>_net_<label>.pth`` for every network, ``<epoch>_train_state.pth`` and ``iter.txt``
-        as one unit: a resumed run sees either all of the new files or all of the old ones.
+    def save(self, epochs: list[str], session: dict) -> None:
+        """Write ``<epoch>_net_<label>.pth`` for every network, ``<epoch>_train_state.pth`` (for each of
+        ``epochs``) and ``iter.txt`` as one unit: a resumed run sees either all of the new files or all of the
+        old ones.
 
         Args:
-            epoch: Checkpoint label (``"latest"`` or an epoch number).
+            epochs: Checkpoint labels (``["latest"]``, or ``["latest", "5"]`` at the end of epoch 5).
             session: The training session's counters (epoch, epoch_iter, ...), saved in the train state.
         """
         unit = CheckpointSet(self.save_dir)
-        for label, net in self.networks.items():
-            unit.add_tensors(os.path.basename(self.network_path(label, epoch)), cpu_state_dict(net))
-        unit.add_tensors(f"{epoch}_train_state.pth", {"session": session, "model": self.training_state()})
+        states = {label: cpu_state_dict(net) for label, net in self.networks.items()}
+        train_state = {"session": session, "model": self.training_state()}
+        for epoch in epochs:
+            for label, state in states.items():
+                unit.add_tensors(os.path.basename(self.network_path(label, epoch)), state)
+            unit.add_tensors(f"{epoch}_train_state.pth", train_state)
         unit.add_text("iter.txt", f"{session['epoch']}\n{session['epoch_iter']}\n")
         unit.commit()
 

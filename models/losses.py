@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from util.checkpoint import load_file
+
 logger = logging.getLogger(__name__)
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
@@ -130,20 +132,18 @@ def load_vgg19_features(weights_path: Optional[str] = None) -> nn.Sequential:
         weights_path: A torchvision ``vgg19`` state dict; default: torchvision's cache (:func:`default_vgg_path`).
 
     Raises:
-        FileNotFoundError: naming the missing file, where to put it, and the --no_vgg alternative.
+        CheckpointError: naming the missing or unreadable file, where to put it, and the --no_vgg alternative.
     """
     from torchvision.models import vgg19
 
     path = weights_path or default_vgg_path()
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"VGG19 weights not found: {path}. The VGG loss needs torchvision's ImageNet VGG19 file {VGG19_FILE}: "
-            f"put it at {default_vgg_path()} (e.g. run torchvision.models.vgg19(weights='IMAGENET1K_V1') once on "
-            "a machine with internet access) or pass its path explicitly; or train with --no_vgg to drop the "
-            "VGG loss.")
+    hint = (f"The VGG loss needs torchvision's ImageNet VGG19 file {VGG19_FILE}: put it at {default_vgg_path()} "
+            "(e.g. run torchvision.models.vgg19(weights='IMAGENET1K_V1') once on a machine with internet access) "
+            "or pass its path with --vgg_weights; or train with --no_vgg to drop the VGG loss")
+    state = load_file(path, map_location="cpu", what="VGG19 weights", hint=hint)
     with torch.device("meta"):  # no random init of 143M parameters that are overwritten anyway
         net = vgg19(weights=None)
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), assign=True)
+    net.load_state_dict(state, assign=True)
     return net.features[:30]
 
 

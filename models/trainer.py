@@ -147,22 +147,21 @@ class Trainer:
             self.visualizer.display_current_results(self.model.render_visuals(result.visuals), epoch,
                                                     counters.total_steps)
         if counters.total_steps % opt.save_latest_freq == 0:
-            self.save("latest")
+            self.save(["latest"])
 
     def end_epoch(self, epoch: int) -> None:
         """Schedule updates, then the epoch's checkpoints (so a resume starts with the updated schedule)."""
         self.model.end_epoch(epoch, self.dataset.longest_sequence())
         self.counters.epoch, self.counters.epoch_iter = epoch + 1, 0
         if epoch % self.opt.save_epoch_freq == 0:
-            self.save("latest")
-            self.save(str(epoch))
+            self.save(["latest", str(epoch)])
         self.visualizer.vis_print(f"End of epoch {epoch} / {self.opt.niter + self.opt.niter_decay}")
 
-    def save(self, label: str) -> None:
-        """Write one checkpoint unit (main process only)."""
+    def save(self, labels: list[str]) -> None:
+        """Write one checkpoint unit holding every label's files (main process only)."""
         if self.dist.is_main:
-            self.model.save(label, asdict(self.counters))
-            self._last_saved = os.path.join(self.save_dir, f"{label}_net_*.pth")
+            self.model.save(labels, asdict(self.counters))
+            self._last_saved = os.path.join(self.save_dir, f"{labels[-1]}_net_*.pth")
 
     def describe_failure(self, err: Exception) -> str:
         """A message for a non-finite loss naming the step and the last good checkpoint."""

@@ -1,6 +1,9 @@
-"""One training step under torchrun, for tests/test_ddp.py: each rank trains on the sequence of its rank.
+"""Training under torchrun, for tests/test_ddp.py.
 
-Usage: ``python -m torch.distributed.run --nproc_per_node 2 tests/ddp_worker.py DATAROOT OUT_DIR``
+- ``python -m torch.distributed.run --nproc_per_node 2 tests/ddp_worker.py DATAROOT OUT_DIR``: one training step,
+  each rank on the sequence of its rank;
+- ``... tests/ddp_worker.py DATAROOT OUT_DIR train [train.py flags]``: a whole ``train.main`` run; each rank then
+  writes its weights.
 """
 
 from __future__ import annotations
@@ -35,6 +38,29 @@ def build(root: str, dist_ctx=None):
     return model, create_dataset(opt)
 
 
+def _dump(model, out_dir: str, rank: int) -> None:
+    params = {f"{label}.{name}": p.detach().clone() for label, net in model.networks.items()
+              for name, p in net.named_parameters()}
+    torch.save(params, os.path.join(out_dir, f"rank{rank}.pt"))
+
+
+def run_train(root: str, out_dir: str, flags: list[str]) -> None:
+    """``train.main`` on this rank, then this rank's weights to ``OUT_DIR/rank<r>.pt``."""
+    import train
+    from models.trainer import Trainer
+
+    trainers = []
+    original = Trainer.close
+
+    def keep(self):
+        trainers.append(self)
+        original(self)
+
+    Trainer.close = keep
+    train.main(["--dataroot", root, *DDP_FLAGS, *flags])
+    _dump(trainers[0].model, out_dir, int(os.environ["RANK"]))
+
+
 def main(root: str, out_dir: str) -> None:
     from util.distributed import broadcast_parameters, cleanup_distributed, init_distributed
 
@@ -42,11 +68,12 @@ def main(root: str, out_dir: str) -> None:
     model, dataset = build(root, ctx)
     broadcast_parameters(model.networks.values(), ctx)
     model.train_sequence(batch_of(dataset, ctx.rank))
-    params = {f"{label}.{name}": p.detach().clone() for label, net in model.networks.items()
-              for name, p in net.named_parameters()}
-    torch.save(params, os.path.join(out_dir, f"rank{ctx.rank}.pt"))
+    _dump(model, out_dir, ctx.rank)
     cleanup_distributed(ctx)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    if len(sys.argv) > 3 and sys.argv[3] == "train":
+        run_train(sys.argv[1], sys.argv[2], sys.argv[4:])
+    else:
+        main(sys.argv[1], sys.argv[2])

@@ -50,20 +50,54 @@ def _averaged_step(model, batches: list) -> None:
         optimizer.step()
 
 
+def _torchrun(*args: str) -> None:
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(_free_port()), str(WORKER), *args]
+    subprocess.run(command, check=True, timeout=600, cwd=WORKER.parent.parent)
+
+
+def _ranks_agree(out: Path) -> dict:
+    rank0, rank1 = torch.load(out / "rank0.pt", weights_only=True), torch.load(out / "rank1.pt", weights_only=True)
+    assert rank0.keys() == rank1.keys()
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+    return rank0
+
+
+def _shorten(root: Path, sequence: str, n_frames: int) -> None:
+    """Keep only the first ``n_frames`` frames of a training sequence (every modality)."""
+    for folder in ("train_A", "train_B", "train_inst"):
+        for frame in sorted((root / folder / sequence).iterdir())[n_frames:]:
+            frame.unlink()
+
+
 @pytest.mark.slow
 def test_two_gloo_processes_match_gradient_averaging(tmp_path):
     root = tmp_path / "data"
     make_toy_dataset(root, n_seqs=2, n_frames=6, width=128, height=64, seed=3)
     out = tmp_path / "out"
     out.mkdir()
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-               "--master_port", str(_free_port()), str(WORKER), str(root), str(out)]
-    subprocess.run(command, check=True, timeout=600, cwd=WORKER.parent.parent)
-    rank0, rank1 = torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt")
-    for key in rank0:
-        assert torch.equal(rank0[key], rank1[key]), key
+    _torchrun(str(root), str(out))
+    rank0 = _ranks_agree(out)
     model, dataset = build(str(root))
     _averaged_step(model, [batch_of(dataset, 0), batch_of(dataset, 1)])
     for label, net in model.networks.items():
         for name, param in net.named_parameters():
             assert_close(param.detach(), rank0[f"{label}.{name}"], atol=1e-5, rtol=1e-4, msg=f"{label}.{name}")
+
+
+@pytest.mark.slow
+def test_three_sequences_of_different_lengths_keep_two_ranks_in_step(tmp_path):
+    """3 sequences over 2 ranks (one rank gets a padded repeat) of 4, 6 and 9 frames: both ranks run the same
+    steps and chunks, finish, and hold equal weights."""
+    root = tmp_path / "data"
+    make_toy_dataset(root, n_seqs=3, n_frames=9, width=128, height=64, seed=5)
+    _shorten(root, "seq0000", 4)
+    _shorten(root, "seq0001", 6)
+    out = tmp_path / "out"
+    out.mkdir()
+    _torchrun(str(root), str(out), "train", "--max_dataset_size", "3", "--niter", "2", "--niter_decay", "0",
+              "--max_frames_per_gpu", "2", "--n_frames_total", "8", "--checkpoints_dir", str(tmp_path / "ckpt"),
+              "--name", "ddp3", "--seed", "0")
+    _ranks_agree(out)
+    assert (tmp_path / "ckpt" / "ddp3" / "iter.txt").read_text().split() == ["3", "0"]

@@ -19,7 +19,7 @@ from models.networks.discriminators import MultiscaleDiscriminator, TemporalDisc
 from models.networks.input_encoding import encode_input
 from models.networks.warp import warp
 from tests.conftest import GOLDEN, require
-from util.checkpoint import load_state_dict_strict
+from util.checkpoint import CheckpointError, load_state_dict_strict
 
 
 def _fake_d_output(score: float, n_scales: int = 2) -> list[list[torch.Tensor]]:
@@ -101,7 +101,7 @@ def test_vgg_loss_with_local_weights(tmp_path) -> None:
 
 def test_vgg_missing_weights_message(tmp_path) -> None:
     missing = tmp_path / "nowhere" / "vgg19.pth"
-    with pytest.raises(FileNotFoundError) as err:
+    with pytest.raises(CheckpointError) as err:
         VGGLoss(weights_path=str(missing))
     message = str(err.value)
     assert str(missing) in message and "vgg19-dcbb9e9d.pth" in message and "--no_vgg" in message
