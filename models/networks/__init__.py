@@ -5,6 +5,8 @@
 - ``single_generators.py``: pix2pixHD first-frame generators (``--use_single_G``).
 - ``discriminators.py``: multiscale PatchGAN discriminators (image, temporal, face).
 - ``blocks.py``: shared layers; ``warp.py``: flow warping.
+- ``i3d.py``: the I3D video network (FVD, feature losses); ``metric_networks.py``: loaders of the evaluation
+  networks' weights files (FID Inception, I3D, LPIPS).
 
 Networks never read options: the factories below translate options into constructor arguments. To add a
 generator type, add it to ``GENERATORS`` (its key becomes a ``--netG`` choice).
