@@ -115,3 +115,15 @@ def test_cli_bad_input_is_one_error_line(tmp_path, capsys):
     assert "error: --results" in err and "Traceback" not in err
     with pytest.raises(FileNotFoundError):
         main(["--results", str(tmp_path / "absent"), "--real", str(tmp_path), "--debug"])
+
+
+def test_metrics_page_images_load_in_a_browser(tmp_path, city_frames):
+    from tests.browser_check import assert_page_images_load, browser_available
+
+    reason = browser_available()
+    if reason:
+        pytest.skip(reason)
+    results = write_results(tmp_path / "results", city_frames, blur=1.0)
+    assert main(["--results", str(results), "--real", str(write_real(tmp_path / "real", city_frames)),
+                 "--gpu_ids", "-1", "--worst", "2"]) == 0
+    assert assert_page_images_load(results / "metrics.html") == 2 + 2 * 3  # two plots, two frame triplets
