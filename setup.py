@@ -1,6 +1,9 @@
-"""Install with ``pip install -e .`` (``.[test]`` for the test suite, ``.[face]`` for dlib landmarks)."""
+"""Install with ``pip install -e .`` (``.[test]`` for the test suite, ``.[face]`` for dlib landmarks, ``.[eval]`` for
+``scripts/evaluate.py``)."""
 
 from setuptools import find_packages, setup
+
+EVAL = ["torchmetrics", "pytorch-fid", "lpips"]  # scripts/evaluate.py: SSIM/PSNR, FID Inception, LPIPS
 
 setup(
     name="vid2vid-rebuilt",
@@ -26,7 +29,8 @@ setup(
         "ninja",
     ],
     extras_require={
-        "test": ["pytest", "ruff", "selenium"],
+        "eval": EVAL,
+        "test": ["pytest", "ruff", "selenium"] + EVAL,
         "face": ["dlib", "face_recognition_models"],
     },
 )

@@ -196,10 +196,16 @@ def cpu_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().to("cpu", copy=True) for key, value in module.state_dict().items()}
 
 
-def load_state_dict_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+FLAGS_ADVICE = ("Check that the flags (--ngf, --n_downsample_G, --n_blocks, --fg, --use_instance, --label_nc, "
+                "--n_frames_G, ...) are the ones the checkpoint was trained with.")
+
+
+def load_state_dict_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: str = "checkpoint",
+                           advice: str = FLAGS_ADVICE) -> None:
     """Load ``state`` into ``module`` requiring identical keys and shapes.
 
-    ``num_batches_tracked`` buffers missing from torch<=0.4 checkpoints are filled from the module.
+    ``num_batches_tracked`` buffers missing from torch<=0.4 checkpoints are filled from the module. ``advice``
+    ends the error message (by default: check the network flags).
 
     Raises:
         CheckpointError: listing the first missing, unexpected and mis-shaped keys.
@@ -217,9 +223,7 @@ def load_state_dict_strict(module: nn.Module, state: Mapping[str, torch.Tensor],
         raise CheckpointError(
             f"{source} does not match the network layout ({type(module).__name__}):\n"
             + _key_report("missing keys", missing) + _key_report("unexpected keys", unexpected)
-            + _key_report("shape mismatches", mis_shaped)
-            + "Check that the flags (--ngf, --n_downsample_G, --n_blocks, --fg, --use_instance, --label_nc, "
-              "--n_frames_G, ...) are the ones the checkpoint was trained with.")
+            + _key_report("shape mismatches", mis_shaped) + advice)
     module.load_state_dict(state, strict=True)
 
 

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 from urllib.parse import quote
 
 import dominate
-from dominate.tags import a, br, h3, meta, p, table, td, tr, video
+from dominate.tags import a, br, h3, meta, p, table, td, th, tr, video
 from dominate.tags import img as img_tag
 
 from util.checkpoint import atomic_write_text
@@ -85,6 +85,18 @@ class HTML:
                                 img_tag(style=f"width:{int(width)}px", src=_url(image))
                             br()
                             p(caption)
+
+    def add_table(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        """Append a table of text: a header row, then one row per entry of ``rows``."""
+        with self.doc:
+            with table(border=1, style="border-collapse: collapse;", cellpadding=4):
+                with tr():
+                    for cell in header:
+                        th(cell)
+                for row in rows:
+                    with tr():
+                        for cell in row:
+                            td(cell)
 
     def render(self) -> str:
         """The page as an HTML string."""

@@ -9,6 +9,8 @@
 - ``discriminators.py``: multiscale PatchGAN discriminators (image, temporal, face).
 - ``blocks.py``: shared layers; ``warp.py``: flow warping; ``sparse_conv.py`` / ``memory_format.py``: the
   exact CPU fast path; ``flow/``: FlowNet2 and OpenCV flow.
+- ``i3d.py``: the I3D video network (FVD, feature losses); ``metric_networks.py``: loaders of the evaluation
+  networks' weights files (FID Inception, I3D, LPIPS).
 
 Networks never read options: the factories below translate options into constructor arguments. To add a
 generator type, write a file with a function ``(GeneratorConfig) -> list[ScaleGenerator]`` (coarsest first)
