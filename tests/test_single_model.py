@@ -33,6 +33,15 @@ VID2VID = ["--ngf", "8", "--n_downsample_G", "2", "--gpu_ids", "-1", "--nThreads
            "--loadSize", "64", *NARROW]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny convolutions gain nothing from a second thread; on a busy machine its spinning costs up to 10x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _save_random_vid2vid(ckpt: Path, name: str, flags: list[str]) -> None:
     """Random vid2vid generator checkpoints in the official file layout."""
     opt = TestOptions().parse(flags + ["--name", name, "--checkpoints_dir", str(ckpt)], save=False)
@@ -146,6 +155,11 @@ def test_face_trains_writes_features_and_feeds_use_single_g(tmp_path):
     assert isinstance(features, dict) and set(features) <= set(range(7)) and 0 in features
     assert all(type(k) is int and v.shape == (n_frames, 17) for k, v in features.items())
     assert np.isclose(sum(v[0, -1] for v in features.values()), 32.0)  # areas in units of H*W/32
+    from models import single_features
+
+    (folder / "features.npy").unlink()  # written again from the checkpoint, two frames per sequence
+    single_features.main(run + FACE + ["--n_feature_frames", "2"])
+    assert all(v.shape == (2, 17) for v in load_numpy_pickle(str(folder / "features.npy")).values())
 
     test = run + FACE + ["--phase", "train", "--results_dir", str(tmp_path / "res"), "--how_many", "2"]
     summary = test_script.main(test)
