@@ -84,16 +84,19 @@ def define_single_G(opt: argparse.Namespace) -> nn.Module:
 
     Street: GlobalGenerator (``--loadSize`` 512 / 1024) or LocalEnhancer (2048) over ``label_nc`` one-hot
     channels. Face (``--dataset_mode face``): Global_with_z over 15 edge channels + 16 feature channels;
-    its encoder comes from :func:`define_single_E`.
+    its encoder comes from :func:`define_single_E`. ``--single_G_ngf`` / ``--single_G_n_downsample`` (when set,
+    for generators trained with ``--model single``) replace the released width and downsamplings.
 
     Raises:
         ValueError: for a street ``--loadSize`` without a released single generator.
     """
+    ngf_set, n_down_set = getattr(opt, "single_G_ngf", 0), getattr(opt, "single_G_n_downsample", 0)
     if opt.dataset_mode == "face":
-        net: nn.Module = Global_with_z(input_nc=15, output_nc=3, nz=FACE_FEAT_NC, ngf=64, n_downsampling=3,
-                                       n_blocks=opt.n_blocks, norm="instance")
+        net: nn.Module = Global_with_z(input_nc=15, output_nc=3, nz=FACE_FEAT_NC, ngf=ngf_set or 64,
+                                       n_downsampling=n_down_set or 3, n_blocks=opt.n_blocks, norm="instance")
     elif opt.loadSize in STREET_SINGLE_G:
         kind, ngf, n_down = STREET_SINGLE_G[opt.loadSize]
+        ngf, n_down = ngf_set or ngf, n_down_set or n_down
         label_nc = opt.label_nc or 35
         if kind == "global":
             net = GlobalGenerator(input_nc=label_nc, output_nc=3, ngf=ngf, n_downsampling=n_down,

@@ -1,0 +1,327 @@
+"""``--model single``: trains the pix2pixHD single-frame generator that ``test.py --use_single_G`` loads.
+
+Every frame is an independent sample (the frames of a training clip are flattened into the batch; clips hold
+one frame unless ``--n_frames_total`` says more). pix2pixHD's objective: a multiscale PatchGAN conditioned on
+the input (``--num_D``, ``--n_layers_D``, ``--ndf``, instance norm), LSGAN by default (``--gan_mode``),
+feature matching (``--lambda_feat``, ``--no_ganFeat``) and VGG (``--no_vgg``); Adam (``--lr`` 0.0002,
+``--beta1`` 0.5, 0.999) with linear decay to zero over ``--niter_decay`` epochs after ``--niter``.
+
+- Street (label maps): the generator is the one :func:`models.networks.define_single_G` builds for
+  ``--use_single_G``, chosen by ``--single_G_size`` (default ``--loadSize``): GlobalGenerator for 512 / 1024,
+  LocalEnhancer for 2048. It reads the ``--label_nc`` one-hot channels only, never the instance edges: the
+  released ``label2city_single`` files take 35 channels, and ``--use_single_G`` feeds exactly those.
+  Checkpoint labels ``G_<size>`` and ``D``, so ``<epoch>_net_G_<size>.pth`` has the released layout (unless
+  ``--single_G_ngf`` / ``--single_G_n_downsample`` change the width; test.py then needs the same two flags).
+  LocalEnhancer coarse-to-fine as pix2pixHD: ``--load_pretrain DIR`` starts from ``G_<size>`` there or else the
+  global generator ``G_<size / 2**n_local_enhancers>`` (its trunk), and ``--niter_fix_global N`` trains only
+  the finest enhancer for the first N epochs.
+- Face (``--dataset_mode face``, the 15 edge channels): ``Global_with_z`` and its feature ``Encoder``, trained
+  jointly as pix2pixHD's feature encoder (instance-wise average pooling over the part map); labels ``G``,
+  ``E``, ``D``. After the last epoch ``features.npy`` is written (see :mod:`models.single_features`): the run's
+  folder then holds the three files of the released ``edge2face_single``.
+
+``test.py --model single`` generates every frame on its own (faces: with the nearest training features, as
+the face first frame of ``--use_single_G``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import NamedTuple, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from models.base_model import BaseModel, FrameGenerator, StepResult, output_frame
+from models.face_first_frame import FaceFirstFrame, load_features
+from models.losses import GANLoss, VGGLoss, discriminator_losses
+from models.networks import STREET_SINGLE_G, define_single_E, define_single_G
+from models.networks.blocks import init_weights
+from models.networks.discriminators import ImageDiscriminator
+from models.networks.input_encoding import encode_input
+from models.networks.pix2pixhd import LocalEnhancer
+from models.schedule import learning_rate
+from models.single_features import FEATURES_FILE, write_features
+from models.vid2vid_criterion import check_finite, report_losses
+from models.vid2vid_inference import single_generator_size
+from util.checkpoint import CheckpointError, load_file
+from util.distributed import average_gradients
+from util.image import input_visual, tensor2im
+from util.results_writer import OutputFrame
+from util.seed import get_rng_state, set_rng_state
+
+logger = logging.getLogger(__name__)
+
+FACE_EDGE_NC = 15
+
+
+class FrameInputs(NamedTuple):
+    """One batch of independent frames (clips flattened: N = B*T)."""
+
+    cond: Tensor  # (N, C, H, W) what G and D are conditioned on: one-hot labels, or the face edge channels
+    shown: Tensor  # (N, C', H, W) the encoded input as displayed (with the instance edge under --use_instance)
+    real: Optional[Tensor]  # (N, 3, H, W) real frames in [-1, 1]
+    parts: Optional[Tensor]  # (N, 1, H, W) face part ids (face mode)
+
+
+class SingleModel(BaseModel):
+    """pix2pixHD on single frames, saving the released first-frame generator layouts."""
+
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        """pix2pixHD defaults (instance-norm D, 100 + 100 epochs), one frame per clip, and this model's flags."""
+        parser.set_defaults(norm="instance", n_frames_G=1, n_frames_total=1)
+        if is_train:  # test.py already has --single_G_size
+            parser.set_defaults(niter=100, niter_decay=100)
+            parser.add_argument("--single_G_size", type=int, default=0,
+                                help="(new) street: which released single-frame generator layout to train (512, "
+                                     "1024: GlobalGenerator; 2048: LocalEnhancer); default: --loadSize")
+            parser.add_argument("--single_G_ngf", type=int, default=0,
+                                help="(new) first-layer filters of the generator; 0: the released width (64; 32 "
+                                     "for 2048). Pass the same value to test.py (--use_single_G too)")
+            parser.add_argument("--single_G_n_downsample", type=int, default=0,
+                                help="(new) downsamplings of the generator (its global part for 2048); 0: the "
+                                     "released number (3 for 512 and faces, else 4). Pass the same value to test.py")
+            parser.add_argument("--n_feature_frames", type=int, default=0,
+                                help="(new) face: frames per training sequence encoded into features.npy after "
+                                     "the last epoch, evenly spaced; 0: every frame, as pix2pixHD")
+        return parser
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self) -> None:
+        """Generator (and face encoder); in training the discriminator, losses and optimizers."""
+        opt = self.opt
+        self.face = opt.dataset_mode == "face"
+        nets = single_networks(opt)
+        self.networks.update({label: net.to(self.device) for label, net in nets.items()})
+        self.g_label = next(iter(nets))
+        self.generator, self.encoder = self.networks[self.g_label], self.networks.get("E")
+        if not opt.isTrain:
+            for label in self.networks:
+                self.load_network(label, opt.which_epoch)
+            return
+        cond_nc = FACE_EDGE_NC if self.face else opt.label_nc
+        net_d = ImageDiscriminator(input_nc=cond_nc + opt.output_nc, ndf=opt.ndf, n_layers=opt.n_layers_D,
+                                   norm=opt.norm, num_D=opt.num_D, get_interm_feat=not opt.no_ganFeat)
+        net_d.apply(init_weights)
+        self.networks["D"] = net_d.to(self.device)
+        self.gan_loss = GANLoss(opt.gan_mode)
+        self.vgg = None if opt.no_vgg else VGGLoss(opt.vgg_weights or None).to(self.device)
+        self.lr = opt.lr
+        self.fix_global = opt.niter_fix_global > 0 and isinstance(self.generator, LocalEnhancer)
+        self._load_for_training()
+        self.optimizer_G = self._make_optimizer_G()
+        self.optimizer_D = torch.optim.Adam(net_d.parameters(), lr=self.lr, betas=(opt.beta1, 0.999))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_fp16)
+
+    @property
+    def use_fp16(self) -> bool:
+        """Mixed precision only where it exists: ``--fp16`` on a CUDA device."""
+        return bool(self.opt.fp16) and self.device.type == "cuda"
+
+    # ------------------------------------------------------------------ loading
+    def _load_for_training(self) -> None:
+        """``--continue_train``: this run's networks (absent files keep their initialisation);
+        ``--load_pretrain DIR``: the tensors of DIR's files that fit (pix2pixHD's partial load)."""
+        opt = self.opt
+        for label in self.networks:
+            if opt.continue_train:
+                self.load_network(label, opt.which_epoch, required=False)
+            elif opt.load_pretrain:
+                self._load_pretrained(label)
+        if self.fix_global and not (opt.load_pretrain or opt.continue_train):
+            logger.warning("--niter_fix_global %d without --load_pretrain: the global generator stays at its "
+                           "random initialisation for those epochs", opt.niter_fix_global)
+
+    def _pretrained_file(self, label: str) -> Optional[str]:
+        """``<load_pretrain>/<epoch>_net_<label>.pth``, or for the LocalEnhancer the global generator's file."""
+        names = [label]
+        if label == self.g_label and isinstance(self.generator, LocalEnhancer):
+            names.append(f"G_{single_generator_size(self.opt) // 2 ** self.generator.n_local_enhancers}")
+        for name in names:
+            path = self.network_path(name, self.opt.which_epoch, self.opt.load_pretrain)
+            if os.path.isfile(path):
+                return path
+        return None
+
+    def _load_pretrained(self, label: str) -> None:
+        """Copy every tensor of the pretrained file whose name and shape exist in network ``label``."""
+        path = self._pretrained_file(label)
+        if path is None:
+            logger.info("--load_pretrain: no file for %s in %s; it keeps its initialisation", label,
+                        self.opt.load_pretrain)
+            return
+        net = self.networks[label]
+        own = net.state_dict()
+        state = load_file(path, self.device, what=f"network {label}")
+        fitting = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+        net.load_state_dict(fitting, strict=False)
+        logger.info("%s: %d of %d tensors from %s", label, len(fitting), len(own), path)
+
+    def _make_optimizer_G(self) -> torch.optim.Adam:
+        """Adam over the generator (only the finest enhancer while the global one is fixed) and the encoder."""
+        prefix = f"model{getattr(self.generator, 'n_local_enhancers', 0)}_"
+        params = []
+        for name, param in self.generator.named_parameters():
+            param.requires_grad_(not self.fix_global or name.startswith(prefix))
+            if param.requires_grad:
+                params.append(param)
+        if self.face:
+            params += list(self.encoder.parameters())
+        return torch.optim.Adam(params, lr=self.lr, betas=(self.opt.beta1, 0.999))
+
+    # ------------------------------------------------------------------ generation
+    def frame_inputs(self, batch: dict) -> FrameInputs:
+        """Batch of clips (``A``: (B, T, C, H, W), ``B``, ``inst``) -> independent frames on the device."""
+        def flat(key: str) -> Optional[Tensor]:
+            value = batch.get(key)
+            ok = isinstance(value, Tensor) and value.dim() == 5
+            return value.to(self.device, non_blocking=True).flatten(0, 1).unsqueeze(1) if ok else None
+
+        labels, inst = flat("A"), flat("inst")
+        street_inst = inst if self.opt.use_instance and not self.face else None
+        shown = encode_input(labels, street_inst, self.opt.label_nc)[:, 0]
+        cond = shown if self.face else shown[:, : self.opt.label_nc]
+        real = flat("B")
+        return FrameInputs(cond, shown, None if real is None else real[:, 0],
+                           inst[:, 0] if self.face and inst is not None else None)
+
+    def generate(self, inputs: FrameInputs) -> Tensor:
+        """(N, 3, H, W) frames in [-1, 1]; faces through the encoder's part-averaged features of the real frame."""
+        if self.face:
+            return self.generator(inputs.cond, self.encoder(inputs.real, inputs.parts))
+        return self.generator(inputs.cond)
+
+    # ------------------------------------------------------------------ training
+    def losses(self, inputs: FrameInputs, fake: Tensor) -> dict[str, Tensor]:
+        """pix2pixHD's terms: ``G_GAN``, ``G_GAN_Feat``, ``G_VGG`` (weighted), ``D_real``, ``D_fake``."""
+        opt = self.opt
+        losses = discriminator_losses(
+            self.networks["D"], torch.cat([inputs.cond, inputs.real], dim=1), torch.cat([inputs.cond, fake], dim=1),
+            self.gan_loss, num_D=opt.num_D, n_layers_D=opt.n_layers_D, lambda_feat=opt.lambda_feat,
+            use_feat=not opt.no_ganFeat)
+        if self.vgg is not None:
+            losses["G_VGG"] = self.vgg(fake, inputs.real) * opt.lambda_feat
+        return losses
+
+    def train_sequence(self, batch: dict) -> StepResult:
+        """One G step then one D step on every frame of the batch's clips."""
+        inputs = self.frame_inputs(batch)
+        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_fp16):
+            fake = self.generate(inputs)
+            losses = self.losses(inputs, fake)
+        check_finite(losses, [])
+        loss_g = losses["G_GAN"] + losses["G_GAN_Feat"] + losses.get("G_VGG", 0.0)
+        loss_d = (losses["D_real"] + losses["D_fake"]) * 0.5
+        for loss, optimizer in ((loss_g, self.optimizer_G), (loss_d, self.optimizer_D)):
+            optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            average_gradients([p for group in optimizer.param_groups for p in group["params"]], self.dist)
+            self.scaler.step(optimizer)
+        self.scaler.update()
+        visuals = {"input": inputs.shown[0], "fake_image": fake[0], "real_image": inputs.real[0]}
+        return StepResult(report_losses(losses, []), {k: v.detach() for k, v in visuals.items()},
+                          frames=fake.shape[0])
+
+    def end_epoch(self, epoch: int, longest_sequence: int) -> None:
+        """Release the global generator after ``--niter_fix_global`` epochs, decay the learning rate, and after
+        the last epoch write the face features."""
+        opt = self.opt
+        if self.fix_global and epoch >= opt.niter_fix_global:
+            self.fix_global = False
+            self.optimizer_G = self._make_optimizer_G()
+            logger.info("epoch %d: the whole generator trains from now on", epoch)
+        self.lr = learning_rate(opt.lr, epoch + 1, opt.niter, opt.niter_decay)
+        for optimizer in (self.optimizer_G, self.optimizer_D):
+            for group in optimizer.param_groups:
+                group["lr"] = self.lr
+        if self.face and epoch == opt.niter + opt.niter_decay and self.dist.is_main:
+            logger.info("face features written to %s", write_features(opt, self.encoder, self.device))
+
+    def training_state(self) -> dict:
+        """Optimizers, learning rate, the fixed-global phase and the RNG state."""
+        return {"optimizer_G": self.optimizer_G.state_dict(), "optimizer_D": self.optimizer_D.state_dict(),
+                "lr": self.lr, "fix_global": self.fix_global, "scaler": self.scaler.state_dict(),
+                "rng": get_rng_state()}
+
+    def load_training_state(self, state: dict) -> None:
+        """Restore :meth:`training_state` (the optimizer is rebuilt first if the global phase has ended)."""
+        self.lr = state["lr"]
+        if self.fix_global != state["fix_global"]:
+            self.fix_global = state["fix_global"]
+            self.optimizer_G = self._make_optimizer_G()
+        self.optimizer_G.load_state_dict(state["optimizer_G"])
+        self.optimizer_D.load_state_dict(state["optimizer_D"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+
+    def render_visuals(self, visuals: dict[str, Tensor]) -> dict[str, np.ndarray]:
+        """Input map, generated and real frame as pictures."""
+        opt = self.opt
+        pictures = {"input_image": input_visual(visuals["input"], label_nc=opt.label_nc,
+                                                dataset_mode=opt.dataset_mode, use_instance=opt.use_instance)}
+        pictures.update({key: tensor2im(visuals[key]) for key in ("fake_image", "real_image")})
+        return pictures
+
+    # ------------------------------------------------------------------ test
+    def make_inference(self) -> FrameGenerator:
+        """Every test frame generated on its own (faces: nearest training features from ``features.npy``)."""
+        face_first = None
+        if self.face:
+            path = os.path.join(self.save_dir, FEATURES_FILE)
+            if not os.path.isfile(path):
+                raise CheckpointError(f"{path} not found: it is written after the last training epoch; write it "
+                                      "now with `python -m models.single_features <the run's train.py flags>`")
+            face_first = FaceFirstFrame(self.generator, self.encoder, load_features(path))
+        return SingleFrames(self, face_first)
+
+
+def single_networks(opt: argparse.Namespace) -> dict[str, nn.Module]:
+    """The generator under its checkpoint label (``G_<size>``; faces ``G``) and, for faces, the encoder ``E``.
+
+    Raises:
+        ValueError: face input other than the 15 edge channels, street input without label maps, or a street
+            size without a released layout.
+    """
+    if opt.dataset_mode == "face":
+        if opt.input_nc != FACE_EDGE_NC or opt.label_nc:
+            raise ValueError(f"--model single for faces reads the {FACE_EDGE_NC} edge channels of the face dataset: "
+                             f"pass --input_nc {FACE_EDGE_NC} (and neither --no_dist_map nor --label_nc)")
+        return {"G": define_single_G(opt), "E": define_single_E(opt)}
+    if opt.label_nc <= 0:
+        raise ValueError("--model single trains the street generator on label maps (--label_nc, e.g. 35) or the "
+                         "face generator (--dataset_mode face); other inputs have no single-frame model")
+    size = single_generator_size(opt)
+    if size not in STREET_SINGLE_G:
+        raise ValueError(f"--model single: no released single-frame layout for size {size}; choose one with "
+                         f"--single_G_size {' / '.join(map(str, sorted(STREET_SINGLE_G)))} (the training "
+                         "resolution stays --loadSize)")
+    return {f"G_{size}": define_single_G(argparse.Namespace(**{**vars(opt), "loadSize": size}))}
+
+
+class SingleFrames(FrameGenerator):
+    """One finished frame per test item.
+
+    Args:
+        model: The set-up model (weights loaded).
+        face_first: Faces: the generator with the encoder and the training features; None for street scenes.
+    """
+
+    def __init__(self, model: SingleModel, face_first: Optional[nn.Module] = None) -> None:
+        self.model, self.face_first = model, face_first
+
+    @torch.no_grad()
+    def step(self, item: dict) -> list[OutputFrame]:
+        """One test item (``A``: (1, 1, C, H, W); faces also ``B`` and the part map ``inst``) -> its frame."""
+        inputs = self.model.frame_inputs(item)
+        if self.face_first is None:
+            image = self.model.generate(inputs)
+        else:
+            if inputs.real is None or inputs.parts is None:
+                raise ValueError("--model single for faces needs the real frames and part maps of the face dataset")
+            image = self.face_first(inputs.cond, inputs.real, inputs.parts)
+        return [output_frame(self.model.opt, item, image[0], inputs.shown[0])]
