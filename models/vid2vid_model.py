@@ -25,9 +25,9 @@ from models.schedule import TrainingSchedule
 from models.temporal_frames import TemporalBuffers, collect_groups
 from models.vid2vid_criterion import FrameBatch, Vid2VidCriterion, check_finite, report_losses, total_losses
 from models.vid2vid_inference import Vid2VidInference, single_generator_path, single_generator_size
+from models.vid2vid_visuals import render_visuals, visual_tensors
 from util.checkpoint import load_file, load_state_dict_strict
 from util.distributed import DistContext, average_gradients, min_over_ranks
-from util.image import input_visual, tensor2flow, tensor2im
 from util.seed import get_rng_state, set_rng_state
 
 logger = logging.getLogger(__name__)
@@ -185,7 +185,31 @@ class Vid2VidModel(BaseModel):
             real: (B, T, 3, H, W) real frames in [-1, 1].
             inst: (B, T, 1, H, W) instance ids, or None.
             history: The previous chunk's ``fake_last``, or None for the first chunk of a sequence.
+
+        With several sequences per batch (``--batchSize`` > 1) and several generator devices, the batch is split
+        over the devices as the reference's DataParallel did: each device generates its share of sequences
+        (its BatchNorm sees only those) and the results are gathered on the first generator device.
         """
+        parts = self._batch_parts(label.shape[0])
+        if len(parts) == 1:
+            return self._generate_part(label, real, inst, history, self.gen_devices)
+        outputs = [self._generate_part(label[rows], real[rows], None if inst is None else inst[rows],
+                                       None if history is None else [h[rows] for h in history], [device])
+                   for rows, device in parts]
+        return _gather_chunks(outputs, self.gen_devices[0])
+
+    def _batch_parts(self, batch: int) -> list[tuple[slice, torch.device]]:
+        """(rows, device) shares of a batch: one per generator device, as ``torch.nn.parallel.scatter`` cuts."""
+        n_parts = min(batch, len(self.gen_devices)) if self.opt.batchSize > 1 else 1
+        if n_parts <= 1:
+            return [(slice(0, batch), self.gen_devices[0])]
+        size = -(-batch // n_parts)
+        return [(slice(start, min(batch, start + size)), self.gen_devices[i])
+                for i, start in enumerate(range(0, batch, size))]
+
+    def _generate_part(self, label: Tensor, real: Tensor, inst: Optional[Tensor], history: Optional[list],
+                       devices: list[torch.device]) -> ChunkOutput:
+        """:meth:`generate_chunk` for (part of) a batch, its frames spread over ``devices``."""
         encoded = encode_input(label, inst, self.opt.label_nc)
         first_chunk = history is None
         fakes = list(self.first_frames(real) if first_chunk else history)
@@ -195,7 +219,7 @@ class Vid2VidModel(BaseModel):
         finest = []
         per_device = self.schedule.state.frames_per_device
         for t in range(n_new):
-            device = self.gen_devices[(t // per_device) % len(self.gen_devices)]
+            device = devices[(t // per_device) % len(devices)]
             outputs = self._generate_frame(replicas[device], label_pyr, fakes, t, device,
                                            use_raw_only=self.opt.no_first_img and first_chunk)
             for si, out in enumerate(outputs):
@@ -252,7 +276,7 @@ class Vid2VidModel(BaseModel):
             history = chunk.fake_last
             self.optimize(frame_losses, temporal)
             losses = report_losses(frame_losses, temporal)
-            visuals = _visual_tensors(chunk, refs, visuals, first=start == 0)
+            visuals = visual_tensors(chunk, refs, visuals, first=start == 0)
             generated += chunk.fake.shape[0] * chunk.fake.shape[1]
         return StepResult(losses, visuals, generated)
 
@@ -354,18 +378,17 @@ class Vid2VidModel(BaseModel):
 
     def render_visuals(self, visuals: dict[str, Tensor]) -> dict[str, np.ndarray]:
         """The last chunk's tensors -> pictures: input, frames, flows and confidences."""
-        opt = self.opt
-        pictures = {"input_image": input_visual(visuals["input"], label_nc=opt.label_nc,
-                                                dataset_mode=opt.dataset_mode, use_instance=opt.use_instance)}
-        for key in ("fake_image", "fake_first_image", "fake_raw_image", "real_image"):
-            if key in visuals:
-                pictures[key] = tensor2im(visuals[key])
-        pictures["flow_ref"] = tensor2flow(visuals["flow_ref"])
-        pictures["conf_ref"] = tensor2im(visuals["conf_ref"], normalize=False)
-        if "flow" in visuals:
-            pictures["flow"] = tensor2flow(visuals["flow"])
-            pictures["weight"] = tensor2im(visuals["weight"], normalize=False)
-        return pictures
+        return render_visuals(visuals, self.opt)
+
+
+def _gather_chunks(parts: list[ChunkOutput], device: torch.device) -> ChunkOutput:
+    """Concatenate the batch shares of a chunk on ``device``."""
+    def cat(tensors: list) -> Optional[Tensor]:
+        return None if tensors[0] is None else torch.cat([t.to(device) for t in tensors], dim=0)
+
+    fields = {name: cat([getattr(p, name) for p in parts]) for name in ChunkOutput._fields if name != "fake_last"}
+    fake_last = [cat([p.fake_last[s] for p in parts]) for s in range(len(parts[0].fake_last))]
+    return ChunkOutput(**fields, fake_last=fake_last)
 
 
 def _stack(frames: list) -> Optional[Tensor]:
@@ -376,14 +399,3 @@ def _stack(frames: list) -> Optional[Tensor]:
 def _flat(x: Optional[Tensor], device: torch.device) -> Optional[Tensor]:
     """(B, T, C, H, W) -> (B*T, C, H, W) on ``device``."""
     return None if x is None else x.reshape(-1, *x.shape[2:]).to(device)
-
-
-def _visual_tensors(chunk: ChunkOutput, refs: tuple, previous: dict, first: bool) -> dict:
-    """Batch 0, last frame of the chunk (and the sequence's first generated frame)."""
-    flow_ref, conf_ref = refs
-    visuals = {"input": chunk.label[0, -1], "fake_image": chunk.fake[0, -1], "fake_raw_image": chunk.fake_raw[0, -1],
-               "real_image": chunk.real_with_prev[0, -1], "flow_ref": flow_ref[0, -1], "conf_ref": conf_ref[0, -1],
-               "fake_first_image": chunk.fake[0, 0] if first else previous.get("fake_first_image")}
-    if chunk.flow is not None:
-        visuals.update(flow=chunk.flow[0, -1], weight=chunk.weight[0, -1])
-    return {k: v.detach() for k, v in visuals.items() if v is not None}

@@ -173,3 +173,32 @@ def test_flow_cache_is_filled_then_reused(toy_root, tmp_path):
     _run(toy_root, tmp_path, "cached", "--niter", "2", "--niter_decay", "0", "--flow_cache", str(cache),
          "--no_flip", "--max_t_step", "1", "--continue_train")
     assert all(p.stat().st_mtime_ns == stamps[p] for p in files)
+
+
+def test_batch_is_split_over_generator_devices_as_dataparallel(toy_root):
+    """--batchSize 2 on two generator devices: each device generates one sequence, with its own BatchNorm
+    statistics, exactly as generating each sequence alone; one device normalises over both."""
+    import argparse
+
+    from data import create_dataset
+    from models import create_model
+
+    flags = ["--dataroot", str(toy_root), *TINY, "--batchSize", "2", "--no_flip"]
+    opt_one = make_opt(flags + ["--n_gpus_gen", "1"])
+    # as parsed on a machine with three GPUs: two for the generator (the devices are CPU stand-ins here)
+    opt_split = argparse.Namespace(**{**vars(opt_one), "n_gpus_gen": 2})
+    items = [create_dataset(opt_split)[i] for i in range(2)]
+    batch = {k: torch.stack([it[k] for it in items]) for k in ("A", "B", "inst")}
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    split = create_model(opt_split, devices=[cpu, cpu, cpu])
+    assert len(split.gen_devices) == 2
+    torch.manual_seed(0)
+    single = create_model(opt_one, devices=[cpu])
+    label, real, inst = split._unpack(batch)
+    together = split.generate_chunk(label, real, inst, None).fake
+    alone = torch.cat([single.generate_chunk(label[i:i + 1], real[i:i + 1], inst[i:i + 1], None).fake
+                       for i in range(2)])
+    assert_close(together, alone, rtol=1e-5, atol=1e-6)
+    joint = single.generate_chunk(label, real, inst, None).fake
+    assert (joint - alone).abs().max() > 1e-4  # batch statistics over both sequences differ
