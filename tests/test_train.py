@@ -202,3 +202,34 @@ def test_batch_is_split_over_generator_devices_as_dataparallel(toy_root):
     assert_close(together, alone, rtol=1e-5, atol=1e-6)
     joint = single.generate_chunk(label, real, inst, None).fake
     assert (joint - alone).abs().max() > 1e-4  # batch statistics over both sequences differ
+
+
+def test_continue_train_before_any_checkpoint_starts_fresh(toy_root, tmp_path, caplog):
+    with caplog.at_level("WARNING"):
+        _run(toy_root, tmp_path, "fresh", "--niter", "1", "--niter_decay", "0", "--continue_train")
+    assert "no checkpoint" in caplog.text and "starting a new run" in caplog.text
+    assert (tmp_path / "fresh" / "iter.txt").read_text().split() == ["2", "0"]
+
+
+def test_continue_train_from_a_reference_run_resumes_at_iter_txt(toy_root, tmp_path, caplog):
+    """A run of the reference code has networks and iter.txt but no train state: resume at its epoch."""
+    _run(toy_root, tmp_path, "ref", "--niter", "2", "--niter_decay", "0", "--save_epoch_freq", "1")
+    run = tmp_path / "ref"
+    (run / "latest_train_state.pth").unlink()
+    (run / "iter.txt").write_text("2\n0\n")
+    with caplog.at_level("WARNING"):
+        _run(toy_root, tmp_path, "ref", "--niter", "3", "--niter_decay", "0", "--continue_train")
+    assert "resuming at epoch 2, iteration 0 from" in caplog.text
+    log = (run / "loss_log.txt").read_text()
+    assert "(epoch: 2," in log.split("Training Loss")[-1] and "(epoch: 1," not in log.split("Training Loss")[-1]
+    assert (run / "iter.txt").read_text().split() == ["4", "0"]
+
+
+def test_truncated_train_state_names_the_file(toy_root, tmp_path):
+    from util.checkpoint import CheckpointError
+
+    _run(toy_root, tmp_path, "cut", "--niter", "1", "--niter_decay", "0")
+    state = tmp_path / "cut" / "latest_train_state.pth"
+    state.write_bytes(state.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match=f"training state: cannot read {state}"):
+        _run(toy_root, tmp_path, "cut", "--niter", "2", "--niter_decay", "0", "--continue_train")
