@@ -49,3 +49,11 @@ def test_ruff_is_clean():
         pytest.skip("ruff is not installed (pip install -e .[test])")
     result = subprocess.run([ruff, "check", "."], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_util_holds_utilities_only():
+    """util/ imports neither models/ nor data/ (orchestration lives in models/ and data/)."""
+    pattern = re.compile(r"^\s*(from|import)\s+(models|data)(\.|\s|$)")
+    offenders = [f"{rel}:{n}: {line.strip()}" for rel, path in _python_files() if rel.startswith("util/")
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.match(line)]
+    assert not offenders, "\n".join(offenders)

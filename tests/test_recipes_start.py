@@ -27,7 +27,7 @@ from util.checkpoint import atomic_save, cpu_state_dict
 DROPPED = {"--gpu_ids", "--n_gpus_gen", "--loadSize", "--fineSize", "--ngf", "--ndf", "--n_blocks",
            "--n_blocks_local", "--batchSize", "--n_frames_total", "--max_frames_per_gpu", "--dataroot", "--nThreads",
            "--load_pretrain", "--max_t_step", "--checkpoints_dir", "--results_dir", "--name", "--how_many",
-           "--single_G_size", "--nThread"}
+           "--nThread"}
 TINY = ["--gpu_ids", "-1", "--ngf", "8", "--ndf", "8", "--n_blocks", "1", "--n_blocks_local", "1", "--nThreads", "0"]
 TINY_TRAIN = ["--no_vgg", "--flow_backend", "dis", "--n_frames_total", "2", "--max_frames_per_gpu", "1"]
 SIZES = {"temporal": ["--loadSize", "128", "--fineSize", "128", "--resize_or_crop", "scaleWidth"],
