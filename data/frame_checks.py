@@ -326,7 +326,8 @@ def check_geometry(opt: argparse.Namespace, sized: dict[str, tuple[int, int]]) -
         if min(width, height) < 32 or width % divisor or height % divisor:
             problems.append(Problem(path, f"frames become {width}x{height} with {resize_flags(opt)}; the generator "
                                     f"needs both sides to be multiples of {max(32, divisor)} (--n_downsample_G "
-                                    f"{opt.n_downsample_G}, --n_scales_spatial {opt.n_scales_spatial})",
+                                    f"{getattr(opt, 'n_downsample_G', 3)}, --n_scales_spatial "
+                                    f"{getattr(opt, 'n_scales_spatial', 1)})",
                                     "a larger --loadSize (or --fineSize with crops), or a smaller "
                                     "--n_scales_spatial / --n_downsample_G"))
             continue

@@ -126,7 +126,8 @@ def min_frame_side(opt: argparse.Namespace) -> int:
     """Smallest frame side the generator can take: 32, or what ``--n_downsample_G`` and the scales divide by."""
     if getattr(opt, "model", "vid2vid") != "vid2vid":
         return MIN_SIDE
-    return max(MIN_SIDE, 2 ** (max(0, opt.n_downsample_G) + max(1, opt.n_scales_spatial) - 1))
+    halvings = max(0, getattr(opt, "n_downsample_G", 3)) + max(1, getattr(opt, "n_scales_spatial", 1)) - 1
+    return max(MIN_SIDE, 2**halvings)
 
 
 def _problems(opt: argparse.Namespace) -> Iterator[str]:
@@ -165,8 +166,6 @@ def _problems(opt: argparse.Namespace) -> Iterator[str]:
             and single not in SINGLE_G_SIZES[1:]):
         yield (f"--use_single_G: no released single-frame street generator for --loadSize {single}; pass "
                "--single_G_size 512, 1024 or 2048, or use --use_real_img / --no_first_img")
-    if getattr(opt, "load_pretrain", "") and not os.path.isdir(opt.load_pretrain):
-        yield f"--load_pretrain {opt.load_pretrain}: no such folder"
 
 
 def device_problems(opt: argparse.Namespace) -> Iterator[str]:
