@@ -270,7 +270,7 @@ def check_sizes(specs: list[FolderSpec], found: dict[str, list[FrameSequence]],
 
 def check_label_ids(opt: argparse.Namespace, infos: dict[str, FrameInfo], specs: list[FolderSpec]) -> list[Problem]:
     """One problem per sequence whose label maps hold ids ``>= --label_nc`` (path: its first such file)."""
-    label_dirs = tuple(s.path for s in specs if s.kind == "label")
+    label_dirs = tuple(os.path.join(s.path, "") for s in specs if s.kind == "label")
     highs = {p: i.high for p, i in infos.items() if i.high is not None and p.startswith(label_dirs)}
     bad = {path: high for path, high in highs.items() if high >= opt.label_nc}
     if not bad or not label_dirs:
