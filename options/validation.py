@@ -77,7 +77,6 @@ RANGES: dict[str, Range] = {
 MIN_FRAMES_G = {"vid2vid": 2}
 #: Smallest frame side: the generators round sizes to multiples of 32.
 MIN_SIDE = 32
-SINGLE_G_SIZES = (0, 512, 1024, 2048)
 
 CROP_MODES_SCALED_TO_LOADSIZE = (
     "resize_and_crop",
@@ -159,13 +158,6 @@ def _problems(opt: argparse.Namespace) -> Iterator[str]:
         yield "--openpose_only and --densepose_only exclude each other; pass at most one"
     if opt.no_first_img and getattr(opt, "use_real_img", False):
         yield "--no_first_img and --use_real_img contradict each other; pass one first-frame mode"
-    if getattr(opt, "single_G_size", 0) not in SINGLE_G_SIZES:
-        yield f"--single_G_size must be one of {', '.join(map(str, SINGLE_G_SIZES))} (got {opt.single_G_size})"
-    single = getattr(opt, "single_G_size", 0) or opt.loadSize
-    if (not opt.isTrain and opt.use_single_G and opt.dataset_mode in ("test", "video")
-            and single not in SINGLE_G_SIZES[1:]):
-        yield (f"--use_single_G: no released single-frame street generator for --loadSize {single}; pass "
-               "--single_G_size 512, 1024 or 2048, or use --use_real_img / --no_first_img")
 
 
 def device_problems(opt: argparse.Namespace) -> Iterator[str]:
