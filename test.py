@@ -17,6 +17,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     """Run inference over the test set; returns a summary (frames, seconds, folders)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     opt = TestOptions().parse(argv, save=False)
+    if not opt.skip_check:
+        from data.check import ensure_dataset_ok
+
+        ensure_dataset_ok(opt)  # before the model is built: a bad dataset needs no checkpoint to be reported
     from tqdm import tqdm
 
     from data import create_test_loader
@@ -50,4 +54,8 @@ def _first(frames: list, count: int) -> list:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from util.cli import run
+
+    sys.exit(run(main))

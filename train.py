@@ -36,7 +36,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except NonFiniteLossError as error:
-        sys.exit(f"error: {error}")
+    from util.cli import run
+
+    sys.exit(run(main))

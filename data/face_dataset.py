@@ -88,6 +88,28 @@ def crop_array(array: np.ndarray, box: Box) -> Image.Image:
     return Image.fromarray(array).crop(box)
 
 
+LANDMARK_FIX = "re-run data/face_landmark_detection.py on its frame, or delete the frame and its keypoint file"
+#: Smallest extent (pixels) of the 68 landmarks on each axis: the crop is 2.5 face widths wide.
+MIN_FACE_EXTENT = 8
+
+
+def read_checked_landmarks(path: str) -> np.ndarray:
+    """Read a landmark file and check it can be drawn: 68 finite points spanning a face, not a dot.
+
+    Raises:
+        ValueError: a wrong line count, non-numbers, NaN / infinite values, or points (almost) on top of each
+            other (the face crop would be empty); the path is named.
+    """
+    points = kp.read_face_landmarks(path)
+    if not np.isfinite(points).all():
+        raise ValueError(f"{path}: {int((~np.isfinite(points)).any(axis=1).sum())} landmark(s) are NaN or infinite")
+    extent = np.ptp(points, axis=0)
+    if extent.min() < MIN_FACE_EXTENT:
+        raise ValueError(f"{path}: the 68 landmarks span only {extent[0]:g}x{extent[1]:g} pixels (at least "
+                         f"{MIN_FACE_EXTENT} on each axis needed for a face crop)")
+    return points
+
+
 def discover(opt: argparse.Namespace) -> tuple[list[FrameSequence], list[FrameSequence]]:
     """(keypoint sequences, image sequences) of ``<phase>_keypoints`` / ``<phase>_img``, checked to match.
 
@@ -124,26 +146,32 @@ class FaceDataset(BaseDataset):
 
     @staticmethod
     def check_dataset(opt: argparse.Namespace) -> list:
-        """Problems found before training (``data/check.py`` hook): channel count, pairing, keypoint files."""
-        from data.check import Problem
+        """Every problem found before training or testing (``data/check.py`` hook): channel count, pairing,
+        lengths, every photo decoded, every landmark file read and checked, the crop's size."""
+        from data.check import root_problems
+        from data.frame_checks import FolderSpec, Problem, check_folders, check_geometry
 
-        problems = []
         expected = 1 if opt.no_dist_map else 1 + kp.N_FACE_POLYLINES
-        if opt.input_nc != expected:
-            problems.append(Problem("--input_nc", f"the face mode draws {expected} input channels, not "
-                                    f"{opt.input_nc}", f"--input_nc {expected}"))
-        try:
-            keypoints, _ = discover(opt)
-        except (FileNotFoundError, ValueError) as err:
-            return problems + [Problem(opt.dataroot, str(err), "give <phase>_keypoints and <phase>_img the "
-                                       "same sequences and frames")]
-        for path in (p for s in keypoints for p in s.frames):
-            try:
-                kp.read_face_landmarks(path)
-            except ValueError as err:
-                problems.append(Problem(path, str(err), "re-run data/face_landmark_detection.py on its frame, "
-                                        "or delete the frame and its keypoint file"))
-        return problems
+        problems = [] if opt.input_nc == expected else [
+            Problem("--input_nc", f"the face mode draws {expected} input channels, not {opt.input_nc}",
+                    f"--input_nc {expected}")]
+        missing = root_problems(opt)
+        if missing:
+            return problems + missing
+        specs = [FolderSpec("keypoints", os.path.join(opt.dataroot, f"{opt.phase}_keypoints"), "file",
+                            "check --dataroot and --phase", extensions=(".txt",), reader=read_checked_landmarks,
+                            fix=LANDMARK_FIX),
+                 FolderSpec("img", os.path.join(opt.dataroot, f"{opt.phase}_img"), "photo",
+                            "check --dataroot and --phase")]
+        found_problems, found, infos = check_folders(opt, specs)
+        if found_problems:
+            return problems + found_problems
+        sizes = {}
+        for points, photos in zip(found["keypoints"], found["img"]):
+            left, top, right, bottom = face_crop_box(kp.read_face_landmarks(points.frames[0]),
+                                                     infos[photos.frames[0]].size)
+            sizes[points.frames[0]] = get_params(opt, (right - left, bottom - top), rng=random.Random(0)).out_size
+        return problems + check_geometry(opt, sizes)
 
     def frame_size(self, seq: int) -> tuple[int, int]:
         """(width, height) of the photos of sequence ``seq``."""

@@ -33,7 +33,7 @@ from PIL import Image
 
 from data import keypoints as kp
 from data.base_dataset import BaseDataset, stack_frames
-from data.transforms import NEAREST, TransformParams, transform_image
+from data.transforms import NEAREST, TransformParams, get_params, transform_image
 from data.video_folder import IMG_EXTENSIONS, FrameSequence, find_sequences, pair_sequences
 
 logger = logging.getLogger(__name__)
@@ -42,10 +42,15 @@ N_DENSEPOSE_PARTS = 24
 HEAD_PARTS = (23, 24)
 
 
+def band_width(width: int) -> int:
+    """Columns the central band keeps of a ``width``-pixel frame: ``2 * (int(W / 4) // 32 * 32)``."""
+    return 2 * (int(width * 0.25) // 32 * 32)
+
+
 def central_band(frames: torch.Tensor) -> torch.Tensor:
-    """Keep the middle ``2 * (int(W / 4) // 32 * 32)`` columns: (..., H, W) -> (..., H, W')."""
+    """Keep the middle :func:`band_width` columns: (..., H, W) -> (..., H, W')."""
     w = frames.shape[-1]
-    half = int(w * 0.25) // 32 * 32
+    half = band_width(w) // 2
     return frames[..., w // 2 - half: w // 2 + half]
 
 
@@ -95,30 +100,36 @@ class PoseDataset(BaseDataset):
 
     @staticmethod
     def check_dataset(opt: argparse.Namespace) -> list:
-        """Problems found before training (``data/check.py`` hook): channel count, pairing, map files."""
-        from data.check import Problem
+        """Every problem found before training or testing (``data/check.py`` hook): channel count, pairing,
+        lengths, every photo and DensePose map decoded (RGB, the photo's size), every OpenPose file read, the
+        size of the central band the generator receives."""
+        from data.check import root_problems
+        from data.frame_checks import FolderSpec, Problem, check_folders, check_geometry
 
-        problems = []
         expected = 3 if opt.openpose_only or opt.densepose_only else 6
-        if opt.input_nc != expected:
-            problems.append(Problem("--input_nc", f"these pose inputs have {expected} channels, not {opt.input_nc}",
-                                    f"--input_nc {expected}"))
-        try:
-            groups = discover(opt)
-        except (FileNotFoundError, ValueError) as err:
-            return problems + [Problem(opt.dataroot, str(err), "give <phase>_img, <phase>_densepose and "
-                                       "<phase>_openpose the same sequences and frames")]
-        for photos, maps in zip(groups["img"], groups.get("densepose", [])):  # first frames: sizes agree
-            with Image.open(photos.frames[0]) as photo, Image.open(maps.frames[0]) as densepose:
-                if photo.size != densepose.size:
-                    problems.append(Problem(maps.frames[0], f"DensePose map is {densepose.size}, its photo "
-                                            f"{photo.size}", "render DensePose at the photos' size"))
-        for path in (p for s in groups.get("openpose", []) for p in s.frames):
-            try:
-                kp.read_openpose_json(path)
-            except ValueError as err:
-                problems.append(Problem(path, str(err), "re-run OpenPose with --write_json on this frame"))
-        return problems
+        problems = [] if opt.input_nc == expected else [
+            Problem("--input_nc", f"these pose inputs have {expected} channels, not {opt.input_nc}",
+                    f"--input_nc {expected}")]
+        missing = root_problems(opt)
+        if missing:
+            return problems + missing
+        folder = {key: os.path.join(opt.dataroot, f"{opt.phase}_{key}") for key in ("img", "densepose", "openpose")}
+        specs = [FolderSpec("img", folder["img"], "photo", "check --dataroot and --phase")]
+        if not opt.openpose_only:
+            specs.append(FolderSpec("densepose", folder["densepose"], "iuv", "check --dataroot and --phase, or "
+                                    "pass --openpose_only --input_nc 3"))
+        if not opt.densepose_only:
+            specs.append(FolderSpec("openpose", folder["openpose"], "file", "check --dataroot and --phase, or pass "
+                                    "--densepose_only --input_nc 3", extensions=(".json",),
+                                    reader=kp.read_openpose_json, fix="re-run OpenPose with --write_json on this frame"))
+        found_problems, found, infos = check_folders(opt, specs)
+        if found_problems:
+            return problems + found_problems
+        sizes = {}
+        for seq in found["img"]:
+            width, height = get_params(opt, infos[seq.frames[0]].size, rng=random.Random(0)).out_size
+            sizes[seq.frames[0]] = (band_width(width), height)
+        return problems + check_geometry(opt, sizes)
 
     # ------------------------------------------------------------------ training sampling
     def valid_counts(self) -> list[int]:

@@ -60,6 +60,29 @@ class VideoDataset(BaseDataset):
         self._capture, self._next = None, 0
 
     @staticmethod
+    def check_dataset(opt: argparse.Namespace) -> list:
+        """Problems of ``--input_video`` found before the model is built (``data/check.py`` hook): a missing
+        source, ``--use_instance``, an unreadable video, and for a frame folder every frame decoded."""
+        from data.frame_checks import FolderSpec, Problem, check_folders
+
+        source = opt.input_video
+        problems = [] if not opt.use_instance else [
+            Problem(source, "a video holds no instance maps, but --use_instance asks for them",
+                    "drop --use_instance, or use the folder layout (test_A, test_inst) for this model")]
+        if os.path.isdir(source):
+            return problems + check_folders(opt, [FolderSpec("A", source, "image", "--input_video <folder>")])[0]
+        if not os.path.isfile(source):
+            return problems + [Problem(source, "no such video file or folder", "--input_video <video or folder>")]
+        try:
+            count = VideoDataset._video_length(source)
+        except ValueError as err:
+            return problems + [Problem(source, str(err), "re-encode the video (e.g. H.264 mp4)")]
+        if count < opt.n_frames_G:
+            problems.append(Problem(source, f"{count} frames; --n_frames_G {opt.n_frames_G} needs at least "
+                                    f"{opt.n_frames_G}", "use a longer video"))
+        return problems
+
+    @staticmethod
     def _video_length(path: str) -> int:
         capture = cv2.VideoCapture(path)
         if not capture.isOpened():

@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 from typing import Sequence
 
 from models.networks import GENERATORS
+from options.validation import OptionError, validate, warn_ineffective
 from util.device import resolve_devices
 
 logger = logging.getLogger(__name__)
 
 INF = float("inf")
-
-
-class OptionError(ValueError):
-    """Raised when flags contradict each other or ask for something impossible."""
 
 
 class BaseOptions:
@@ -42,7 +38,9 @@ class BaseOptions:
                             "-1: all devices, no split")
         g.add_argument("--checkpoints_dir", type=str, default="./checkpoints", help="where models are saved")
         g.add_argument("--model", type=str, default="vid2vid", help="model name (models/<model>_model.py)")
-        g.add_argument("--debug", action="store_true", help="display and print every step, one data worker")
+        g.add_argument("--debug", action="store_true",
+                       help="load data in the main process (no --nThreads workers) and show full tracebacks "
+                            "instead of one-line errors")
         g.add_argument("--fp16", action="store_true", help="mixed precision training with torch.amp (CUDA only)")
         g.add_argument("--local_rank", type=int, default=0,
                        help="kept for old launch scripts; torchrun's LOCAL_RANK is what is used")
@@ -63,6 +61,8 @@ class BaseOptions:
         g.add_argument("--serial_batches", action="store_true", help="take sequences in order, no shuffling")
         g.add_argument("--max_dataset_size", type=int, default=INF,
                        help="maximum number of sequences used from the dataset")
+        g.add_argument("--skip_check", action="store_true",
+                       help="(new) do not run the dataset checker (python -m data.check) before training or testing")
         g.add_argument("--resize_or_crop", type=str, default="scaleWidth",
                        help="resize_and_crop | crop | scaledCrop | scaleWidth | scaleWidth_and_crop | "
                             "scaleWidth_and_scaledCrop | scaleHeight | scaleHeight_and_scaledCrop | "
@@ -120,7 +120,8 @@ class BaseOptions:
                        help="folder of checkpoints to start from (coarse-to-fine training)")
 
         g = parser.add_argument_group("display")
-        g.add_argument("--display_winsize", type=int, default=512, help="image width on the HTML page (px)")
+        g.add_argument("--display_winsize", type=int, default=512,
+                       help="image width on the HTML pages: training visuals and test.py's results page (px)")
         g.add_argument("--display_id", type=int, default=0, help="unused visdom leftover, kept for scripts")
         g.add_argument("--tf_log", action="store_true",
                        help="TensorBoard logs in <checkpoints_dir>/<name>/logs (torch.utils.tensorboard)")
@@ -167,6 +168,7 @@ class BaseOptions:
         opt.isTrain = self.is_train
         self.derive(opt)
         validate(opt)
+        warn_ineffective(opt)
         print(self.format_options(opt, only_changed=True))
         if save:
             self.save_options(opt)
@@ -213,23 +215,6 @@ class BaseOptions:
 
 DERIVED_KEYS = ("devices", "device", "isTrain")
 
-CROP_MODES_SCALED_TO_LOADSIZE = (
-    "resize_and_crop",
-    "scaleWidth_and_crop",
-    "scaleWidth_and_scaledCrop",
-    "scaleHeight_and_scaledCrop",
-    "randomScaleHeight_and_scaledCrop",
-)
-RESIZE_OR_CROP_MODES = CROP_MODES_SCALED_TO_LOADSIZE + (
-    "crop",
-    "scaledCrop",
-    "scaleWidth",
-    "scaleHeight",
-    "randomScaleHeight",
-    "randomScaleWidth",
-    "none",
-)
-
 
 def parse_int_list(text: str | list, flag: str) -> list[int]:
     """``"0,1,2"`` -> ``[0, 1, 2]``; a clear error naming ``flag`` otherwise."""
@@ -239,45 +224,3 @@ def parse_int_list(text: str | list, flag: str) -> list[int]:
         return [int(part) for part in str(text).split(",") if part.strip() != ""]
     except ValueError as err:
         raise OptionError(f"{flag} expects comma-separated integers, got {text!r}") from err
-
-
-def validate(opt: argparse.Namespace) -> None:
-    """Reject contradictory or impossible flag combinations before any work starts."""
-    problems = list(_problems(opt))
-    if problems:
-        raise OptionError("invalid options:\n  - " + "\n  - ".join(problems))
-
-
-def _problems(opt: argparse.Namespace):
-    if opt.n_frames_G < 1:
-        yield f"--n_frames_G must be >= 1 (got {opt.n_frames_G})"
-    if opt.n_scales_spatial < 1:
-        yield f"--n_scales_spatial must be >= 1 (got {opt.n_scales_spatial})"
-    if opt.batchSize < 1:
-        yield f"--batchSize must be >= 1 (got {opt.batchSize})"
-    n_devices = len(opt.devices)
-    if opt.n_gpus_gen < 1 or opt.n_gpus_gen > n_devices:
-        yield (f"--n_gpus_gen {opt.n_gpus_gen} does not fit the {n_devices} device(s) of --gpu_ids; "
-               f"use -1 (all) or a number from 1 to {n_devices}")
-    elif opt.batchSize > 1 and opt.n_gpus_gen < n_devices and opt.batchSize != opt.n_gpus_gen:
-        yield (f"--batchSize {opt.batchSize} with a generator/discriminator split (--n_gpus_gen "
-               f"{opt.n_gpus_gen} of {n_devices} devices) needs --batchSize equal to --n_gpus_gen, "
-               "or --n_gpus_gen -1")
-    if opt.resize_or_crop not in RESIZE_OR_CROP_MODES:
-        yield f"--resize_or_crop {opt.resize_or_crop!r} is not one of: {', '.join(RESIZE_OR_CROP_MODES)}"
-    elif opt.resize_or_crop in CROP_MODES_SCALED_TO_LOADSIZE and opt.fineSize > opt.loadSize:
-        yield (f"--fineSize {opt.fineSize} is larger than --loadSize {opt.loadSize} with --resize_or_crop "
-               f"{opt.resize_or_crop}: the crop cannot exceed the scaled image; lower --fineSize")
-    if opt.label_nc < 0:
-        yield f"--label_nc must be >= 0 (got {opt.label_nc})"
-    if opt.fg and opt.label_nc == 0:
-        yield "--fg needs label maps (--label_nc > 0): the foreground mask is read from --fg_labels"
-    bad = [label for label in opt.fg_labels if opt.label_nc and not 0 <= label < opt.label_nc]
-    if opt.fg and bad:
-        yield f"--fg_labels {bad} are outside [0, --label_nc {opt.label_nc})"
-    if opt.openpose_only and opt.densepose_only:
-        yield "--openpose_only and --densepose_only exclude each other; pass at most one"
-    if opt.no_first_img and getattr(opt, "use_real_img", False):
-        yield "--no_first_img and --use_real_img contradict each other; pass one first-frame mode"
-    if not opt.isTrain and math.isfinite(opt.max_dataset_size) and opt.max_dataset_size < 1:
-        yield "--max_dataset_size must be >= 1"

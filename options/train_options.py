@@ -60,6 +60,4 @@ class TrainOptions(BaseOptions):
         g.add_argument("--niter_step", type=int, default=5, help="epochs between clip-length doublings")
         g.add_argument("--niter_fix_global", type=int, default=0,
                        help="epochs during which only the finest generator scale is trained")
-        g.add_argument("--skip_check", action="store_true",
-                       help="(new) do not run the dataset checker before training")
         return parser

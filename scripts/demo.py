@@ -31,6 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=60, help="training epochs (each visits every sequence)")
     parser.add_argument("--n_seqs", type=int, default=4)
     parser.add_argument("--n_frames", type=int, default=16)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     return parser.parse_args(argv)
 
 
@@ -52,4 +53,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from util.cli import run
+
+    sys.exit(run(main))

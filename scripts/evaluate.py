@@ -159,4 +159,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from util.cli import run as run_cli
+
+    sys.exit(run_cli(main, returns_code=True))

@@ -76,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=1, help="keep one frame out of this many")
     parser.add_argument("--max_frames", type=int, default=None, help="stop after this many frames (default: all)")
     parser.add_argument("--digits", type=int, default=5, help="zero padding of frame numbers")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     count = extract_frames(args.video, args.output, ext=args.ext, every=args.every, max_frames=args.max_frames,
@@ -85,4 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from util.cli import run
+
+    sys.exit(run(main))

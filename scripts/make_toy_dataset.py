@@ -220,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=256, help="frame width (pixels)")
     parser.add_argument("--height", type=int, default=128, help="frame height (pixels)")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     make_toy_dataset(args.out, args.n_seqs, args.n_frames, args.width, args.height, args.seed,
@@ -227,4 +228,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from util.cli import run
+
+    sys.exit(run(main))

@@ -1,112 +1,120 @@
-"""Fill a flow cache (``--flow_cache``) with the flow of every consecutive pair of real frames of a dataset.
+"""Fill a flow cache (``--flow_cache``) with the flow of the real frame pairs training will ask for.
 
-Example::
+Example (the same flags as train.py, plus the ones below)::
 
-    python scripts/precompute_flow.py --dataroot datasets/Cityscapes --flow_cache cache/flow \\
-        --flow_backend flownet2 --loadSize 512 --resize_or_crop scaleWidth --gpu_ids 0
+    python scripts/precompute_flow.py --dataroot datasets/Cityscapes --label_nc 35 --use_instance \\
+        --flow_cache cache/flow --flow_backend flownet2 --loadSize 512 --gpu_ids 0 --with_flip
 
-Frames are read from ``<dataroot>/<phase>_B/<sequence>/``, resized as the training data would be
-(``data/transforms.py``; modes with a random crop or scale cannot be precomputed: those pairs are filled
-during the first epoch instead) and keyed with :func:`models.networks.flow.cache.pair_key`, the same
-function the model uses, so training finds them. Pairs already cached are skipped.
+The frames are produced by the training dataset itself (``--dataset_mode``, its transform and its modalities),
+so they are exactly the tensors training sees, and each pair is keyed as training keys it:
+:func:`models.networks.flow.cache.content_keys` of both frames' pixels, in the estimator's cache (its backend,
+checkpoint and the frame size are part of the file name). Pairs already cached are read, not recomputed.
+
+What is covered: every pair ``(frame t, frame t - d)`` of every sequence, for each frame distance ``d`` a clip
+can hold (time steps 1 .. ``--max_t_step`` times ``--n_frames_D ** s`` for each temporal scale ``s``), on the
+unflipped frames, and on the mirrored ones with ``--with_flip``. Frames are never cropped here: a
+``--resize_or_crop`` mode that crops or scales each clip at random is refused (and so is the face mode, whose
+crop follows each clip's first frame), because its pairs differ from clip to clip; training computes and caches
+those, and, with random flips, the mirrored pairs when ``--with_flip`` was not given.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
-import os
 import random
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data.transforms import TransformParams, get_params, transform_image  # noqa: E402
-from models.networks.flow import BACKENDS, create_flow_estimator, pair_key  # noqa: E402
-from models.networks.flow.cache import geometry_tag  # noqa: E402
-from util.device import resolve_devices  # noqa: E402
+from data import create_dataset  # noqa: E402
+from data.base_dataset import BaseDataset  # noqa: E402
+from data.transforms import TransformParams  # noqa: E402
+from models.networks.flow import create_flow_estimator  # noqa: E402
+from models.networks.flow.cache import content_keys  # noqa: E402
+from options import OptionError, TrainOptions  # noqa: E402
 
 logger = logging.getLogger("precompute_flow")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm")
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Command-line flags (names as in the training options)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataroot", type=str, required=True, help="dataset folder holding <phase>_B/")
-    parser.add_argument("--phase", type=str, default="train", help="train or test: reads <phase>_B")
-    parser.add_argument("--flow_cache", type=str, required=True, help="cache folder to fill")
-    parser.add_argument("--flow_backend", type=str, default="flownet2", choices=list(BACKENDS), help="flow method")
-    parser.add_argument("--flownet_checkpoint", type=str,
-                        default=os.path.join("checkpoints", "flownet2", "FlowNet2_checkpoint.pth.tar"),
-                        help="FlowNet2 weights (flownet2 back-end only)")
-    parser.add_argument("--loadSize", type=int, default=512, help="resize target in pixels, as in training")
-    parser.add_argument("--fineSize", type=int, default=512, help="crop size in pixels, as in training")
-    parser.add_argument("--resize_or_crop", type=str, default="scaleWidth", help="resize mode, as in training")
+def parse_args(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, argparse.Namespace]:
+    """(this script's flags, the training options of every other flag)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] + " Every flag of train.py applies too.")
     parser.add_argument("--with_flip", action="store_true", help="also cache the mirrored pairs (training flips)")
-    parser.add_argument("--gpu_ids", type=str, default="-1", help="e.g. 0; -1 for CPU")
     parser.add_argument("--batch_pairs", type=int, default=8, help="frame pairs per flow batch")
     parser.add_argument("--max_sequences", type=int, default=0, help="stop after this many sequences (0: all)")
     parser.add_argument("--max_frames", type=int, default=0, help="frames read per sequence (0: all)")
-    return parser.parse_args(argv)
+    args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    if args.batch_pairs < 1 or args.max_sequences < 0 or args.max_frames < 0:
+        raise OptionError("--batch_pairs must be >= 1, --max_sequences and --max_frames >= 0")
+    opt = TrainOptions().parse(rest, save=False)
+    if not opt.flow_cache:
+        raise OptionError("--flow_cache DIR is required: the folder to fill")
+    if "crop" in opt.resize_or_crop.lower() or "random" in opt.resize_or_crop:
+        raise OptionError(f"--resize_or_crop {opt.resize_or_crop} crops or scales every clip at random: its frame "
+                          "pairs cannot be precomputed; training fills --flow_cache during the first epochs")
+    if opt.dataset_mode == "face":  # the face crop follows each clip's first frame: pairs differ per clip
+        raise OptionError("--dataset_mode face crops every clip around its first frame's landmarks: its frame pairs "
+                          "cannot be precomputed; training fills --flow_cache during the first epochs")
+    return args, opt
 
 
-def sequences(root: Path) -> list[list[Path]]:
-    """Sorted frame lists of every sub-folder of ``root`` holding images."""
-    folders = sorted(p for p in root.iterdir() if p.is_dir())
-    found = [sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS) for folder in folders]
-    return [frames for frames in found if len(frames) > 1]
+def pair_distances(opt: argparse.Namespace) -> list[int]:
+    """Frame distances of the pairs training computes flow for: time step x ``n_frames_D ** s``."""
+    return sorted({step * opt.n_frames_D ** s for step in range(1, opt.max_t_step + 1)
+                   for s in range(opt.n_scales_temporal)})
 
 
-def sequence_params(args: argparse.Namespace, first_frame: Path) -> TransformParams:
-    """Deterministic resize parameters of a sequence; raises ValueError for random crop/scale modes."""
-    if "crop" in args.resize_or_crop.lower() or "random" in args.resize_or_crop:
-        raise ValueError(f"--resize_or_crop {args.resize_or_crop} is random per clip: its flows cannot be "
-                         "precomputed (they are cached during the first epoch)")
-    opt = argparse.Namespace(resize_or_crop=args.resize_or_crop, loadSize=args.loadSize, fineSize=args.fineSize,
-                             isTrain=False, no_flip=True, dataset_mode="temporal")
-    with Image.open(first_frame) as image:
-        return get_params(opt, image.size, rng=random.Random(0))
+def variants(opt: argparse.Namespace, dataset: BaseDataset, seq: int, with_flip: bool) -> list[TransformParams]:
+    """The sequence's deterministic transform, unflipped (and mirrored with ``with_flip`` where training flips)."""
+    params = dataclasses.replace(dataset.make_params(seq, random.Random(0)), flip=False)
+    flips = with_flip and not opt.no_flip and opt.dataset_mode != "pose"
+    return [params] + ([dataclasses.replace(params, flip=True)] if flips else [])
 
 
-def fill_sequence(estimator, frames: list[Path], images: list[Image.Image], params: TransformParams,
-                  batch_pairs: int) -> None:
-    """Compute (or find) the flow of every pair (frame t, frame t-1) of one sequence (``images``: its RGB frames)."""
-    tensors = [transform_image(image, params) for image in images]
-    tag = geometry_tag(params.new_size, params.crop_pos, params.crop_size)
-    for start in range(1, len(frames), batch_pairs):
-        stop = min(len(frames), start + batch_pairs)
-        current = torch.stack(tensors[start:stop])
-        previous = torch.stack(tensors[start - 1:stop - 1])
-        keys = [pair_key(str(frames[t]), str(frames[t - 1]), flip=params.flip, crop=tag) for t in range(start, stop)]
-        estimator(current, previous, keys)
+def fill_sequence(estimator, dataset: BaseDataset, seq: int, params: TransformParams, *, n_frames: int,
+                  distances: list[int], batch_pairs: int) -> int:
+    """Compute (or find) the flow of every pair ``(t, t - d)`` of one sequence; returns the number of pairs."""
+    pairs = 0
+    for distance in distances:
+        for start in range(distance, n_frames, batch_pairs):
+            now = list(range(start, min(n_frames, start + batch_pairs)))
+            wanted = sorted(set(now) | {t - distance for t in now})
+            frames = dict(zip(wanted, dataset.load_frames(seq, wanted, params)["B"]))
+            current = torch.stack([frames[t] for t in now])
+            previous = torch.stack([frames[t - distance] for t in now])
+            estimator(current, previous, content_keys(current, previous))
+            pairs += len(now)
+    return pairs
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Fill the cache for every sequence of ``<dataroot>/<phase>_B`` (and its mirror with ``--with_flip``)."""
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Fill the cache for every sequence of the training dataset the flags describe."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
-    device = resolve_devices([int(i) for i in args.gpu_ids.split(",") if int(i) >= 0])[0]
-    estimator = create_flow_estimator(args.flow_backend, args.flownet_checkpoint, device, cache_dir=args.flow_cache)
-    all_sequences = sequences(Path(args.dataroot) / f"{args.phase}_B")
-    if args.max_sequences > 0:
-        all_sequences = all_sequences[: args.max_sequences]
-    for index, frames in enumerate(all_sequences):
-        frames = frames[: args.max_frames] if args.max_frames > 0 else frames
-        params = sequence_params(args, frames[0])
-        images = [Image.open(f).convert("RGB") for f in frames]
-        variants = [params] + ([TransformParams(params.new_size, params.crop_pos, params.crop_size, True)]
-                               if args.with_flip else [])
-        for variant in variants:
-            fill_sequence(estimator, frames, images, variant, args.batch_pairs)
-        logger.info("sequence %d/%d (%s): %d pairs", index + 1, len(all_sequences), frames[0].parent.name,
-                    len(frames) - 1)
+    args, opt = parse_args(argv)
+    if not opt.skip_check:
+        from data.check import ensure_dataset_ok
+
+        ensure_dataset_ok(opt)
+    dataset = create_dataset(opt)
+    estimator = create_flow_estimator(opt.flow_backend, opt.flownet_checkpoint, opt.device, cache_dir=opt.flow_cache)
+    count = dataset.n_sequences() if args.max_sequences == 0 else min(args.max_sequences, dataset.n_sequences())
+    distances = pair_distances(opt)
+    for seq in range(count):
+        n_frames = len(dataset.sequences[seq])
+        n_frames = min(n_frames, args.max_frames) if args.max_frames > 0 else n_frames
+        pairs = sum(fill_sequence(estimator, dataset, seq, params, n_frames=n_frames, distances=distances,
+                                  batch_pairs=args.batch_pairs) for params in variants(opt, dataset, seq, args.with_flip))
+        logger.info("sequence %d/%d (%s): %d pairs (frame distances %s)", seq + 1, count, dataset.sequence_name(seq),
+                    pairs, distances)
 
 
 if __name__ == "__main__":
-    main()
+    from util.cli import run
+
+    sys.exit(run(main))

@@ -29,7 +29,8 @@ def make_toy(root: Path, **kwargs) -> Path:
 def check_opt(root: Path, train: bool = True, **overrides) -> argparse.Namespace:
     values = dict(dataroot=str(root), phase="train" if train else "test", isTrain=train,
                   dataset_mode="temporal" if train else "test", label_nc=35, input_nc=3, use_instance=True,
-                  n_frames_G=3, use_real_img=False)
+                  n_frames_G=3, use_real_img=False, n_frames_total=3, model="vid2vid", resize_or_crop="scaleWidth",
+                  loadSize=64, fineSize=64, n_downsample_G=3, n_scales_spatial=1, ngf=8, no_flip=False)
     values.update(overrides)
     return argparse.Namespace(**values)
 

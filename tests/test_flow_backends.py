@@ -133,17 +133,25 @@ def test_create_flow_estimator_with_cache_dir(tmp_path, frames):
     torch.testing.assert_close(second, first, rtol=0, atol=0)
 
 
-def test_precompute_script_fills_the_cache_training_reads(tmp_path):
-    root = require(DATASETS / "Cityscapes", "Cityscapes sample data")
+def test_precompute_script_fills_the_cache_training_reads(tmp_path, monkeypatch):
+    import dataclasses
+    import random
+
+    from data import create_dataset
+    from models.networks.flow.cache import content_keys
+    from models.networks.flow.opencv_flow import OpenCVFlowEstimator
+    from options import TrainOptions
     from scripts.precompute_flow import main
 
-    main(["--dataroot", str(root), "--flow_cache", str(tmp_path), "--flow_backend", "dis", "--loadSize", "128",
-          "--max_sequences", "1", "--max_frames", "4", "--with_flip"])
-    frames = sorted((root / "train_B").iterdir())[0]
-    frame_files = sorted(frames.iterdir())[:4]
-    assert len(list(tmp_path.rglob("*.pt"))) == 2 * 3
+    root = require(DATASETS / "Cityscapes", "Cityscapes sample data")
+    flags = ["--dataroot", str(root), "--flow_backend", "dis", "--loadSize", "128", "--gpu_ids", "-1"]
+    main(flags + ["--flow_cache", str(tmp_path), "--max_sequences", "1", "--max_frames", "4", "--with_flip"])
+    # the consecutive pairs and those --n_frames_D 3 apart (second temporal scale), unflipped and mirrored
+    assert len(list(tmp_path.rglob("*.pt"))) == 2 * (3 + 1)
+    dataset = create_dataset(TrainOptions().parse(flags, save=False))
+    params = dataclasses.replace(dataset.make_params(0, random.Random(0)), flip=True)
+    real = dataset.load_frames(0, [0, 1], params)["B"]  # the training dataset's tensors, keyed by content
+    monkeypatch.setattr(OpenCVFlowEstimator, "compute", lambda *args: pytest.fail("pair not precomputed"))
     estimator = create_flow_estimator("dis", "", torch.device("cpu"), cache_dir=str(tmp_path))
-    key = pair_key(str(frame_files[1]), str(frame_files[0]), flip=False, crop="128x64")
-    zeros = torch.zeros(1, 3, 64, 128)
-    flow, _ = estimator(zeros, zeros, [key])  # served from the cache: not the zero flow of identical frames
-    assert flow.abs().max() > 0.1
+    flow, _ = estimator(real[1:], real[:1], content_keys(real[1:], real[:1]))
+    assert flow.shape == (1, 2, 64, 128) and flow.abs().max() > 0.1

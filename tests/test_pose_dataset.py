@@ -197,5 +197,5 @@ def test_dataset_check_hook_reports_bad_maps_and_channels(tmp_path):
     bad = root / "train_densepose" / "seq0" / "000.png"
     Image.new("RGB", (W // 2, H // 2)).save(bad)
     (root / "train_openpose" / "seq0" / "001.json").write_text("{}")
-    paths = [p.path for p in PoseDataset.check_dataset(pose_opt(root, input_nc=6))]
+    paths = sorted(p.path for p in PoseDataset.check_dataset(pose_opt(root, input_nc=6)))
     assert paths == [str(bad), str(root / "train_openpose" / "seq0" / "001.json")]

@@ -60,14 +60,15 @@ class ResultsWriter:
 
     Args:
         opt: Test options (``results_dir``, ``name``, ``phase``, ``which_epoch``, ``label_nc``, ``no_video``,
-            ``aspect_ratio``).
+            ``aspect_ratio``, ``display_winsize``: the image width on the results page).
         fps: Frame rate of the mp4 files.
     """
 
     def __init__(self, opt: argparse.Namespace, fps: int = 15) -> None:
         self.opt, self.fps = opt, fps
         self.folder = results_folder(opt.results_dir, opt.name, opt.phase, opt.which_epoch)
-        self.page = ResultsPage(self.folder, f"{opt.name}: {opt.phase} results, epoch {opt.which_epoch}")
+        self.page = ResultsPage(self.folder, f"{opt.name}: {opt.phase} results, epoch {opt.which_epoch}",
+                                width=int(getattr(opt, "display_winsize", 384)))
         self.page_path = os.path.join(self.folder, "index.html")
         self.videos: dict[str, str] = {}
         self.written = 0
