@@ -98,6 +98,12 @@ class BaseOptions:
         g.add_argument("--fg_labels", type=str, default="26",
                        help="comma-separated foreground label ids (26 is Cityscapes car)")
         g.add_argument("--no_flow", action="store_true", help="no flow and weight heads; raw image only")
+        g.add_argument("--student", action="store_true",
+                       help="(new) --netG sr_mobile_composite: Fast-Vid2Vid's student, which reads the labels and "
+                            "previous frames at 1/--student_scale resolution (the teacher when not set)")
+        g.add_argument("--student_scale", type=int, default=2,
+                       help="(new) input downsampling factor of the --student (a power of two, at most "
+                            "2**--n_downsample_G)")
         g.add_argument("--label_feat", action="store_true", help="unused pix2pixHD leftover, kept for scripts")
         g.add_argument("--feat_num", type=int, default=3, help="unused pix2pixHD leftover, kept for scripts")
         g.add_argument("--nef", type=int, default=32, help="unused pix2pixHD leftover, kept for scripts")
@@ -275,6 +281,12 @@ def _problems(opt: argparse.Namespace):
     bad = [label for label in opt.fg_labels if opt.label_nc and not 0 <= label < opt.label_nc]
     if opt.fg and bad:
         yield f"--fg_labels {bad} are outside [0, --label_nc {opt.label_nc})"
+    if opt.student and opt.netG != "sr_mobile_composite":
+        yield f"--student is Fast-Vid2Vid's student generator: it needs --netG sr_mobile_composite (got {opt.netG})"
+    if opt.student and (opt.student_scale < 2 or opt.student_scale & (opt.student_scale - 1)
+                        or opt.student_scale > 2 ** opt.n_downsample_G):
+        yield (f"--student_scale {opt.student_scale} must be a power of two from 2 to 2**--n_downsample_G "
+               f"({2 ** opt.n_downsample_G})")
     if opt.openpose_only and opt.densepose_only:
         yield "--openpose_only and --densepose_only exclude each other; pass at most one"
     if opt.no_first_img and getattr(opt, "use_real_img", False):
