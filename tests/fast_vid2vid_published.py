@@ -72,7 +72,8 @@ class SRMobileCompositeGenerator(nn.Module):
                  small_size: tuple[int, int], label_nc: int = 4, use_instance: bool = True) -> None:
         super().__init__()
         self.opt = argparse.Namespace(name=name, label_nc=label_nc, use_instance=use_instance, input_nc=3,
-                                      fg_labels=[1], dataset_mode="temporal", gpu_ids=[0], fp16=False)
+                                      fg_labels=[1], dataset_mode="temporal", loadSize=64, gpu_ids=[0],
+                                      fp16=False)
         self.n_downsampling, self.use_fg_model, self.no_flow = n_down, fg, False
         self.resize = torchvision.transforms.Resize(small_size, antialias=False)
         mult = 2 ** n_down

@@ -16,7 +16,7 @@ import logging
 import os
 import tarfile
 import zipfile
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import requests
 from tqdm import tqdm
@@ -235,7 +235,8 @@ def fetch_google_drive(file_id: str, dest: str, *, sha256: Optional[str] = None,
 
 
 def script_main(description: str, file_id: str, *, dest: str, extract_to: Optional[str] = None,
-                sha256: Optional[str] = None, argv: Optional[Sequence[str]] = None) -> int:
+                sha256: Optional[str] = None, argv: Optional[Sequence[str]] = None,
+                after: Optional[Callable[[str, str], int]] = None) -> int:
     """Command line of the ``scripts/download_*.py`` helpers; returns the process exit code.
 
     Flags: ``--root`` (folder the relative ``dest`` / ``extract_to`` paths are taken from, default the
@@ -249,6 +250,7 @@ def script_main(description: str, file_id: str, *, dest: str, extract_to: Option
         extract_to: Folder to unpack into, relative to ``--root``, or None (no extraction).
         sha256: Known checksum, or None.
         argv: Arguments (default ``sys.argv[1:]``).
+        after: Run on success with (``--root``, the extracted folder or the file); its result is the exit code.
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--root", default=REPO_ROOT, help="folder the output paths are relative to")
@@ -268,4 +270,4 @@ def script_main(description: str, file_id: str, *, dest: str, extract_to: Option
         logger.error("%s", err)
         return 1
     logger.info("done: %s", extract_path or dest_path)
-    return 0
+    return after(args.root, extract_path or dest_path) if after is not None else 0

@@ -1,0 +1,35 @@
+"""Download Fast-Vid2Vid's released edge2face (FaceForensics) student, unpack it and convert it to state dicts.
+
+Usage (from anywhere): python scripts/face/download_models_fast.py [--root DIR] [--url MIRROR] [--sha256 HEX] [--remove_archive]
+
+The archive (the link of the Fast-Vid2Vid README, fast-vid2vid/fast-vid2vid) goes to
+checkpoints/fast_vid2vid_face.zip and is unpacked into checkpoints/fast_vid2vid_face/. Its checkpoints are
+pickled whole modules; each is converted without running its pickle (scripts/convert_fast_vid2vid.py) into
+checkpoints/fast_edge2face_512/ under the same file name, and the flags found are printed. No checksum is
+published (the computed one is logged). On failure the message names the Google Drive page; a file saved by
+hand at the destination is used.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))  # the repository
+
+from scripts.convert_fast_vid2vid import convert_folder  # noqa: E402
+from util.download import script_main  # noqa: E402
+
+FILE_ID = "1rqZfQ5X1zVLvObqzJZFCG5tFMPGGHu9u"
+OUT_NAME = "fast_edge2face_512"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Download, unpack and convert; returns the exit code."""
+    return script_main(__doc__.splitlines()[0], FILE_ID, dest="checkpoints/fast_vid2vid_face.zip",
+                       extract_to="checkpoints/fast_vid2vid_face", argv=argv,
+                       after=lambda root, folder: convert_folder(folder, os.path.join(root, "checkpoints", OUT_NAME)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
