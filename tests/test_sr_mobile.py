@@ -188,3 +188,16 @@ def test_teacher_then_student_train_with_the_vid2vid_losses(toy_root, tmp_path) 
     student_g0 = torch.load(tmp_path / "student" / "latest_net_G0.pth", weights_only=True)
     assert student_g0.keys() == teacher_g0.keys()
     assert "nan" not in (tmp_path / "student" / "loss_log.txt").read_text().lower()
+
+
+@pytest.mark.parametrize("task", ["street", "face", "pose"])
+def test_teacher_recipes(task: str) -> None:
+    from tests.test_scripts import REPO, entry_commands
+
+    path = REPO / "scripts" / task / "train_teacher.sh"
+    text = path.read_text()
+    assert not text.rstrip().endswith("\\") and "--nThread " not in text
+    [(entry, argv)] = entry_commands(path)
+    assert entry == "train.py" and argv[argv.index("--netG") + 1] == "sr_mobile_composite"
+    assert "--student" not in argv and "--n_scales_spatial" not in argv and argv[argv.index("--name") + 1].endswith(
+        "teacher")
