@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
 import torchvision
+from PIL import Image
 from torch import nn
 from torch.testing import assert_close
 
@@ -201,3 +203,20 @@ def test_teacher_recipes(task: str) -> None:
     assert entry == "train.py" and argv[argv.index("--netG") + 1] == "sr_mobile_composite"
     assert "--student" not in argv and "--n_scales_spatial" not in argv and argv[argv.index("--name") + 1].endswith(
         "teacher")
+
+
+@pytest.mark.parametrize("student", [False, True])
+def test_test_script_generates_with_teacher_and_student(toy_root, tmp_path, student: bool) -> None:
+    """test.py with sr_mobile checkpoints (the CPU's default sparse label stem is used by the teacher only)."""
+    import test as test_script
+    from util.checkpoint import atomic_save, cpu_state_dict
+
+    flags = ["--label_nc", "35", "--use_instance", "--fg", "--ngf", "8", "--n_downsample_G", "2", "--n_blocks", "1",
+             "--gpu_ids", "-1", "--nThreads", "0", "--loadSize", "64", "--netG", "sr_mobile_composite",
+             "--name", "fast", "--checkpoints_dir", str(tmp_path / "ckpt")] + (["--student"] if student else [])
+    net = define_G(make_opt(flags, train=False)).scales[0]
+    atomic_save(cpu_state_dict(net), str(tmp_path / "ckpt" / "fast" / "latest_net_G0.pth"))
+    summary = test_script.main(["--dataroot", str(toy_root), "--results_dir", str(tmp_path / "results"), *flags,
+                                "--no_first_img"])
+    frames = sorted(Path(summary["folder"]).rglob("fake_B_*.jpg"))
+    assert frames and all(Image.open(f).size == (64, 32) for f in frames)
