@@ -110,8 +110,11 @@ def generator_flags(net_g: str, config: GeneratorConfig, opt: dict[str, Any]) ->
     flags += ["--fg"] if config.use_fg else []
     flags += ["--no_flow"] if config.no_flow else []
     flags += ["--norm", "instance"] if config.norm == "instance" else []
-    input_flags, notes = _input_flags(config, opt)
+    input_flags, input_notes = _input_flags(config, opt)
     flags += input_flags
+    notes = [f"from the shapes: ngf {config.ngf}, {config.n_downsampling} downsamplings, {config.n_blocks} blocks, "
+             f"fg {'yes' if config.use_fg else 'no'}, input {config.input_nc * config.n_frames_G} channels = "
+             f"{config.n_frames_G} frames x {config.input_nc}"] + input_notes
     if config.use_fg and opt.get("fg_labels") not in (None, [26], "26"):
         labels = opt["fg_labels"]
         flags += ["--fg_labels", ",".join(map(str, labels)) if isinstance(labels, list) else str(labels)]
