@@ -98,6 +98,12 @@ class BaseOptions:
         g.add_argument("--fg_labels", type=str, default="26",
                        help="comma-separated foreground label ids (26 is Cityscapes car)")
         g.add_argument("--no_flow", action="store_true", help="no flow and weight heads; raw image only")
+        g.add_argument("--student", action="store_true",
+                       help="(new) --netG sr_mobile_composite: Fast-Vid2Vid's student, which reads the labels and "
+                            "previous frames at 1/--student_scale resolution (the teacher when not set)")
+        g.add_argument("--student_scale", type=int, default=2,
+                       help="(new) input downsampling factor of the --student (a power of two, at most "
+                            "2**--n_downsample_G)")
         g.add_argument("--label_feat", action="store_true", help="unused pix2pixHD leftover, kept for scripts")
         g.add_argument("--feat_num", type=int, default=3, help="unused pix2pixHD leftover, kept for scripts")
         g.add_argument("--nef", type=int, default=32, help="unused pix2pixHD leftover, kept for scripts")

@@ -129,6 +129,18 @@ def min_frame_side(opt: argparse.Namespace) -> int:
     return max(MIN_SIDE, 2**halvings)
 
 
+def _student_problems(opt: argparse.Namespace) -> Iterator[str]:
+    """Fast-Vid2Vid's student flags."""
+    if not getattr(opt, "student", False):
+        return
+    if opt.netG != "sr_mobile_composite":
+        yield f"--student is Fast-Vid2Vid's student generator: it needs --netG sr_mobile_composite (got {opt.netG})"
+    scale = opt.student_scale
+    if scale < 2 or scale & (scale - 1) or scale > 2 ** opt.n_downsample_G:
+        yield (f"--student_scale {scale} must be a power of two from 2 to 2**--n_downsample_G "
+               f"({2 ** opt.n_downsample_G})")
+
+
 def _problems(opt: argparse.Namespace) -> Iterator[str]:
     """Flags that contradict each other (or the model)."""
     model_min = min_frames_g(getattr(opt, "model", ""))
@@ -154,6 +166,7 @@ def _problems(opt: argparse.Namespace) -> Iterator[str]:
     bad = [label for label in opt.fg_labels if opt.label_nc and not 0 <= label < opt.label_nc]
     if opt.fg and bad:
         yield f"--fg_labels {bad} are outside [0, --label_nc {opt.label_nc})"
+    yield from _student_problems(opt)
     if opt.openpose_only and opt.densepose_only:
         yield "--openpose_only and --densepose_only exclude each other; pass at most one"
     if opt.no_first_img and getattr(opt, "use_real_img", False):

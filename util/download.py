@@ -22,7 +22,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import requests
 from tqdm import tqdm
@@ -306,8 +306,12 @@ def fetch(url: str, dest: str, *, sha256: Optional[str] = None, size: Optional[i
     return dest
 
 
-def script_main(description: str, files: Sequence[RemoteFile], argv: Optional[Sequence[str]] = None) -> int:
+def script_main(description: str, files: Sequence[RemoteFile], argv: Optional[Sequence[str]] = None,
+                after: Optional[Callable[[str, str], int]] = None) -> int:
     """Command line of the ``scripts/download_*.py`` helpers: fetch (and unpack) every file of ``files``.
+
+    ``after`` runs on success with (``--root``, the last file's extracted folder or path); its result is the
+    exit code (e.g. converting downloaded checkpoints).
 
     Flags: ``--root`` (folder the relative paths are taken from, default the repository), ``--url`` (a mirror
     instead of Google Drive; one-file tables only), ``--sha256`` (expected checksum, overriding the table's),
@@ -334,4 +338,4 @@ def script_main(description: str, files: Sequence[RemoteFile], argv: Optional[Se
               extract_to=extract, keep_archive=not args.remove_archive,
               page=None if args.url else google_drive_page(item.file_id), retries=max(1, args.retries))
         logger.info("done: %s", extract or dest)
-    return 0
+    return after(args.root, extract or dest) if after is not None else 0

@@ -18,7 +18,7 @@ import _compat_pickle
 import io
 import pickle
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -30,6 +30,9 @@ from util.checkpoint import CheckpointError
 
 #: Module prefixes whose classes may appear in a pickled network; they become inert stand-ins.
 MODULE_PREFIXES = ("torch.nn.modules.", "models.", "networks.", "__main__")
+#: Other classes Fast-Vid2Vid's pickled generators hold (its ``opt`` and its torchvision ``Resize``); inert stand-ins.
+INERT_CLASSES = {("argparse", "Namespace"), ("torchvision.transforms.transforms", "Resize"),
+                 ("torchvision.transforms.functional", "InterpolationMode")}
 
 _NUMPY_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
@@ -61,7 +64,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         key = (module, name)
         if key in self.allowed:
             return self.allowed[key]
-        if self.stand_ins and module.startswith(MODULE_PREFIXES):
+        if self.stand_ins and (module.startswith(MODULE_PREFIXES) or key in INERT_CLASSES):
             return stand_in_class(module, name)
         raise UnsafePickleError(f"{self.source}: refused to load: the pickle names {module}.{name}, which is "
                                 "neither a tensor, an array, a plain container nor a network module, so loading "
@@ -135,11 +138,14 @@ class PickledModule:
         class_name: ``module.Class`` of the saved top-level module.
         state_dict: Parameters and persistent buffers by dotted name, as ``module.state_dict()`` would give.
         children: Dotted module name -> ``module.Class`` for every sub-module (``""`` is the top level).
+        attributes: The top-level module's other recorded attributes (e.g. a pickled ``opt``, as a
+            :class:`PickledObject` whose ``pickled_state`` holds its fields); ``nn.Module`` internals left out.
     """
 
     class_name: str
     state_dict: dict[str, Tensor]
     children: dict[str, str]
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 def _torch_globals() -> dict:
@@ -178,7 +184,8 @@ def load_pickled_module(path: str) -> PickledModule:
     state: dict[str, Tensor] = {}
     children: dict[str, str] = {}
     _collect(root, "", state, children)
-    return PickledModule(root.class_name, state, children)
+    attributes = {k: v for k, v in root.pickled_state.items() if not k.startswith("_") and k != "training"}
+    return PickledModule(root.class_name, state, children, attributes)
 
 
 def _load_storage(archive: zipfile.ZipFile, prefix: str, saved_id: tuple, path: str) -> Any:

@@ -3,6 +3,7 @@
 - ``scale_generator.py``: the per-scale generator interface (``ScaleInput`` -> ``GeneratorOutput``) and
   ``GeneratorConfig``, what every ``--netG`` entry is built from.
 - ``composite.py``: ``--netG composite``, vid2vid's CompositeGenerator / CompositeLocalGenerator.
+- ``sr_mobile.py``: ``--netG sr_mobile_composite``, Fast-Vid2Vid's teacher / student (``--student``).
 - ``video_generator.py``: VideoGenerator (all scales, one frame at a time) and streaming inference.
 - ``input_encoding.py``: one-hot labels, instance edges, pyramids, foreground mask.
 - ``pix2pixhd.py``: pix2pixHD single-frame generators (``--use_single_G``, ``--model single``).
@@ -34,11 +35,13 @@ from models.networks.discriminators import (
 )
 from models.networks.pix2pixhd import Encoder, Global_with_z, GlobalGenerator, LocalEnhancer
 from models.networks.scale_generator import GeneratorConfig, ScaleGenerator
+from models.networks.sr_mobile import sr_mobile_scales
 from models.networks.video_generator import VideoGenerator
 
 #: ``--netG`` choices: name -> builder of the per-scale generators, coarsest first.
 GENERATORS: dict[str, Callable[[GeneratorConfig], list[ScaleGenerator]]] = {
     "composite": composite_scales,
+    "sr_mobile_composite": sr_mobile_scales,
 }
 # The reference hard-codes the first-frame generators: (ngf, downsamplings) of label2city_single per loadSize.
 STREET_SINGLE_G = {512: ("global", 64, 3), 1024: ("global", 64, 4), 2048: ("local", 32, 4)}

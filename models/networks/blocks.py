@@ -50,9 +50,9 @@ def stem(in_nc: int, out_nc: int, norm: NormFactory) -> list[nn.Module]:
     return [nn.ReflectionPad2d(3), nn.Conv2d(in_nc, out_nc, kernel_size=7, padding=0), norm(out_nc), nn.ReLU(True)]
 
 
-def down(in_nc: int, out_nc: int, norm: NormFactory) -> list[nn.Module]:
-    """``[Conv3 stride 2 pad 1, norm, ReLU]``: halves H and W."""
-    return [nn.Conv2d(in_nc, out_nc, kernel_size=3, stride=2, padding=1), norm(out_nc), nn.ReLU(True)]
+def down(in_nc: int, out_nc: int, norm: NormFactory, stride: int = 2) -> list[nn.Module]:
+    """``[Conv3 stride 2 pad 1, norm, ReLU]``: halves H and W (``stride=1`` keeps them, same weights)."""
+    return [nn.Conv2d(in_nc, out_nc, kernel_size=3, stride=stride, padding=1), norm(out_nc), nn.ReLU(True)]
 
 
 def up(in_nc: int, out_nc: int, norm: NormFactory) -> list[nn.Module]:

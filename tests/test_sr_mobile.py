@@ -1,0 +1,222 @@
+"""``--netG sr_mobile_composite``: Fast-Vid2Vid's teacher and student, their options and a short training run."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+from PIL import Image
+from torch import nn
+from torch.testing import assert_close
+
+import models.networks
+from models.networks import build_generator, define_G, generator_config
+from models.networks.input_encoding import encode_input, foreground_mask, one_hot_input
+from models.networks.scale_generator import GeneratorConfig, ScaleInput
+from models.networks.sr_mobile import InvertedResidual, SRMobileCompositeGenerator, shrink
+from models.networks.video_generator import InferenceState, inference_step
+from models.networks.warp import warp
+from options import OptionError
+from tests.conftest import TINY_FLAGS, make_opt
+from tests.fast_vid2vid_published import SRMobileCompositeGenerator as PublishedGenerator
+
+H, W, LABEL_NC, T_G = 32, 64, 4, 2
+
+
+def _config(student: bool = False, fg: bool = True, **changes) -> GeneratorConfig:
+    config = GeneratorConfig(input_nc=LABEL_NC + 1, n_frames_G=T_G, ngf=8, n_downsampling=2, n_blocks=3,
+                             fg_labels=(1, 3) if fg else (), student=student)
+    return dataclasses.replace(config, **changes)
+
+
+def _inputs(batch: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Label ids (B, tG, 1, H, W), instance ids, previous frames (B, tG-1, 3, H, W)."""
+    labels = torch.randint(0, LABEL_NC, (batch, T_G, 1, H // 8, W // 8)).float()
+    labels = labels.repeat_interleave(8, -2).repeat_interleave(8, -1)
+    inst = labels * 10 + torch.randint(0, 2, labels.shape).float()
+    return labels, inst, torch.rand(batch, T_G - 1, 3, H, W) * 2 - 1
+
+
+def _scale_input(labels, inst, prev) -> ScaleInput:
+    encoded = encode_input(labels, inst, LABEL_NC)
+    return ScaleInput(encoded.flatten(1, 2), prev.flatten(1, 2), foreground_mask(encoded[:, -1], (1, 3)))
+
+
+@pytest.mark.parametrize("student", [False, True])
+def test_full_resolution_output_and_gradients(student: bool) -> None:
+    net = build_generator("sr_mobile_composite", _config(student)).scales[0]
+    out = net(_scale_input(*_inputs(batch=2)))
+    assert out.image.shape == (2, 3, H, W) and out.flow.shape == (2, 2, H, W) and out.weight.shape == (2, 1, H, W)
+    assert out.fg_feat.shape == (2, 8, H, W) and all(torch.isfinite(t).all() for t in out if t is not None)
+    sum((t * torch.randn_like(t)).sum() for t in (out.image, out.flow, out.weight, out.raw_image)).backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing, missing[:5]
+
+
+def test_inverted_residual_layout() -> None:
+    block = InvertedResidual(6)
+    assert {k.split(".")[1] for k in block.state_dict()} == {"0", "1", "3", "4", "6", "7"}
+    convs = [block.conv[i] for i in (0, 3, 6)]
+    assert all(c.bias is None for c in convs) and convs[1].groups == 6 and convs[0].kernel_size == (1, 1)
+    assert [type(block.conv[i]) for i in (2, 5)] == [nn.ReLU6, nn.ReLU6]
+    nn.init.zeros_(block.conv[7].weight)
+    x = torch.randn(2, 6, 8, 8)
+    assert_close(block(x), x)  # zeroed last BatchNorm: the identity
+    instance = build_generator("sr_mobile_composite", _config(norm="instance")).scales[0]
+    assert isinstance(instance.model_res_img[0].conv[1], nn.BatchNorm2d)  # BatchNorm whatever --norm says
+    assert isinstance(instance.model_down_seg[2], nn.InstanceNorm2d)
+
+
+def test_strides_teacher_and_student() -> None:
+    teacher, student = (build_generator("sr_mobile_composite", _config(s)).scales[0] for s in (False, True))
+    for branch in ("model_down_seg", "model_down_img", "indv_down"):
+        assert [getattr(teacher, branch)[i].stride for i in (4, 7)] == [(2, 2), (2, 2)]
+        assert [getattr(student, branch)[i].stride for i in (4, 7)] == [(1, 1), (2, 2)]
+    quarter = build_generator("sr_mobile_composite", _config(True, student_scale=4)).scales[0]
+    assert [quarter.model_down_seg[i].stride for i in (4, 7)] == [(1, 1), (1, 1)]
+    assert quarter(_scale_input(*_inputs())).image.shape == (1, 3, H, W)
+
+
+def test_teacher_checkpoint_loads_into_the_student() -> None:
+    teacher = build_generator("sr_mobile_composite", _config()).scales[0]
+    student = build_generator("sr_mobile_composite", _config(True)).scales[0]
+    student.load_state_dict(teacher.state_dict(), strict=True)
+    assert {k: v.shape for k, v in teacher.state_dict().items()} == {k: v.shape for k, v in student.state_dict().items()}
+
+
+def test_shrink_is_torchvision_resize_without_antialiasing() -> None:
+    x = torch.randn(2, 5, H, W)
+    expected = torchvision.transforms.Resize((H // 2, W // 2), antialias=False)(x)
+    assert_close(shrink(x, 2), expected, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="--student_scale 4"):
+        shrink(torch.randn(1, 1, 6, 8), 4)
+
+
+def test_student_reads_half_resolution_and_warps_the_full_frame() -> None:
+    net = build_generator("sr_mobile_composite", _config(True, fg=False)).scales[0]
+    seen = {}
+    for name in ("model_down_seg", "model_down_img"):
+        getattr(net, name)[0].register_forward_hook(lambda m, args, out, name=name: seen.update({name: args[0].shape}))
+    labels, inst, prev = _inputs()
+    out = net(_scale_input(labels, inst, prev)._replace(mask=None))
+    assert seen["model_down_seg"][-2:] == (H // 2, W // 2) and seen["model_down_img"][-2:] == (H // 2, W // 2)
+    blend = out.raw_image * out.weight + warp(prev[:, -1], out.flow) * (1 - out.weight)
+    assert_close(out.image, blend)
+
+
+def test_student_computes_the_published_forward(monkeypatch) -> None:
+    """Published weights in our student give the published student's output (resize, strides, warp, fg)."""
+    torch.manual_seed(3)
+    published = PublishedGenerator(input_nc=(LABEL_NC + 1) * T_G, prev_nc=3 * (T_G - 1), ngf=8, n_down=3, n_blocks=3,
+                                   fg=True, name="test_vid2vid", small_size=(H // 2, W // 2))
+    for module in published.modules():
+        if isinstance(module, nn.BatchNorm2d):  # non-trivial affine parameters
+            nn.init.normal_(module.weight, 1.0, 0.2)
+            nn.init.normal_(module.bias, 0.0, 0.2)
+    ours = build_generator("sr_mobile_composite", _config(True, n_downsampling=3)).scales[0]
+    ours.load_state_dict(published.state_dict(), strict=True)
+    inputs = _scale_input(*_inputs(batch=2))
+    with torch.no_grad():
+        expected = published(inputs.labels, inputs.prev, inputs.mask)
+        assert_close(ours(inputs).image, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_teacher_sparse_stem_matches_and_the_student_has_none() -> None:
+    teacher = build_generator("sr_mobile_composite", _config()).train()
+    student = build_generator("sr_mobile_composite", _config(True))
+    assert teacher.supports_sparse_stem and not student.supports_sparse_stem
+    labels, inst, prev = _inputs()
+    encoded = encode_input(labels, inst, LABEL_NC)
+    plain = inference_step(teacher, InferenceState(), encoded, first_frames=prev)
+    fast = inference_step(teacher, InferenceState(), encoded, first_frames=prev,
+                          onehot=one_hot_input(labels, inst, LABEL_NC))
+    assert_close(fast[-1].image, plain[-1].image, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="no sparse label stem"):
+        student.scales[0](_scale_input(labels, inst, prev)._replace(sparse=one_hot_input(labels, inst, LABEL_NC)))
+
+
+def test_single_scale_only_and_student_scale_checked() -> None:
+    with pytest.raises(ValueError, match="--n_scales_spatial"):
+        build_generator("sr_mobile_composite", _config(n_scales=2))
+    with pytest.raises(ValueError, match="--student_scale 3"):
+        build_generator("sr_mobile_composite", _config(True, student_scale=3))
+
+
+def test_options_select_the_student() -> None:
+    opt = make_opt(TINY_FLAGS + ["--netG", "sr_mobile_composite", "--student", "--student_scale", "4"])
+    config = generator_config(opt)
+    assert config.student and config.student_scale == 4
+    assert isinstance(define_G(opt).scales[0], SRMobileCompositeGenerator)
+    teacher = make_opt(TINY_FLAGS + ["--netG", "sr_mobile_composite", "--name", "label2city_student"])
+    assert not generator_config(teacher).student  # never chosen by the name
+    assert "sr_mobile_composite" in models.networks.GENERATORS
+
+
+@pytest.mark.parametrize("argv", [["--student"], ["--netG", "sr_mobile_composite", "--student", "--student_scale", "3"],
+                                  ["--netG", "sr_mobile_composite", "--student", "--student_scale", "8"]])
+def test_student_flags_are_checked(argv) -> None:
+    with pytest.raises(OptionError, match="--student"):
+        make_opt(TINY_FLAGS + argv)
+
+
+@pytest.fixture(scope="module")
+def toy_root(tmp_path_factory):
+    from scripts.make_toy_dataset import make_toy_dataset
+
+    root = tmp_path_factory.mktemp("toy")
+    make_toy_dataset(root, n_seqs=1, n_frames=6, width=128, height=64, seed=0)
+    return root
+
+
+def test_teacher_then_student_train_with_the_vid2vid_losses(toy_root, tmp_path) -> None:
+    """Stage A (teacher, plain vid2vid losses and schedule), then a student started from the teacher's weights."""
+    import train
+    from tests.test_train import TINY
+
+    common = ["--dataroot", str(toy_root), "--checkpoints_dir", str(tmp_path), *TINY, "--netG", "sr_mobile_composite",
+              "--niter", "1", "--niter_decay", "0"]
+    train.main([*common, "--name", "teacher"])
+    log = (tmp_path / "teacher" / "loss_log.txt").read_text()
+    for name in ("G_GAN", "G_GAN_Feat", "G_Warp", "F_Flow", "D_real", "D_T_real0"):
+        assert name in log, name
+    assert "nan" not in log.lower()
+    teacher_g0 = torch.load(tmp_path / "teacher" / "latest_net_G0.pth", weights_only=True)
+    assert any(".conv.3.weight" in key for key in teacher_g0)  # inverted residual blocks
+    # --load_pretrain loads G0 strictly: the teacher's weights fit the student as they are
+    train.main([*common, "--name", "student", "--student", "--load_pretrain", str(tmp_path / "teacher")])
+    student_g0 = torch.load(tmp_path / "student" / "latest_net_G0.pth", weights_only=True)
+    assert student_g0.keys() == teacher_g0.keys()
+    assert "nan" not in (tmp_path / "student" / "loss_log.txt").read_text().lower()
+
+
+@pytest.mark.parametrize("task", ["street", "face", "pose"])
+def test_teacher_recipes(task: str) -> None:
+    from tests.test_scripts import REPO, entry_commands
+
+    path = REPO / "scripts" / task / "train_teacher.sh"
+    text = path.read_text()
+    assert not text.rstrip().endswith("\\") and "--nThread " not in text
+    [(entry, argv)] = entry_commands(path)
+    assert entry == "train.py" and argv[argv.index("--netG") + 1] == "sr_mobile_composite"
+    assert "--student" not in argv and "--n_scales_spatial" not in argv and argv[argv.index("--name") + 1].endswith(
+        "teacher")
+
+
+@pytest.mark.parametrize("student", [False, True])
+def test_test_script_generates_with_teacher_and_student(toy_root, tmp_path, student: bool) -> None:
+    """test.py with sr_mobile checkpoints (the CPU's default sparse label stem is used by the teacher only)."""
+    import test as test_script
+    from util.checkpoint import atomic_save, cpu_state_dict
+
+    flags = ["--label_nc", "35", "--use_instance", "--fg", "--ngf", "8", "--n_downsample_G", "2", "--n_blocks", "1",
+             "--gpu_ids", "-1", "--nThreads", "0", "--loadSize", "64", "--netG", "sr_mobile_composite",
+             "--name", "fast", "--checkpoints_dir", str(tmp_path / "ckpt")] + (["--student"] if student else [])
+    net = define_G(make_opt(flags, train=False)).scales[0]
+    atomic_save(cpu_state_dict(net), str(tmp_path / "ckpt" / "fast" / "latest_net_G0.pth"))
+    summary = test_script.main(["--dataroot", str(toy_root), "--results_dir", str(tmp_path / "results"), *flags,
+                                "--no_first_img"])
+    frames = sorted(Path(summary["folder"]).rglob("fake_B_*.jpg"))
+    assert frames and all(Image.open(f).size == (64, 32) for f in frames)
