@@ -24,13 +24,13 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.networks import GeneratorConfig, build_generator  # noqa: E402
 from models.networks.input_encoding import encode_input, one_hot_input  # noqa: E402
 from models.networks.video_generator import InferenceState, VideoGenerator, inference_step  # noqa: E402
+from util.cost import analytic_part, count_macs, time_calls  # noqa: E402
 
 LABEL_NC, T_G, FG_LABELS = 35, 3, [26]
 CONFIGS = {"256_g1": 1, "512_g1": 2, "1024_g1": 3}  # name -> spatial scales (ngf 128, 2 downsamplings, fg)
@@ -83,39 +83,20 @@ def step_fn(net: VideoGenerator, labels: torch.Tensor, inst: torch.Tensor, fast:
     return run
 
 
-def median_ms(fns: list[Callable[[], torch.Tensor]], runs: int) -> list[float]:
-    """Median wall time (ms) of each function over ``runs`` calls after one warm-up call each.
-
-    The functions are called in turn (a, b, a, b, ...), so load from other processes on a shared machine
-    affects them alike and their ratio stays meaningful.
-    """
-    times: list[list[float]] = [[] for _ in fns]
-    with torch.inference_mode():
-        for fn in fns:
-            fn()
-        for _ in range(runs):
-            for fn, bucket in zip(fns, times):
-                start = time.perf_counter()
-                fn()
-                bucket.append((time.perf_counter() - start) * 1e3)
-    return [statistics.median(bucket) for bucket in times]
-
-
 def stem_macs(net: VideoGenerator, width: int, height: int) -> float:
     """MACs (1e9) of every scale's label-stem convolutions, which the fast path replaces by embedding-bag sums."""
     total = 0.0
     for s, scale in enumerate(net.scales):
         pixels = width * height / 4 ** (net.n_scales - 1 - s)
-        convs = [scale.model_down_seg[1]] + ([scale.indv_down[1]] if scale.use_fg_model else [])
+        convs = [stem.conv for stem in scale.label_stems()]
         total += sum(c.weight.numel() for c in convs) * pixels
     return total / 1e9
 
 
 def gmacs(fn: Callable[[], torch.Tensor]) -> float:
-    """Multiply-accumulates (1e9) counted by the flop counter (convolutions, matmuls)."""
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops() / 2e9
+    """Multiply-accumulates (1e9) of the convolutions and matmuls, as the flop counter counts them."""
+    total, by_op = count_macs(fn)
+    return (total - analytic_part(by_op)) / 1e9
 
 
 def conv_throughput(runs: int = 5) -> float:
@@ -142,7 +123,7 @@ def bench_row(row: str, runs: int, peak: float, cityscapes: Path | None) -> str:
         diff = (plain() - fast()).abs().max().item()
     macs = gmacs(plain)
     fast_macs = macs - stem_macs(net, width, height)
-    plain_ms, fast_ms = median_ms([plain, fast], runs)
+    plain_ms, fast_ms = (timing.median_ms for timing in time_calls([plain, fast], runs=runs))
     params = sum(p.numel() for p in net.parameters())
     bound_ms = 2 * macs / peak * 1e3
     ref = REFERENCE_MS[row]

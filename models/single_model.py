@@ -47,6 +47,7 @@ from models.schedule import learning_rate
 from models.single_features import FEATURES_FILE, write_features
 from models.vid2vid_criterion import check_finite, report_losses
 from models.vid2vid_inference import single_generator_size
+from options.base_options import add_single_generator_flags
 from util.checkpoint import CheckpointError, load_file
 from util.distributed import average_gradients
 from util.image import input_visual, tensor2im
@@ -76,15 +77,7 @@ class SingleModel(BaseModel):
         parser.set_defaults(norm="instance", n_frames_G=1, n_frames_total=1)
         if is_train:  # test.py already has --single_G_size
             parser.set_defaults(niter=100, niter_decay=100)
-            parser.add_argument("--single_G_size", type=int, default=0,
-                                help="(new) street: which released single-frame generator layout to train (512, "
-                                     "1024: GlobalGenerator; 2048: LocalEnhancer); default: --loadSize")
-            parser.add_argument("--single_G_ngf", type=int, default=0,
-                                help="(new) first-layer filters of the generator; 0: the released width (64; 32 "
-                                     "for 2048). Pass the same value to test.py (--use_single_G too)")
-            parser.add_argument("--single_G_n_downsample", type=int, default=0,
-                                help="(new) downsamplings of the generator (its global part for 2048); 0: the "
-                                     "released number (3 for 512 and faces, else 4). Pass the same value to test.py")
+            add_single_generator_flags(parser)
             parser.add_argument("--n_feature_frames", type=int, default=0,
                                 help="(new) face: frames per training sequence encoded into features.npy after "
                                      "the last epoch, evenly spaced; 0: every frame, as pix2pixHD")

@@ -230,3 +230,21 @@ def parse_int_list(text: str | list, flag: str) -> list[int]:
         return [int(part) for part in str(text).split(",") if part.strip() != ""]
     except ValueError as err:
         raise OptionError(f"{flag} expects comma-separated integers, got {text!r}") from err
+
+
+def add_single_generator_flags(group) -> None:
+    """The layout flags of the pix2pixHD single-frame generator: test.py (``--use_single_G``, ``--model single``)
+    and ``train.py --model single`` share them, so a trained generator is loaded with the flags it was trained with.
+
+    Args:
+        group: An ``argparse`` parser or argument group.
+    """
+    group.add_argument("--single_G_size", type=int, default=0,
+                       help="(new) which single-frame street generator layout: 512, 1024 (GlobalGenerator) or "
+                            "2048 (LocalEnhancer); default: --loadSize, as the reference")
+    group.add_argument("--single_G_ngf", type=int, default=0,
+                       help="(new) first-layer filters of a single-frame generator trained with --model single; "
+                            "0: the released width (64; 32 for the 2048 generator)")
+    group.add_argument("--single_G_n_downsample", type=int, default=0,
+                       help="(new) downsamplings of a single-frame generator trained with --model single "
+                            "(of its global part for 2048); 0: the released number (3 for 512 and faces, else 4)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from options.base_options import INF, BaseOptions
+from options.base_options import INF, BaseOptions, add_single_generator_flags
 
 
 class TestOptions(BaseOptions):
@@ -38,15 +38,7 @@ class TestOptions(BaseOptions):
         g.add_argument("--single_G_dir", type=str, default="",
                        help="(new) folder of the single-frame generator checkpoints; default "
                             "<checkpoints_dir>/label2city_single or edge2face_single")
-        g.add_argument("--single_G_size", type=int, default=0,
-                       help="(new) which released single-frame street generator to load (512, 1024 or 2048); "
-                            "default: --loadSize, as the reference")
-        g.add_argument("--single_G_ngf", type=int, default=0,
-                       help="(new) first-layer filters of a single-frame generator trained with --model single; "
-                            "0: the released width (64; 32 for the 2048 generator)")
-        g.add_argument("--single_G_n_downsample", type=int, default=0,
-                       help="(new) downsamplings of a single-frame generator trained with --model single "
-                            "(of its global part for 2048); 0: the released number (3 for 512 and faces, else 4)")
+        add_single_generator_flags(g)
         return parser
 
     def _dataset_mode(self, opt: argparse.Namespace) -> str:

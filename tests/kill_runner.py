@@ -66,7 +66,9 @@ def _plan_timer(nth: int, seconds: float) -> None:
     def timed_after_step(self, epoch, result):
         steps["n"] += 1
         if steps["n"] == nth:
-            threading.Timer(seconds, _die).start()
+            timer = threading.Timer(seconds, _die)
+            timer.daemon = True
+            timer.start()
         original(self, epoch, result)
 
     Trainer.after_step = timed_after_step

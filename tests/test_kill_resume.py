@@ -20,7 +20,7 @@ RUNNER = Path(__file__).with_name("kill_runner.py")
 FLAGS = ["--label_nc", "35", "--use_instance", "--fg", "--loadSize", "64", "--ngf", "8", "--ndf", "8",
          "--n_downsample_G", "2", "--n_blocks", "1", "--num_D", "1", "--n_frames_D", "2", "--no_vgg",
          "--flow_backend", "dis", "--n_frames_total", "4", "--max_frames_per_gpu", "2", "--gpu_ids", "-1",
-         "--nThreads", "0", "--seed", "7", "--niter", "3", "--niter_decay", "2", "--save_latest_freq", "1",
+         "--nThreads", "0", "--seed", "7", "--niter", "4", "--niter_decay", "4", "--save_latest_freq", "1",
          "--print_freq", "1", "--display_freq", "1000", "--name", "run"]
 # Killed inside the write of each file of the unit (the epoch file when epoch 1 ends, at the 2nd step), and
 # between the renames of a commit. Each plan kills at the first or second save of its process, so the run is
@@ -55,7 +55,7 @@ def test_killed_and_resumed_training_ends_bit_identical(tmp_path):
     assert _run(root, tmp_path / "full", "none", resume=False) == 0
     expected = _weights(tmp_path / "full" / "run")
     rng = random.Random(0)
-    plans = PLANS + [f"random:{rng.randint(1, 2)}:{rng.uniform(0.0, 0.8):.3f}" for _ in range(4)]
+    plans = PLANS + [f"random:1:{rng.uniform(0.0, 0.5):.3f}" for _ in range(4)]
     rng.shuffle(plans)
     plans.insert(0, plans.pop(plans.index("write:1_net_G0.pth:1")))  # while epoch 1 is still ahead
     started, resume = time.time(), False
@@ -70,5 +70,5 @@ def test_killed_and_resumed_training_ends_bit_identical(tmp_path):
     assert resumed.keys() == expected.keys()
     for key, value in expected.items():
         assert torch.equal(resumed[key], value), key
-    assert (run / "iter.txt").read_text().split() == ["6", "0"]
-    assert time.time() - started < 900
+    assert (run / "iter.txt").read_text().split() == ["9", "0"]
+    assert time.time() - started < 1800

@@ -90,7 +90,12 @@ def _dataroot(mode: str, toy_root: Path) -> Path:
 
 
 def _tiny_argv(argv: list[str], mode: str, root: Path, tmp_path: Path, train: bool) -> list[str]:
-    return _strip(argv) + TINY + (TINY_TRAIN if train else []) + SIZES[mode] + ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ckpt"),
+    extra = []
+    pairs = dict(zip(argv[:-1], argv[1:]))
+    if pairs.get("--model") == "single" and "--single_G_size" not in pairs and mode != "face":
+        # the recipe's layout follows its --loadSize, which the tiny size replaces: keep the layout, narrow it
+        extra = ["--single_G_size", pairs["--loadSize"], "--single_G_ngf", "8"]
+    return _strip(argv) + TINY + (TINY_TRAIN if train else []) + SIZES[mode] + extra + ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ckpt"),
                                                 "--name", "recipe"]
 
 
