@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from models.interpolation import GapInterpolator  # noqa: E402
 from models.keyframes import KeyframePolicy, label_picture, select_keyframes  # noqa: E402
 from models.networks.flow.estimator import create_flow_estimator  # noqa: E402
+from util import metrics  # noqa: E402
 
 MINTERPOLATE = "minterpolate=fps={fps}:mi_mode=mci:mc_mode=obmc:me=epzs"
 Frames = dict[int, np.ndarray]
@@ -193,18 +194,10 @@ def run_minterpolate_timestamps(photos: list[np.ndarray], generated: list[int], 
     return {generated[0] + i: picture for i, picture in enumerate(outputs) if generated[0] + i <= generated[-1]}
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two (H, W, 3) uint8 pictures."""
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """SSIM of two (H, W, 3) uint8 pictures: Wang et al.'s settings (Gaussian window, sigma 1.5), RGB mean."""
-    from skimage.metrics import structural_similarity
-
-    return float(structural_similarity(a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5,
-                                       use_sample_covariance=False))
+def _scores(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(PSNR dB, SSIM) of two (H, W, 3) uint8 pictures, with the evaluation's measures (util/metrics.py)."""
+    fake, real = (torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255 for x in (a, b))
+    return float(metrics.psnr(fake, real)[0]), float(metrics.ssim(fake, real)[0])
 
 
 def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -262,7 +255,7 @@ def score(results: dict[str, Frames], photos: list[np.ndarray], targets: list[in
     """(PSNR, SSIM) per method on the frames ``targets`` (a method missing a frame scores its absence as 0)."""
     scores: dict[str, list[tuple]] = {}
     for method, frames in results.items():
-        scores[method] = [(psnr(frames[f], photos[f]), ssim(frames[f], photos[f])) if f in frames else (0.0, 0.0)
+        scores[method] = [_scores(frames[f], photos[f]) if f in frames else (0.0, 0.0)
                           for f in targets]
     return scores
 
