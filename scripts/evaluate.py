@@ -83,8 +83,42 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         help="(new) full lpips.LPIPS state dict (trunk + linear layers) for LPIPS")
     parser.add_argument("--worst", type=int, default=6, help="(new) lowest-PSNR frames shown on the page")
     parser.add_argument("--gpu_ids", type=str, default="0", help="(new) GPU id, or -1 for the CPU")
+    parser.add_argument("--model_cost", type=str, default="",
+                        help="(new) the test.py flags of the model that made the results (one quoted string, e.g. "
+                             "'--netG sr_mobile_composite --student --label_nc 35 --use_instance --fg'): adds its "
+                             "parameters, MACs per generated frame and frames/s at the results' frame size")
+    parser.add_argument("--cost_runs", type=int, default=3,
+                        help="(new) timed generation steps for --model_cost (after one warm-up); 0: MACs only")
     parser.add_argument("--debug", action="store_true", help="(new) show tracebacks")
     return parser.parse_args(argv)
+
+
+def model_cost(flags: str, frame_path: str, runs: int) -> dict:
+    """Parameters, MACs per generated frame and frames/s of the generator ``flags`` describe, at the size of
+    ``frame_path`` (random weights: cost does not depend on them; the CPU, torch's threads)."""
+    import shlex
+
+    from PIL import Image
+
+    from models.networks import generator_config
+    from models.networks.step_cost import step_cost
+    from options import TestOptions
+
+    opt = TestOptions().parse(shlex.split(flags) + ["--gpu_ids", "-1"], save=False)
+    with Image.open(frame_path) as image:
+        width, height = image.size
+    cost = step_cost(opt.netG, generator_config(opt), opt.label_nc, height, width, runs=runs)
+    return {"netG": opt.netG, "student": bool(getattr(opt, "student", False)), "size": f"{width}x{height}",
+            "params": cost.params, "gmacs_per_generated_frame": cost.macs / 1e9,
+            "analytic_gmacs": cost.analytic_macs / 1e9, "ms_per_step": cost.ms, "fps": cost.fps}
+
+
+def cost_lines(cost: dict) -> list[str]:
+    """The terminal lines of :func:`model_cost`."""
+    speed = "" if cost["fps"] is None else f", {cost['ms_per_step']:,.0f} ms per step ({cost['fps']:.2f} frames/s, CPU)"
+    return [f"model cost ({cost['netG']}{' student' if cost['student'] else ''}, {cost['size']}): "
+            f"{cost['params'] / 1e6:,.1f} M parameters, {cost['gmacs_per_generated_frame']:,.1f} GMACs per generated "
+            f"frame (of which {cost['analytic_gmacs']:,.2f} analytic){speed}"]
 
 
 def load_optional(path: str, loader: Callable, device, errors: list[str]):
@@ -135,10 +169,16 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or args.results
     os.makedirs(out, exist_ok=True)
     info = run_info(args, real_folder, scorers)
-    write_json(evaluation_json(evaluation, info), os.path.join(out, "metrics.json"))
+    document = evaluation_json(evaluation, info)
     lines = [f"generated: {info['results']}", f"real: {info['real']}", f"flow: {args.flow_backend}"]
+    if args.model_cost:
+        document["model_cost"] = model_cost(args.model_cost, sequences[0].pairs[0].fake, args.cost_runs)
+        lines += cost_lines(document["model_cost"])
+    write_json(document, os.path.join(out, "metrics.json"))
     page = write_page(evaluation, out, title="evaluation", info=lines, worst=args.worst)
     print(format_table(evaluation))
+    if args.model_cost:
+        print(lines[-1])
     print(f"written: {os.path.join(out, 'metrics.json')}, {page}")
     for error in errors:
         print(f"error: {error}", file=sys.stderr)

@@ -127,3 +127,21 @@ def test_metrics_page_images_load_in_a_browser(tmp_path, city_frames):
     assert main(["--results", str(results), "--real", str(write_real(tmp_path / "real", city_frames)),
                  "--gpu_ids", "-1", "--worst", "2"]) == 0
     assert assert_page_images_load(results / "metrics.html") == 2 + 2 * 3  # two plots, two frame triplets
+
+
+def test_model_cost_comes_from_the_shared_counter(tmp_path, city_frames, capsys):
+    """--model_cost: the generator of the given test.py flags, counted by the same code as bench/fast.py."""
+    from models.networks import GeneratorConfig
+    from models.networks.step_cost import step_cost
+
+    results = write_results(tmp_path / "results" / "demo" / "test_latest", city_frames, blur=1.0, ext="jpg")
+    write_real(tmp_path / "data" / "test_B", city_frames)
+    flags = "--label_nc 35 --use_instance --fg --ngf 8 --n_downsample_G 2 --n_blocks 1"
+    assert main(["--results", str(results), "--dataroot", str(tmp_path / "data"), "--gpu_ids", "-1",
+                 "--model_cost", flags, "--cost_runs", "1"]) == 0
+    cost = json.loads((results / "metrics.json").read_text())["model_cost"]
+    config = GeneratorConfig(input_nc=36, ngf=8, n_downsampling=2, n_blocks=1, fg_labels=(26,))
+    expected = step_cost("composite", config, 35, SIZE[1], SIZE[0])
+    assert cost["gmacs_per_generated_frame"] == pytest.approx(expected.macs / 1e9)
+    assert cost["params"] == expected.params and cost["size"] == f"{SIZE[0]}x{SIZE[1]}" and cost["fps"] > 0
+    assert "GMACs per generated frame" in capsys.readouterr().out
