@@ -19,7 +19,7 @@ from data import create_dataset
 from models import create_model
 from options import TestOptions, TrainOptions
 from scripts.make_toy_dataset import make_toy_dataset
-from tests.conftest import DATASETS
+from tests.conftest import DATASETS, REPO
 from tests.test_scripts import CASES, entry_commands
 from util.checkpoint import atomic_save, cpu_state_dict
 
@@ -99,7 +99,7 @@ def _tiny_argv(argv: list[str], mode: str, root: Path, tmp_path: Path, train: bo
                                                 "--name", "recipe"]
 
 
-def _train_one_step(argv: list[str]) -> None:
+def _train_one_step(argv: list[str]):
     opt = TrainOptions().parse(argv, save=False)
     dataset = create_dataset(opt)
     model = create_model(opt)
@@ -107,6 +107,7 @@ def _train_one_step(argv: list[str]) -> None:
     batch = {k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else [v] for k, v in item.items()}
     result = model.train_sequence(batch)
     assert result.losses and all(torch.isfinite(torch.tensor(v)) for v in result.losses.values()), result.losses
+    return model, result
 
 
 def _save_random_generators(argv: list[str], tmp_path: Path) -> list[str]:
@@ -154,3 +155,13 @@ def test_recipe_starts(path: Path, index: int, toy_root: Path, tmp_path: Path) -
     summary = test_script.main(tiny + extra + ["--how_many", "1", "--results_dir", str(tmp_path / "results"),
                                                "--no_video"])
     assert summary["frames"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["train_512p.sh", "train_1024p.sh", "train_g1_512p.sh", "train_g1_1024p.sh"])
+def test_pose_recipes_with_the_face_discriminator_train_a_step(name: str, toy_root: Path, tmp_path: Path) -> None:
+    """The four pose recipes with --add_face_disc (they once failed at set-up with an ImportError)."""
+    entry, argv = entry_commands(REPO / "scripts" / "pose" / name)[0]
+    assert entry == "train.py" and "--add_face_disc" in argv
+    model, result = _train_one_step(_tiny_argv(argv, "pose", _dataroot("pose", toy_root), tmp_path, train=True))
+    assert "D_f" in model.networks and "D_f_real" in result.losses
