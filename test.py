@@ -30,14 +30,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
     loader = create_test_loader(opt)
     frames = create_model(opt).make_inference()
     started = time.time()
-    with ResultsWriter(opt) as writer, tqdm(total=min(opt.how_many, len(loader)), desc="generating",
-                                            unit="frame") as progress:
+    with ResultsWriter(opt) as writer, tqdm(total=len(loader), desc="input frames", unit="frame") as progress:
         for item in loader:
-            progress.update(writer.add_all(_first(frames.step(item), opt.how_many - writer.written)))
+            writer.add_all(_first(frames.step(item), opt.how_many - writer.written))
+            progress.update(1)
+            progress.set_postfix(written=writer.written)
             if writer.written >= opt.how_many:
                 break
         else:
-            progress.update(writer.add_all(_first(frames.flush(), opt.how_many - writer.written)))
+            writer.add_all(_first(frames.flush(), opt.how_many - writer.written))
     seconds = time.time() - started
     fps = writer.written / seconds if seconds > 0 else 0.0
     print(f"generated {writer.written} frames in {seconds:.1f} s ({fps:.2f} frames/s); results: {writer.page_path}")
