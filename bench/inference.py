@@ -46,11 +46,10 @@ def make_data(root: str, width: int, height: int, n_frames: int) -> None:
 
 def run(size: int, frames: int, autocast: str, workdir: str) -> dict:
     """Generate ``frames`` frames at ``size`` wide; returns timings, memory and the last frames."""
-    from util.inference_writer import ResultsWriter, make_test_loader
-
-    import test as test_script
+    from data import create_test_loader
     from models import create_model
     from options import TestOptions
+    from util.results_writer import ResultsWriter
 
     data = os.path.join(workdir, f"data{size}")
     if not os.path.isdir(data):
@@ -63,25 +62,24 @@ def run(size: int, frames: int, autocast: str, workdir: str) -> dict:
     opt = TestOptions().parse(flags, save=False)
     save_random_generator(opt)
     torch.manual_seed(0)
-    model = create_model(opt)
-    loader = make_test_loader(opt)
+    frame_generator = create_model(opt).make_inference()
+    loader = create_test_loader(opt)
     gen_seconds, outputs, memory = 0.0, [], []
     started = time.perf_counter()
     with ResultsWriter(opt) as writer:
         for data_item in loader:
             t0 = time.perf_counter()
-            result = model.inference.step(data_item)
+            finished = frame_generator.step(data_item)
             gen_seconds += time.perf_counter() - t0
-            if result is None:
+            if not finished:
                 continue
-            writer.add(data_item, result)
-            outputs.append(result.image[0].clone())
+            writer.add_all(finished)
+            outputs += [frame.image.clone() for frame in finished]
             kept_mb = sum(o.numel() * o.element_size() for o in outputs) / 2**20
             memory.append(rss_mb() - kept_mb)  # the frames kept for the PSNR column are the bench's, not test.py's
             if len(outputs) >= frames:
                 break
     wall = time.perf_counter() - started
-    del test_script
     return {"wall": wall, "gen": gen_seconds, "n": len(outputs), "outputs": outputs, "memory": memory}
 
 
