@@ -10,7 +10,7 @@ label sequence through the same loader, streaming generator and writer test.py u
 - PSNR of the bf16 frames against the float32 ones (same weights, same inputs): of the first generated frame
   (one step's rounding) and the mean over the sequence (each frame is fed back, so differences accumulate).
 
-Usage: ``python bench/inference.py [--frames 100] [--sizes 256 512] [--threads 2]``
+Usage: ``python bench/inference.py [--frames 100] [--sizes 256 512] [--threads 2] [--ngf 128]``
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def make_data(root: str, width: int, height: int, n_frames: int) -> None:
     make_toy_dataset(root, n_seqs=1, n_frames=n_frames, width=width, height=height, seed=0)
 
 
-def run(size: int, frames: int, autocast: str, workdir: str) -> dict:
+def run(size: int, frames: int, autocast: str, workdir: str, ngf: int = 128) -> dict:
     """Generate ``frames`` frames at ``size`` wide; returns timings, memory and the last frames."""
     from data import create_test_loader
     from models import create_model
@@ -55,10 +55,10 @@ def run(size: int, frames: int, autocast: str, workdir: str) -> dict:
     if not os.path.isdir(data):
         make_data(data, size, size // 2, frames + 2)
     ckpt = os.path.join(workdir, "checkpoints")
-    name = f"g1_{size}"
+    name = f"g1_{size}_ngf{ngf}"
     flags = ["--dataroot", data, "--name", name, "--checkpoints_dir", ckpt, "--loadSize", str(size),
              "--results_dir", os.path.join(workdir, "results"), "--how_many", str(frames), "--autocast", autocast,
-             "--phase", "test"] + G1_FLAGS
+             "--phase", "test", "--ngf", str(ngf)] + G1_FLAGS
     opt = TestOptions().parse(flags, save=False)
     save_random_generator(opt)
     torch.manual_seed(0)
@@ -101,12 +101,13 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+    parser.add_argument("--ngf", type=int, default=128, help="generator filters (128: the g1 recipes)")
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.frames} frames per run")
     print("| size | precision | frames/s | generator ms/frame | outside generator | RSS at 10% (MB) | RSS at end (MB) | PSNR vs fp32, first frame | PSNR vs fp32, mean |")
@@ -115,7 +116,7 @@ def main() -> None:
         for size in args.sizes:
             reference = None
             for autocast in ("none", "bf16"):
-                r = run(size, args.frames, autocast, workdir)
+                r = run(size, args.frames, autocast, workdir, args.ngf)
                 if reference is None:
                     reference = r["outputs"]
                 scores = [psnr(a, b) for a, b in zip(r["outputs"], reference)]
