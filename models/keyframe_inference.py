@@ -205,7 +205,7 @@ class KeyframeInference(FrameGenerator):
         """Push the generated ``key`` to the interpolator and make the ``gap`` frames before it."""
         image = key.image.reshape(1, 3, *key.image.shape[-2:])
         if sequence.interpolator is None:
-            sequence.interpolator = GapInterpolator(self.flow_fn, self.config or _scaled_config(image.shape[-1]))
+            sequence.interpolator = GapInterpolator(self.flow_fn, self.config or scaled_config(image.shape[-1]))
         sequence.interpolator.push_key(image, key.index, item_labels(key_entry.item, self.opt.label_nc))
         if gap and len(sequence.interpolator.keys) < 2:
             raise RuntimeError(f"sequence {key.sequence}: frames {[e.index for e in gap]} lie before the first "
@@ -227,7 +227,7 @@ class KeyframeInference(FrameGenerator):
         return encode_input(item["A"], inst if use_inst else None, self.opt.label_nc)[0, -1]
 
 
-def _scaled_config(width: int) -> InterpolationConfig:
+def scaled_config(width: int) -> InterpolationConfig:
     """Interpolation constants with the label search radius scaled from 8 px at 512 px width."""
     radius = max(1, round(SEARCH_RADIUS_AT_512 * width / 512))
     return InterpolationConfig(label_search_radius=radius)
