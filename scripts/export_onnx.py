@@ -94,12 +94,15 @@ def export(step: GeneratorStep, example: tuple[Tensor, Tensor], path: str, opset
     """Write ``step`` traced on ``example`` to ``path`` (static shapes: the example's).
 
     Traced with autograd enabled (nothing requires a gradient), so the transposed convolutions take their plain
-    path rather than the CPU's channels-last reorders; the tracer's warnings about sizes read as Python
-    numbers are expected, the shapes being static.
+    path rather than the CPU's channels-last reorders. The tracer's warnings about sizes read as Python numbers
+    and the exporter's note on strided slices left unfolded are expected (static shapes) and silenced. The
+    TorchScript exporter (``dynamo=False``, deprecated by torch) is used because the torch.export-based one needs
+    the onnxscript package on top of onnx.
     """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with torch.enable_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1", category=UserWarning)
         torch.onnx.export(step, example, path, input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
                           opset_version=opset, dynamo=False)
 
