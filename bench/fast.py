@@ -324,9 +324,10 @@ def keyframe_section(args: argparse.Namespace) -> list[str]:
     loader_opt = key_options(net_flags, "sr_mobile_composite", True, False)
     items = [item for _, item in zip(range(frames), create_test_loader(loader_opt))]
     pipes = [build_pipeline(net_flags, row) for row in KEY_PIPELINES]
-    for item in items + [None]:
+    for done, item in enumerate(items + [None]):
         for pipe in pipes:
             pipe.feed(item)
+        print(f"keyframes section: {min(done + 1, len(items))}/{len(items)} input frames done", file=sys.stderr, flush=True)
     height, width = items[0]["A"].shape[-2:]
     lines = [f"## Key-frame inference, {width}x{height}, stuttgart_00 frames 0-{len(items) - 1} (random weights)", "",
              "| pipeline | key-frame fraction (generated/output) | GMACs per output frame | vid2vid / this "
