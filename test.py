@@ -1,7 +1,8 @@
 """Generate videos with any model: ``python test.py --name label2city_1024_g1 --label_nc 35 --loadSize 1024 ...``.
 
 Writes ``<results_dir>/<name>/test_<which_epoch>/<sequence>/`` (input and synthesized frames, named as the
-reference), ``<sequence>.mp4`` (input | output side by side) and ``index.html``.
+reference), ``<sequence>.mp4`` (input | output side by side) and ``index.html``. With ``--keyframes published|interval``
+the model generates only the key frames and the others are interpolated (:mod:`models.keyframe_inference`).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     from data import create_test_loader
     from models import create_model
+    from models.keyframe_inference import with_keyframes
     from util.results_writer import ResultsWriter
 
     loader = create_test_loader(opt)
-    frames = create_model(opt).make_inference()
+    frames = with_keyframes(opt, create_model(opt).make_inference())
     started = time.time()
     with ResultsWriter(opt) as writer, tqdm(total=len(loader), desc="input frames", unit="frame") as progress:
         for item in loader:

@@ -12,27 +12,45 @@ the last frame are generated, the rest are interpolated by ffmpeg and cost no ge
 student's cost per generated frame X is compared to the paper's mean m through the fraction of generated
 frames it implies, f = m / X.
 
+Section ``keyframes``: the speed of key-frame inference, side by side in one run at one output size (the
+Cityscapes sample sequence ``stuttgart_00`` at 512x256 from ``../shared/datasets``, random weights, the
+published settings above, first frames from zeros): vid2vid every frame, the student every frame, and the
+student on the published key frames with our interpolation in between (:mod:`models.keyframe_inference`,
+DIS flow). All three run through test.py's streaming frame generators, fed the same frames in turn (a, b, c,
+a, b, c, ...), so load from other processes affects them alike. ``--quick`` runs it on a tiny network at
+64x32 (the smoke test of ``tests/test_cost.py``).
+
 Sections are functions ``(args) -> list[str]`` (markdown lines) in ``SECTIONS``; add one there.
 
-Usage: ``python bench/fast.py [--sections cost] [--runs 3] [--threads 2] [--time street face]``
+Usage: ``python bench/fast.py [--sections cost keyframes] [--runs 3] [--threads 2] [--time street face]
+[--key_frames 30] [--quick]``
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
 import sys
-from dataclasses import dataclass, replace
+import threading
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.networks import GeneratorConfig, build_generator  # noqa: E402
+from models.base_model import FrameGenerator  # noqa: E402
+from models.keyframe_inference import KeyframeInference  # noqa: E402
+from models.networks import GeneratorConfig, build_generator, generator_config  # noqa: E402
 from models.networks.input_encoding import encode_input  # noqa: E402
+from models.networks.step_cost import build_random, step_cost  # noqa: E402
 from models.networks.video_generator import InferenceState, VideoGenerator, inference_step  # noqa: E402
 from util.cost import analytic_part, count_macs, time_calls  # noqa: E402
+from util.results_writer import OutputFrame  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -131,8 +149,206 @@ def cost_section(args: argparse.Namespace) -> list[str]:
               "so f = paper mean / our student's MACs per generated frame."]
     return lines
 
+# ---------------------------------------------------------------------------------------------- key frames
+CITYSCAPES = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "Cityscapes"
+#: test.py flags of the published street setting (first frames from zeros: Cityscapes' test set has no photos)
+KEY_FLAGS = ["--label_nc", "35", "--use_instance", "--fg", "--n_frames_G", "3", "--no_first_img",
+             "--gpu_ids", "-1", "--nThreads", "0", "--label_stem", "auto"]
+FULL_NET = ["--loadSize", "512", "--ngf", "128", "--n_downsample_G", "3", "--n_blocks", "9"]
+QUICK_NET = ["--loadSize", "64", "--ngf", "8", "--n_downsample_G", "2", "--n_blocks", "2"]
+#: (row title, --netG, --student, key frames)
+KEY_PIPELINES = [("vid2vid every frame", "composite", False, False),
+                 ("student every frame", "sr_mobile_composite", True, False),
+                 ("student key frames + interpolation", "sr_mobile_composite", True, True)]
+#: DIS (OpenCV, MEDIUM preset) analytic estimate: MACs per pixel of one flow direction at full resolution.
+#: Patch inverse search on the half-resolution level and coarser (patch 8x8, stride 3 -> ~1/9 patch per pixel,
+#: 25 Gauss-Newton iterations of ~8 MACs per patch pixel, levels summing to 4/3), densification (~7 patches per
+#: pixel, ~10 MACs) and 5 variational refinement iterations (~50 MACs per pixel per iteration), per the
+#: half-resolution pixel count.
+DIS_MACS_PER_PIXEL = ((64 * 25 * 8 / 9) * 4 / 3 + 7 * 10 + 5 * 50) / 4
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], list[str]]] = {"cost": cost_section}
+
+def rss_bytes() -> int:
+    """Resident set size of this process in bytes."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakSampler:
+    """Largest increase of the resident set size while inside ``with`` (sampled every 2 ms in a thread)."""
+
+    def __enter__(self) -> "PeakSampler":
+        self.start, self.peak, self._stop = rss_bytes(), rss_bytes(), threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, rss_bytes())
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+    @property
+    def increase(self) -> int:
+        """Bytes above the resident size at entry."""
+        return self.peak - self.start
+
+
+class TimedFrames(FrameGenerator):
+    """A frame generator that adds up the seconds its wrapped generator spends and the frames it makes."""
+
+    def __init__(self, frames: FrameGenerator) -> None:
+        self.frames, self.seconds, self.made = frames, 0.0, 0
+
+    def step(self, item: dict) -> list[OutputFrame]:
+        start = time.perf_counter()
+        out = self.frames.step(item)
+        self.seconds += time.perf_counter() - start
+        self.made += len(out)
+        return out
+
+    def flush(self) -> list[OutputFrame]:
+        return self.frames.flush()
+
+
+@dataclass
+class Pipeline:
+    """One row of the key-frame section while it runs."""
+
+    title: str
+    net_g: str
+    student: bool
+    params: int
+    config: GeneratorConfig
+    generator: TimedFrames
+    frames: FrameGenerator
+    seconds: float = 0.0
+    outputs: int = 0
+    peak_step_bytes: int = 0
+    keys: list = field(default_factory=list)  # (index, (1, 3, H, W) image) of the generated keys, key rows only
+
+    def feed(self, item: Optional[dict]) -> None:
+        """One step (``None``: the flush at the end), timed, its memory sampled."""
+        with PeakSampler() as memory:
+            start = time.perf_counter()
+            out = self.frames.flush() if item is None else self.frames.step(item)
+            self.seconds += time.perf_counter() - start
+        self.peak_step_bytes = max(self.peak_step_bytes, memory.increase)
+        self.outputs += len(out)
+        if isinstance(self.frames, KeyframeInference):
+            self.keys += [(f.index, f.image.reshape(1, 3, *f.image.shape[-2:])) for f in out if f.kind == "key"]
+
+
+def key_options(net_flags: list[str], net_g: str, student: bool, keyframes: bool) -> argparse.Namespace:
+    """test.py options of one pipeline (printing silenced)."""
+    from options import TestOptions
+
+    flags = KEY_FLAGS + net_flags + ["--dataroot", str(CITYSCAPES), "--netG", net_g]
+    flags += (["--student"] if student else []) + (["--keyframes", "published"] if keyframes else [])
+    with contextlib.redirect_stdout(io.StringIO()):
+        return TestOptions().parse(flags, save=False)
+
+
+def build_pipeline(net_flags: list[str], row: tuple[str, str, bool, bool]) -> Pipeline:
+    """Random weights (BatchNorm in training mode, as test.py), wrapped as test.py wraps them."""
+    from models.keyframe_inference import keyframe_policy
+    from models.networks.flow.estimator import create_flow_estimator
+    from models.vid2vid_inference import Vid2VidInference
+
+    title, net_g, student, keyframes = row
+    opt = key_options(net_flags, net_g, student, keyframes)
+    net = build_random(net_g, generator_config(opt), "cpu")
+    timed = TimedFrames(Vid2VidInference(opt, net, torch.device("cpu")))
+    frames: FrameGenerator = timed
+    if keyframes:
+        frames = KeyframeInference(opt, timed, create_flow_estimator("dis", "", torch.device("cpu")),
+                                   keyframe_policy(opt))
+    params = sum(p.numel() for p in net.parameters())
+    return Pipeline(title, net_g, student, params, generator_config(opt), timed, frames)
+
+
+def interpolation_macs(pipe: Pipeline, items: list[dict]) -> tuple[float, float, float]:
+    """MACs of one gap's set-up (counted: confirmations; analytic: DIS both ways) and of one interpolated frame,
+    on the first gap of the key row that has frames between its keys. Returns (gap counted, gap DIS, frame)."""
+    from models.interpolation import GapInterpolator
+    from models.keyframe_inference import item_labels, scaled_config
+    from models.networks.flow.estimator import create_flow_estimator
+
+    (t0, key0), (t1, key1) = next((a, b) for a, b in zip(pipe.keys, pipe.keys[1:]) if b[0] - a[0] > 1)
+    flows = create_flow_estimator("dis", "", torch.device("cpu"))(torch.cat([key0, key1]), torch.cat([key1, key0]))
+    gap = GapInterpolator(lambda current, previous: flows, scaled_config(key0.shape[-1]))
+    gap.push_key(key0, t0, item_labels(items[t0], 35))
+    gap.push_key(key1, t1, item_labels(items[t1], 35))
+    middle = (t0 + t1) // 2
+    with_set_up, _ = count_macs(gap.frame_at, middle, item_labels(items[middle], 35))  # flows are confirmed once
+    frame, _ = count_macs(gap.frame_at, middle, item_labels(items[middle], 35))
+    return with_set_up - frame, 2 * DIS_MACS_PER_PIXEL * key0.shape[-1] * key0.shape[-2], frame
+
+
+def _gmacs(macs: float) -> str:
+    """GMACs with one decimal, or three for the tiny ``--quick`` networks."""
+    return f"{macs / 1e9:,.1f}" if macs >= 1e10 else f"{macs / 1e9:.3f}"
+
+
+def keyframe_rows(pipes: list[Pipeline], items: list[dict]) -> list[str]:
+    """The table rows: cost per output frame and speed of each pipeline."""
+    height, width = items[0]["A"].shape[-2:]
+    rows, base = [], None
+    for pipe in pipes:
+        generated, interpolated = pipe.generator.made, pipe.outputs - pipe.generator.made
+        macs, interp_ms = step_cost(pipe.net_g, pipe.config, 35, height, width).macs * generated, "-"
+        if isinstance(pipe.frames, KeyframeInference):
+            counted, dis, frame = interpolation_macs(pipe, items)
+            gaps = sum(b[0] - a[0] > 1 for a, b in zip(pipe.keys, pipe.keys[1:]))
+            macs += gaps * (counted + dis) + interpolated * frame
+            interp_ms = f"{(pipe.seconds - pipe.generator.seconds) / max(interpolated, 1) * 1e3:,.0f}"
+        per_frame, fps = macs / pipe.outputs, pipe.outputs / pipe.seconds
+        base = base or (per_frame, fps)
+        memory = (pipe.params * 4 + pipe.peak_step_bytes) / 2**20
+        rows.append(f"| {pipe.title} | {generated / pipe.outputs:.2f} ({generated}/{pipe.outputs}) | "
+                    f"{_gmacs(per_frame)} | {base[0] / per_frame:.1f}x | {fps:.3f} | {fps / base[1]:.1f}x | "
+                    f"{pipe.generator.seconds / max(generated, 1) * 1e3:,.0f} | {interp_ms} | {memory:,.0f} |")
+    return rows
+
+
+def keyframe_section(args: argparse.Namespace) -> list[str]:
+    """Section ``keyframes``: vid2vid every frame, student every frame, student on key frames + interpolation."""
+    from data import create_test_loader
+
+    net_flags = QUICK_NET if args.quick else FULL_NET
+    frames = args.key_frames or (12 if args.quick else 30)
+    loader_opt = key_options(net_flags, "sr_mobile_composite", True, False)
+    items = [item for _, item in zip(range(frames), create_test_loader(loader_opt))]
+    pipes = [build_pipeline(net_flags, row) for row in KEY_PIPELINES]
+    for done, item in enumerate(items + [None]):
+        for pipe in pipes:
+            pipe.feed(item)
+        print(f"keyframes section: {min(done + 1, len(items))}/{len(items)} input frames done", file=sys.stderr, flush=True)
+    height, width = items[0]["A"].shape[-2:]
+    lines = [f"## Key-frame inference, {width}x{height}, stuttgart_00 frames 0-{len(items) - 1} (random weights)", "",
+             "| pipeline | key-frame fraction (generated/output) | GMACs per output frame | vid2vid / this "
+             "| frames/s | this / vid2vid | generator ms per key frame | interpolation ms per frame "
+             "| peak memory (MB) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += keyframe_rows(pipes, items)
+    lines += ["", f"{len(items)} input frames; the first 2 condition the generator (zeros) and are not output. "
+              "MACs per output frame, amortised over the output frames: generator steps counted as in the cost "
+              "section (convolutions by torch's flop counter; warp, resize, blends analytic), interpolation "
+              "counted by the same counter on a gap of this run (flow confirmation, splatting arithmetic, warps, "
+              "blends; scatter and exp not counted), plus DIS flow both ways per gap, an ANALYTIC estimate "
+              f"({DIS_MACS_PER_PIXEL:.0f} MACs per pixel per direction; OpenCV is outside the counter).",
+              "frames/s: output frames over the wall time of every step and the flush (key selection, "
+              "generation, flow, interpolation). Interpolation ms per frame: that time minus the generator's, "
+              "per interpolated frame. Peak memory: float32 parameters plus the largest resident-memory increase "
+              "during one step (sampled every 2 ms). The vid2vid composite takes the exact sparse label stem on "
+              "the CPU, as test.py; the student has none."]
+    return lines
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], list[str]]] = {"cost": cost_section, "keyframes": keyframe_section}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -144,6 +360,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--time", nargs="*", default=["street"], choices=list(SETTINGS),
                         help="settings whose generator steps are timed on the CPU (default: street)")
+    parser.add_argument("--key_frames", type=int, default=0,
+                        help="keyframes section: input frames of stuttgart_00 used (0: all 30; 12 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="keyframes section: a tiny network at 64x32 (a smoke run of a few seconds)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -39,6 +39,20 @@ class TestOptions(BaseOptions):
                        help="(new) folder of the single-frame generator checkpoints; default "
                             "<checkpoints_dir>/label2city_single or edge2face_single")
         add_single_generator_flags(g)
+
+        g = parser.add_argument_group("key frames")
+        g.add_argument("--keyframes", type=str, default="off", choices=["off", "published", "interval"],
+                       help="(new) Fast-Vid2Vid key-frame inference: generate only key frames and interpolate the "
+                            "others (flow of --flow_backend between the generated keys, label-aware); published: "
+                            "keys at the local maxima of the input's LUV change, interval: every --key_interval-th "
+                            "frame; off: generate every frame")
+        g.add_argument("--key_interval", type=int, default=0,
+                       help="(new) --keyframes interval: frames from one key to the next (>= 1)")
+        g.add_argument("--max_key_gap", type=int, default=0,
+                       help="(new) with --keyframes: at most this many frames from one key to the next, keys "
+                            "inserted where needed (0: no cap, as published)")
+        # the generator predicts its own flow at test; only the key-frame interpolation estimates flow
+        parser.set_defaults(flow_backend="dis")
         return parser
 
     def _dataset_mode(self, opt: argparse.Namespace) -> str:

@@ -71,7 +71,7 @@ RANGES: dict[str, Range] = {
     "n_frames_total": AT_LEAST_1, "niter_step": AT_LEAST_1, "niter_fix_global": AT_LEAST_0,
     # test
     "how_many": AT_LEAST_1, "ntest": Range(1, allow_inf=True), "start_frame": AT_LEAST_0,
-    "aspect_ratio": POSITIVE,
+    "aspect_ratio": POSITIVE, "key_interval": AT_LEAST_0, "max_key_gap": AT_LEAST_0,
 }
 #: Fewest ``--n_frames_G`` each model accepts (models not listed accept 1).
 MIN_FRAMES_G = {"vid2vid": 2}
@@ -141,6 +141,26 @@ def _student_problems(opt: argparse.Namespace) -> Iterator[str]:
                f"({2 ** opt.n_downsample_G})")
 
 
+def keyframe_problems(opt: argparse.Namespace) -> Iterator[str]:
+    """test.py's key-frame flags: a rule that cannot run, or a key-frame flag without ``--keyframes``."""
+    mode = getattr(opt, "keyframes", None)
+    if mode is None:
+        return
+    interval, gap = opt.key_interval, opt.max_key_gap
+    if mode == "interval" and interval < 1:
+        yield "--keyframes interval needs --key_interval N (frames from one key to the next, N >= 1)"
+    if mode != "interval" and interval > 0:
+        yield (f"--key_interval {interval} only applies to --keyframes interval (got --keyframes {mode}); "
+               "add --keyframes interval or drop --key_interval")
+    if mode == "off" and gap > 0:
+        yield (f"--max_key_gap {gap} only applies with --keyframes published or interval; add one or drop "
+               "--max_key_gap")
+    if mode != "off" and opt.flow_backend == "flownet2" and not os.path.isfile(opt.flownet_checkpoint):
+        yield (f"--keyframes with --flow_backend flownet2: --flownet_checkpoint {opt.flownet_checkpoint} not "
+               "found; get it with `python scripts/download_models_flownet2.py`, or interpolate with "
+               "--flow_backend dis (the default)")
+
+
 def _problems(opt: argparse.Namespace) -> Iterator[str]:
     """Flags that contradict each other (or the model)."""
     model_min = min_frames_g(getattr(opt, "model", ""))
@@ -167,6 +187,7 @@ def _problems(opt: argparse.Namespace) -> Iterator[str]:
     if opt.fg and bad:
         yield f"--fg_labels {bad} are outside [0, --label_nc {opt.label_nc})"
     yield from _student_problems(opt)
+    yield from keyframe_problems(opt)
     if opt.openpose_only and opt.densepose_only:
         yield "--openpose_only and --densepose_only exclude each other; pass at most one"
     if opt.no_first_img and getattr(opt, "use_real_img", False):

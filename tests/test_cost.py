@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import re
 import sys
@@ -67,3 +68,16 @@ def test_student_is_at_least_twice_cheaper_than_the_composite() -> None:
             macs[title] = count_macs(bench.step(net, *bench.inputs(setting, "meta")))[0]
         composite, teacher, student = macs.values()
         assert composite / student >= 2 and student < teacher < composite, (setting.title, macs)
+
+
+def test_keyframe_section_runs_quick(cityscapes_root) -> None:
+    """The key-frame speed section on a tiny network at 64x32: three rows, the key row generates a fraction."""
+    lines = _bench().keyframe_section(argparse.Namespace(quick=True, key_frames=12))
+    rows = [line.split("|")[1:-1] for line in lines if line.startswith("| ") and "---" not in line][1:]
+    assert [row[0].strip() for row in rows] == ["vid2vid every frame", "student every frame",
+                                                "student key frames + interpolation"]
+    fractions = [float(row[1].split()[0]) for row in rows]
+    assert fractions[:2] == [1.0, 1.0] and 0 < fractions[2] < 1
+    macs = [float(row[2]) for row in rows]
+    assert macs[0] > macs[1] > macs[2] > 0  # the student is cheaper; key frames cheaper still
+    assert all(float(row[4]) > 0 for row in rows) and rows[2][7].strip() != "-"

@@ -73,6 +73,14 @@ TEST_CASES = [
     (["--max_dataset_size", "0"], "--max_dataset_size"),
     (["--n_frames_G", "1"], "--n_frames_G"),
     (["--use_real_img", "--use_single_G", "--no_first_img"], "--no_first_img"),
+    (["--keyframes", "interval"], "--key_interval"),  # an interval rule without an interval
+    (["--keyframes", "interval", "--key_interval", "-2"], "--key_interval"),
+    (["--keyframes", "published", "--key_interval", "3"], "--key_interval"),  # would be silently ignored
+    (["--key_interval", "3"], "--keyframes"),
+    (["--max_key_gap", "4"], "--keyframes"),
+    (["--keyframes", "published", "--max_key_gap", "-1"], "--max_key_gap"),
+    (["--keyframes", "published", "--flow_backend", "flownet2", "--flownet_checkpoint", "absent.pth"],
+     "absent.pth"),  # the interpolation's flow network, before any frame is read
 ]
 
 

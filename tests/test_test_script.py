@@ -150,3 +150,31 @@ def test_label_colors_map_back_to_ids():
     ids[ids == 18] = 17  # so do 17 and 18
     ids[ids <= 4] = 0  # so do 0..4
     assert np.array_equal(colors_to_ids(colorize_labels(ids, 35), 35), ids)
+
+
+def test_keyframes_on_stuttgart_write_every_frame_in_order(cityscapes_root, tmp_path):
+    """--keyframes published: the keys are generated, the rest interpolated; the same files as every-frame
+    inference, in order, marked on the page; the mp4 holds every output frame."""
+    from models.keyframes import KeyframePolicy, label_picture, select_keyframes
+    from util.video import list_image_files
+
+    inputs = list_image_files(cityscapes_root / "test_A" / "stuttgart_00")
+    every = _run(cityscapes_root, tmp_path / "every", CITY, "none")
+    keyed = _run(cityscapes_root, tmp_path / "keyed", CITY, "none", "--keyframes", "published")
+    written = len(inputs) - 2  # the first n_frames_G - 1 = 2 frames condition the generator (zeros)
+    _check_results(keyed, {"stuttgart_00": written}, (64, 32))
+    folder = Path(keyed["folder"]) / "stuttgart_00"
+    names = sorted(p.name for p in folder.iterdir() if p.suffix in (".jpg", ".png"))
+    assert names == sorted(p.name for p in (Path(every["folder"]) / "stuttgart_00").iterdir()
+                           if p.suffix in (".jpg", ".png"))
+    page = Path(keyed["page"]).read_text()
+    captions = re.findall(r"(key|interpolated) frame: fake_B_(\w+)\.jpg", page)
+    stems = [Path(p).stem for p in inputs]
+    assert [stem for _, stem in captions] == stems[2:]  # every frame, in order
+    opt = TestOptions().parse(CITY + ["--dataroot", str(cityscapes_root)], save=False)
+    from data import create_test_loader
+
+    pictures = [label_picture(item["A"][0, 0, 0].long().numpy(), 35) for item in create_test_loader(opt)]
+    keys = select_keyframes(pictures[:len(inputs)], KeyframePolicy(mode="published", n_frames_G=3))
+    assert [kind for kind, _ in captions] == ["key" if i in keys else "interpolated" for i in range(2, len(inputs))]
+    assert 0 < sum(kind == "interpolated" for kind, _ in captions) < written

@@ -5,6 +5,7 @@
 - ``composite.py``: ``--netG composite``, vid2vid's CompositeGenerator / CompositeLocalGenerator.
 - ``sr_mobile.py``: ``--netG sr_mobile_composite``, Fast-Vid2Vid's teacher / student (``--student``).
 - ``video_generator.py``: VideoGenerator (all scales, one frame at a time) and streaming inference.
+- ``export.py``: the generator step as a plain module for ONNX export (norm layers with input statistics).
 - ``input_encoding.py``: one-hot labels, instance edges, pyramids, foreground mask.
 - ``pix2pixhd.py``: pix2pixHD single-frame generators (``--use_single_G``, ``--model single``).
 - ``discriminators.py``: multiscale PatchGAN discriminators (image, temporal, face).
