@@ -161,6 +161,19 @@ def test_skd_teacher_reads_full_resolution_and_the_student_starts_from_it(toy_ro
             assert_close(model.networks["G0"].state_dict()[name], value, msg=name)
 
 
+def test_skd_resumed_with_continue_train_keeps_its_own_student(toy_root, tmp_path, caplog):
+    common = ["--dataroot", str(toy_root), "--checkpoints_dir", str(tmp_path), *TINY, *CITY, *STAGE]
+    _save_generator(common, tmp_path / "teacher")
+    argv = [*common, "--name", "s", "--model", "skd", "--teacher_dir", str(tmp_path / "teacher")]
+    with caplog.at_level(logging.INFO, logger="models.distillation"):
+        train.main(argv)
+        assert "student initialised from" in caplog.text
+        caplog.clear()
+        train.main([*argv, "--continue_train", "--niter", "2"])
+    assert "student initialised from" not in caplog.text
+    assert (tmp_path / "s" / "iter.txt").read_text().split() == ["3", "0"]
+
+
 # ---------------------------------------------------------------------------------------------- end to end
 def _three_stages(root: Path, tmp_path: Path, data: list[str], caplog) -> Path:
     """Teacher, spatial and temporal stage, each from the previous one's checkpoint; returns the folder."""
@@ -182,15 +195,28 @@ def _three_stages(root: Path, tmp_path: Path, data: list[str], caplog) -> Path:
     return ckpt
 
 
+def _student_generates(root: Path, ckpt: Path, data: list[str], tmp_path: Path) -> None:
+    """test.py runs the temporal stage's student (its checkpoint has vid2vid's layout)."""
+    import test as test_script
+
+    summary = test_script.main(["--dataroot", str(root), "--checkpoints_dir", str(ckpt), "--name", "tkd",
+                                "--model", "tkd", *TINY[:14], "--netG", "sr_mobile_composite", *data,
+                                "--phase", "train", "--use_real_img", "--how_many", "2", "--no_video",
+                                "--results_dir", str(tmp_path / "results")])
+    assert summary["frames"] == 2
+
+
 @pytest.mark.slow
 def test_teacher_then_spatial_then_temporal_on_the_cityscapes_sample(cityscapes_root, tmp_path, caplog):
-    _three_stages(cityscapes_root, tmp_path, CITY, caplog)
+    ckpt = _three_stages(cityscapes_root, tmp_path, CITY, caplog)
+    _student_generates(cityscapes_root, ckpt, CITY, tmp_path)
 
 
 @pytest.mark.slow
 def test_teacher_then_spatial_then_temporal_on_the_face_sample(tmp_path, caplog):
     root = require(DATASETS / "face" / "train_keypoints", "face sample data").parent
-    _three_stages(root, tmp_path, FACE, caplog)
+    ckpt = _three_stages(root, tmp_path, FACE, caplog)
+    _student_generates(root, ckpt, FACE, tmp_path)
 
 
 def _distance_to_teacher(model: SkdModel, batch: dict) -> tuple[float, float]:
