@@ -140,8 +140,10 @@ class DistillationModel(Vid2VidModel):
             target: (N, 3, H, W) teacher frames at the same instants.
             mask: (N, 1, H, W) weights in [0, 1], or None.
         """
-        target = target.to(fake.device, fake.dtype)
+        fake = fake.to(self.d_device)  # where the VGG of the criterion lives
+        target = target.to(self.d_device, fake.dtype)
         if mask is not None:
+            mask = mask.to(self.d_device, fake.dtype)
             fake, target = fake * mask, target * mask
         losses = {"G_KD_L1": F.l1_loss(fake, target) * self.opt.lambda_kd_l1,
                   "G_KD_VGG": fake.new_zeros(())}

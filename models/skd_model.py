@@ -57,7 +57,7 @@ class SkdModel(DistillationModel):
         """``G_KD_L1`` and ``G_KD_VGG`` of a chunk, against the teacher's frames at the same instants."""
         fake = chunk.fake.reshape(-1, *chunk.fake.shape[2:])
         target = chunk_targets(self.targets.fake, start, chunk.fake.shape[1])
-        mask = None if self.opt.no_kd_mask else self.kd_mask(refs[0].detach()).to(fake.device)
+        mask = None if self.opt.no_kd_mask else self.kd_mask(refs[0].detach())
         return self.image_distillation(fake, target, mask)
 
     def kd_mask(self, flow_ref: Tensor) -> Tensor:
