@@ -60,8 +60,9 @@ def add_distillation_flags(parser: argparse.ArgumentParser, is_train: bool,
     g.add_argument("--teacher_epoch", type=str, default="latest",
                    help="(new) checkpoint prefix of the teacher's generator in --teacher_dir")
     g.add_argument("--kd_published", action="store_true",
-                   help="(new) reproduce the published code's distillation: the teacher reads its input at the "
-                        "student's resolution (the published teacher was built as a student), and see README")
+                   help="(new) reproduce the published code: the teacher reads its input at the student's "
+                        "resolution (it was built as a student); --model skd: one mask, from batch element 0's last "
+                        "frame, for every frame; --model tkd: the teacher's one-frame flow as the flow target")
     for name, (default, text) in lambdas.items():
         g.add_argument(f"--{name}", type=float, default=default, help=f"(new) {text}")
     return parser

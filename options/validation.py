@@ -69,6 +69,9 @@ RANGES: dict[str, Range] = {
     "lambda_T": AT_LEAST_0, "lambda_F": AT_LEAST_0, "n_frames_D": Range(2), "n_scales_temporal": AT_LEAST_1,
     "max_frames_per_gpu": AT_LEAST_1, "max_frames_backpropagate": AT_LEAST_1, "max_t_step": AT_LEAST_1,
     "n_frames_total": AT_LEAST_1, "niter_step": AT_LEAST_1, "niter_fix_global": AT_LEAST_0,
+    # distillation (--model skd / tkd)
+    "lambda_kd_l1": AT_LEAST_0, "lambda_kd_vgg": AT_LEAST_0, "lambda_kd_flow": AT_LEAST_0,
+    "lambda_kd_i3d": AT_LEAST_0, "i3d_size": AT_LEAST_1,
     # test
     "how_many": AT_LEAST_1, "ntest": Range(1, allow_inf=True), "start_frame": AT_LEAST_0,
     "aspect_ratio": POSITIVE,

@@ -144,6 +144,9 @@ def test_missing_teacher_or_student_checkpoint_is_one_error_before_any_work(toy_
     err = capsys.readouterr().err
     assert code == 2 and "--student_dir" in err
     assert not (tmp_path / "s").exists() and not (tmp_path / "t").exists()
+    code = run(train.main, [*common, "--name", "s", "--model", "skd", "--teacher_dir", str(tmp_path / "teacher"),
+                            "--lambda_kd_l1", "-1"])
+    assert code == 2 and "--lambda_kd_l1 must be >= 0" in capsys.readouterr().err
 
 
 def test_skd_teacher_reads_full_resolution_and_the_student_starts_from_it(toy_root, tmp_path):

@@ -3,7 +3,8 @@
 One training step (train.py lines) or one generated frame (test.py lines) for each distinct combination of
 model, generator, discriminators, first-frame mode and dataset mode the scripts use, on the toy street data and
 the shared face and pose samples. A recipe whose model cannot be built or stepped (e.g. a missing import for
-``--add_face_disc``) fails here.
+``--add_face_disc``) fails here. The distillation recipes read earlier stages' files: random stand-ins of the tiny
+size take their place.
 """
 
 from __future__ import annotations
