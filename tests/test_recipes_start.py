@@ -3,7 +3,8 @@
 One training step (train.py lines) or one generated frame (test.py lines) for each distinct combination of
 model, generator, discriminators, first-frame mode and dataset mode the scripts use, on the toy street data and
 the shared face and pose samples. A recipe whose model cannot be built or stepped (e.g. a missing import for
-``--add_face_disc``) fails here.
+``--add_face_disc``) fails here. The distillation recipes read earlier stages' files: random stand-ins of the tiny
+size take their place.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from util.checkpoint import atomic_save, cpu_state_dict
 DROPPED = {"--gpu_ids", "--n_gpus_gen", "--loadSize", "--fineSize", "--ngf", "--ndf", "--n_blocks",
            "--n_blocks_local", "--batchSize", "--n_frames_total", "--max_frames_per_gpu", "--dataroot", "--nThreads",
            "--load_pretrain", "--max_t_step", "--checkpoints_dir", "--results_dir", "--name", "--how_many",
-           "--nThread"}
+           "--nThread", "--teacher_dir", "--student_dir", "--i3d_weights"}
 TINY = ["--gpu_ids", "-1", "--ngf", "8", "--ndf", "8", "--n_blocks", "1", "--n_blocks_local", "1", "--nThreads", "0"]
 TINY_TRAIN = ["--no_vgg", "--flow_backend", "dis", "--n_frames_total", "2", "--max_frames_per_gpu", "1"]
 SIZES = {"temporal": ["--loadSize", "128", "--fineSize", "128", "--resize_or_crop", "scaleWidth"],
@@ -110,6 +111,28 @@ def _train_one_step(argv: list[str]):
     return model, result
 
 
+def _distillation_inputs(argv: list[str], tiny: list[str], tmp_path: Path) -> list[str]:
+    """Random stand-ins for the earlier stages a distillation recipe reads (``--teacher_dir``, ``--student_dir``:
+    a generator of the tiny size; ``--i3d_weights``: a random I3D, run at 32x32), and the flags naming them."""
+    from models.networks import define_G
+    from models.networks.i3d import InceptionI3d
+
+    extra = []
+    for flag in ("--teacher_dir", "--student_dir"):
+        if flag in argv:
+            generator = define_G(TrainOptions().parse(tiny + ["--model", "vid2vid"], save=False))
+            folder = tmp_path / flag.strip("-")
+            atomic_save(cpu_state_dict(generator.scales[0]), str(folder / "latest_net_G0.pth"))
+            extra += [flag, str(folder)]
+    if "--i3d_weights" in argv:
+        state = {k: v for k, v in InceptionI3d().state_dict().items() if not k.endswith("num_batches_tracked")}
+        atomic_save(state, str(tmp_path / "i3d.pt"))
+        extra += ["--i3d_weights", str(tmp_path / "i3d.pt"), "--i3d_size", "32"]
+    if dict(zip(argv[:-1], argv[1:])).get("--model") == "tkd":
+        extra += ["--n_frames_total", "3"]  # the temporal stage subsamples: clips of 2 * tG - 1 frames at least
+    return extra
+
+
 def _save_random_generators(argv: list[str], tmp_path: Path) -> list[str]:
     """Random weights where test.py looks for them (the generator, and the single-frame one when asked)."""
     from models.networks import define_G, define_single_G
@@ -147,7 +170,8 @@ def test_recipe_starts(path: Path, index: int, toy_root: Path, tmp_path: Path) -
     root = _dataroot(mode, toy_root)
     tiny = _tiny_argv(argv, mode, root, tmp_path, train=entry == "train.py")
     if entry == "train.py":
-        _train_one_step(tiny)
+        _, result = _train_one_step(tiny + _distillation_inputs(argv, tiny, tmp_path))
+        assert ("G_KD_I3D" in result.losses) is ("--i3d_weights" in argv)
         return
     if mode in ("face", "pose"):  # the samples hold training sequences only
         tiny += ["--phase", "train"]

@@ -74,6 +74,41 @@ def test_g1_chain_names_match() -> None:
     assert flag("train_2048.sh", "--load_pretrain") == f"checkpoints/{flag('train_1024.sh', '--name')}"
 
 
+#: Flags of the distillation recipes naming an earlier stage's files: (kind, the stand-in's name).
+STAND_INS = {"--teacher_dir": ("dir", "teacher"), "--student_dir": ("dir", "student"), "--i3d_weights": ("file", "i3d.pt")}
+
+
+def with_stand_ins(argv: list[str], folder: Path) -> list[str]:
+    """``argv`` with the earlier stages' checkpoints it names (``--teacher_dir`` ...) replaced by empty stand-ins
+    under ``folder`` (parsing checks that they exist; these tests load nothing)."""
+    out = list(argv)
+    for i, word in enumerate(out[:-1]):
+        if word not in STAND_INS:
+            continue
+        kind, name = STAND_INS[word]
+        path = folder / name
+        if kind == "dir":
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "latest_net_G0.pth").touch()
+        else:
+            path.touch()
+        out[i + 1] = str(path)
+    return out
+
+
+def test_distillation_chain_names_match() -> None:
+    """Each Fast-Vid2Vid stage reads the run folders the previous stages write."""
+    for task in ("street", "face", "pose"):
+        def flag(stage: str, key: str) -> str:
+            argv = entry_commands(REPO / "scripts" / task / f"train_{stage}.sh")[0][1]
+            return argv[argv.index(key) + 1]
+
+        teacher = f"checkpoints/{flag('teacher', '--name')}"
+        assert flag("skd", "--teacher_dir") == flag("tkd", "--teacher_dir") == teacher, task
+        assert flag("tkd", "--student_dir") == f"checkpoints/{flag('skd', '--name')}", task
+        assert flag("skd", "--model") == "skd" and flag("tkd", "--model") == "tkd", task
+
+
 def _fake_devices(gpu_ids) -> list[torch.device]:
     """The devices the script's machine would have: one CUDA device per id (objects only, no CUDA calls)."""
     return [torch.device("cuda", i) for i in gpu_ids] or [torch.device("cpu")]
@@ -90,7 +125,8 @@ def test_script_line_parses(path: Path, index: int, monkeypatch, tmp_path) -> No
     monkeypatch.setattr(base_options, "resolve_devices", _fake_devices)
     entry, argv = entry_commands(path)[index]
     options = TrainOptions() if entry == "train.py" else TestOptions()
-    opt = options.parse(argv + ["--checkpoints_dir", str(tmp_path)], save=False)
+    opt = options.parse(with_stand_ins(argv, tmp_path / "stand_ins") + ["--checkpoints_dir", str(tmp_path)],
+                        save=False)
     pairs = dict(zip(argv[:-1], argv[1:]))
     assert opt.name == pairs["--name"]
     for key in ("--label_nc", "--loadSize", "--n_scales_spatial", "--batchSize", "--num_D", "--n_frames_total"):

@@ -2,8 +2,7 @@
 # Fast-Vid2Vid stage A, edge-to-face 512x512: the teacher (--netG sr_mobile_composite, --student NOT set),
 # trained with the plain vid2vid losses and schedule. The published scripts/face/train_teacher.sh's flags,
 # with --nThreads spelled out (published: --nThread) and no dangling backslash. --save_latest_freq /
-# --save_epoch_freq are Fast-Vid2Vid's changed defaults (vid2vid: 1000 / 1). The student distillation
-# recipes come with the distillation models.
+# --save_epoch_freq are Fast-Vid2Vid's changed defaults (vid2vid: 1000 / 1). Next: train_skd.sh.
 set -e
 python train.py --name edge2face_512_teacher \
     --dataroot datasets/face/ --dataset_mode face --input_nc 15 --loadSize 512 --num_D 3 \

@@ -4,7 +4,7 @@
 # with three changes: --nThreads spelled out (published: --nThread), no dangling backslash, and the default
 # --dataroot datasets/Cityscapes/ (published: ../cityscape/, in Fast-Vid2Vid's A/<phase> layout; ours is
 # <phase>_A, see datasets/README.md). --save_latest_freq / --save_epoch_freq are Fast-Vid2Vid's changed
-# defaults (vid2vid: 1000 / 1). The student distillation recipes come with the distillation models.
+# defaults (vid2vid: 1000 / 1). Next: train_skd.sh.
 set -e
 python train.py --name label2city_512_teacher \
     --label_nc 35 --loadSize 512 --use_instance --fg \

