@@ -145,8 +145,12 @@ class BaseOptions:
 
     # ------------------------------------------------------------------ parsing
     def gather(self, argv: Sequence[str] | None = None) -> argparse.Namespace:
-        """Parse twice: first the base flags, then again with the model's and dataset's hooks applied."""
-        parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        """Parse twice: first the base flags, then again with the model's and dataset's hooks applied.
+
+        ``--help`` is added only for the last parse, so it lists the flags of the chosen ``--model`` and
+        ``--dataset_mode`` too.
+        """
+        parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter, add_help=False)
         parser = self.initialize(parser)
         argv = list(sys.argv[1:] if argv is None else argv)
         opt, _ = parser.parse_known_args(argv)
@@ -157,6 +161,7 @@ class BaseOptions:
         parser = model_option_setter(opt.model)(parser, self.is_train)
         opt, _ = parser.parse_known_args(argv)
         parser = dataset_option_setter(self._dataset_mode(opt))(parser, self.is_train)
+        parser.add_argument("-h", "--help", action="help", help="show this help message and exit")
         self.parser = parser
         return parser.parse_args(argv)
 

@@ -123,3 +123,21 @@ def test_non_default_values_are_printed(capsys):
     out = capsys.readouterr().out
     assert re.search(r"ngf:\s+16\s+\[default: 128\]", out)
     assert "ndf" not in out
+
+
+@pytest.mark.parametrize("options, argv, flag", [
+    (TrainOptions, ["--model", "skd"], "--teacher_dir"),
+    (TrainOptions, ["--model", "tkd"], "--lambda_kd_flow"),
+    (TestOptions, [], "--keyframes"),
+])
+def test_help_lists_the_chosen_models_and_dataset_modes_flags(options, argv, flag, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        options().parse(argv + ["--help"], save=False)
+    assert exit_info.value.code == 0
+    assert flag in capsys.readouterr().out
+
+
+def test_help_of_the_default_model_leaves_the_distillation_flags_out(capsys):
+    with pytest.raises(SystemExit):
+        TrainOptions().parse(["--help"], save=False)
+    assert "--teacher_dir" not in capsys.readouterr().out
