@@ -88,6 +88,8 @@ def save_features(features: dict[int, np.ndarray], path: str) -> None:
     plain = {int(label): np.asarray(rows, dtype=np.float64) for label, rows in features.items()}
     temp = f"{path}.tmp"
     with open(temp, "wb") as stream:
+        # Writing only: the released layout is a pickled dict, so np.save needs allow_pickle for it. Every read
+        # of such a file goes through util.safe_pickle.load_numpy_pickle, which rebuilds arrays and dicts only.
         np.save(stream, np.array(plain, dtype=object), allow_pickle=True)
     os.replace(temp, path)
 
