@@ -236,7 +236,8 @@ def _distance_to_teacher(model: SkdModel, batch: dict) -> tuple[float, float]:
 def test_spatial_distillation_halves_the_students_distance_to_the_teacher(toy_root, tmp_path, capsys):
     """A teacher trained 40 steps, then 30 distillation steps of the student started from it. The vid2vid terms
     pull the student towards the real frames, from which this barely trained teacher is far: the test weights
-    the (masked) distillation up and feature matching down, so that it measures what the distillation does."""
+    the (masked) distillation up and feature matching down, so that it measures what the distillation does. A
+    control run without the distillation L1 term must stay clearly farther from the teacher."""
     from data import create_dataset
     from models import create_model
 
@@ -250,14 +251,20 @@ def test_spatial_distillation_halves_the_students_distance_to_the_teacher(toy_ro
     for _ in range(40):
         teacher.train_sequence(batch)
     atomic_save(cpu_state_dict(teacher.networks["G0"]), str(tmp_path / "teacher" / "latest_net_G0.pth"))
-    opt = TrainOptions().parse([*common, "--name", "student", "--model", "skd", "--teacher_dir",
-                                str(tmp_path / "teacher"), "--lambda_kd_l1", "200", "--lambda_feat", "1"],
-                               save=False)
-    student = create_model(opt)
-    before = _distance_to_teacher(student, batch)
-    for _ in range(30):
-        student.train_sequence(batch)
-    after = _distance_to_teacher(student, batch)
+    runs = {}
+    for name, weight in (("distilled", "200"), ("control", "0")):  # the control: the same run without the L1 term
+        seed_everything(1)
+        opt = TrainOptions().parse([*common, "--name", name, "--model", "skd", "--teacher_dir",
+                                    str(tmp_path / "teacher"), "--lambda_kd_l1", weight, "--lambda_feat", "1"],
+                                   save=False)
+        student = create_model(opt)
+        before = _distance_to_teacher(student, batch)
+        for _ in range(30):
+            student.train_sequence(batch)
+        runs[name] = before, _distance_to_teacher(student, batch)
+    (before, after), (_, control) = runs["distilled"], runs["control"]
     with capsys.disabled():
-        print(f"\nstudent vs teacher: L1 {before[0]:.4f} -> {after[0]:.4f}, PSNR {before[1]:.2f} -> {after[1]:.2f} dB")
+        print(f"\nstudent vs teacher: L1 {before[0]:.4f} -> {after[0]:.4f} (without the L1 term {control[0]:.4f}), "
+              f"PSNR {before[1]:.2f} -> {after[1]:.2f} dB (without {control[1]:.2f} dB)")
     assert after[0] <= 0.5 * before[0], (before, after)
+    assert after[0] <= 0.75 * control[0], (after, control)
