@@ -118,11 +118,8 @@ class DistillationModel(Vid2VidModel):
             real: (B, T, 3, H, W) real frames in [-1, 1].
             inst: (B, T, 1, H, W) instance ids, or None.
         """
-        n_frames = real.shape[1]
-        n_load = max(1, min(self.schedule.frames_per_chunk, n_frames - self.t_g + 1))
         history, fakes, flows = None, [], []
-        for start in range(0, n_frames - self.t_g + 1, n_load):
-            window = slice(start, min(n_frames, start + n_load + self.t_g - 1))
+        for window in self.chunk_windows(real.shape[1], partial=True):
             with self._autocast():
                 chunk = self.generate_chunk(label[:, window], real[:, window],
                                             None if inst is None else inst[:, window], history,

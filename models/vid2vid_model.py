@@ -261,12 +261,14 @@ class Vid2VidModel(BaseModel):
         """Train on one batch of clips: every chunk is generated, scored and stepped as the reference does."""
         return self.train_clip(*self._unpack(data))
 
-    def chunk_windows(self, n_frames: int) -> list[slice]:
-        """The windows a clip of ``n_frames`` frames is trained in: tG-1 conditioning frames plus the chunk's new
-        frames each, whole chunks only (as the reference)."""
+    def chunk_windows(self, n_frames: int, partial: bool = False) -> list[slice]:
+        """The windows a clip of ``n_frames`` frames is generated in: tG-1 conditioning frames plus the chunk's
+        new frames each. Whole chunks only (as the reference trains), or with ``partial`` also a shorter last
+        window, so that every frame from tG-1 on is generated."""
         n_load = min(self.schedule.frames_per_chunk, n_frames - self.t_g + 1)
         t_len = n_load + self.t_g - 1
-        return [slice(start, start + t_len) for start in range(0, n_frames - t_len + 1, n_load)]
+        last_start = n_frames - (self.t_g if partial else t_len)
+        return [slice(start, min(n_frames, start + t_len)) for start in range(0, last_start + 1, max(1, n_load))]
 
     def train_clip(self, label: Tensor, real: Tensor, inst: Optional[Tensor]) -> StepResult:
         """Train on clips already on the generator device, chunk by chunk.
