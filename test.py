@@ -2,7 +2,7 @@
 
 Writes ``<results_dir>/<name>/test_<which_epoch>/<sequence>/`` (input and synthesized frames, named as the
 reference), ``<sequence>.mp4`` (input | output side by side) and ``index.html``. With ``--keyframes published|interval``
-the model generates only the key frames and the others are interpolated (:mod:`models.keyframe_inference`).
+the model generates only the key frames and the others are interpolated (:mod:`models.fast_vid2vid.keyframe_inference`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     from data import create_test_loader
     from models import create_model
-    from models.keyframe_inference import with_keyframes
+    from models.fast_vid2vid.keyframe_inference import with_keyframes
     from util.results_writer import ResultsWriter
 
     loader = create_test_loader(opt)

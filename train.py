@@ -9,8 +9,8 @@ import logging
 import sys
 from typing import Sequence
 
-from models.trainer import Trainer
-from models.vid2vid_criterion import NonFiniteLossError
+from training.trainer import Trainer
+from models.vid2vid.criterion import NonFiniteLossError
 from options import TrainOptions
 
 

@@ -15,7 +15,7 @@ frames it implies, f = m / X.
 Section ``keyframes``: the speed of key-frame inference, side by side in one run at one output size (the
 Cityscapes sample sequence ``stuttgart_00`` at 512x256 from ``../shared/datasets``, random weights, the
 published settings above, first frames from zeros): vid2vid every frame, the student every frame, and the
-student on the published key frames with our interpolation in between (:mod:`models.keyframe_inference`,
+student on the published key frames with our interpolation in between (:mod:`models.fast_vid2vid.keyframe_inference`,
 DIS flow). All three run through test.py's streaming frame generators, fed the same frames in turn (a, b, c,
 a, b, c, ...), so load from other processes affects them alike. ``--quick`` runs it on a tiny network at
 64x32 (the smoke test of ``tests/test_cost.py``).
@@ -44,7 +44,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.base_model import FrameGenerator  # noqa: E402
-from models.keyframe_inference import KeyframeInference  # noqa: E402
+from models.fast_vid2vid.keyframe_inference import KeyframeInference  # noqa: E402
 from models.networks import GeneratorConfig, build_generator, generator_config  # noqa: E402
 from models.networks.input_encoding import encode_input  # noqa: E402
 from models.networks.step_cost import build_random, step_cost  # noqa: E402
@@ -255,9 +255,9 @@ def key_options(net_flags: list[str], net_g: str, student: bool, keyframes: bool
 
 def build_pipeline(net_flags: list[str], row: tuple[str, str, bool, bool]) -> Pipeline:
     """Random weights (BatchNorm in training mode, as test.py), wrapped as test.py wraps them."""
-    from models.keyframe_inference import keyframe_policy
+    from models.fast_vid2vid.keyframe_inference import keyframe_policy
     from models.networks.flow.estimator import create_flow_estimator
-    from models.vid2vid_inference import Vid2VidInference
+    from models.vid2vid.inference import Vid2VidInference
 
     title, net_g, student, keyframes = row
     opt = key_options(net_flags, net_g, student, keyframes)
@@ -274,8 +274,8 @@ def build_pipeline(net_flags: list[str], row: tuple[str, str, bool, bool]) -> Pi
 def interpolation_macs(pipe: Pipeline, items: list[dict]) -> tuple[float, float, float]:
     """MACs of one gap's set-up (counted: confirmations; analytic: DIS both ways) and of one interpolated frame,
     on the first gap of the key row that has frames between its keys. Returns (gap counted, gap DIS, frame)."""
-    from models.interpolation import GapInterpolator
-    from models.keyframe_inference import item_labels, scaled_config
+    from models.fast_vid2vid.interpolation import GapInterpolator
+    from models.fast_vid2vid.keyframe_inference import item_labels, scaled_config
     from models.networks.flow.estimator import create_flow_estimator
 
     (t0, key0), (t1, key1) = next((a, b) for a, b in zip(pipe.keys, pipe.keys[1:]) if b[0] - a[0] > 1)

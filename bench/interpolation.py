@@ -4,11 +4,11 @@
                                   [--keyframes published|interval --key_interval 4 --max_key_gap 0]
 
 For every sequence of ``<dataroot>/train_B`` (photos) with its label maps in ``train_A``: the key frames are
-chosen from the label maps (:func:`models.keyframes.select_keyframes`, ``--n_frames_G 3``), the *real* photos
+chosen from the label maps (:func:`models.fast_vid2vid.keyframe_selection.select_keyframes`, ``--n_frames_G 3``), the *real* photos
 at the keys stand in for generated key frames, and every other frame from ``n_frames_G - 1`` on is
 reconstructed and compared with the real photo (PSNR and SSIM on 8-bit RGB). Methods:
 
-- ``ours``: :class:`models.interpolation.GapInterpolator` with OpenCV DIS flow, without labels;
+- ``ours``: :class:`models.fast_vid2vid.interpolation.GapInterpolator` with OpenCV DIS flow, without labels;
 - ``ours + labels``: the same with the label-aware rule (label maps of keys and in-between frames);
 - ``nearest key``: the key frame nearest in time (the earlier one on ties);
 - ``cross-fade``: linear blend of the two keys by true time;
@@ -45,8 +45,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.interpolation import GapInterpolator  # noqa: E402
-from models.keyframes import KeyframePolicy, label_picture, select_keyframes  # noqa: E402
+from models.fast_vid2vid.interpolation import GapInterpolator  # noqa: E402
+from models.fast_vid2vid.keyframe_selection import KeyframePolicy, label_picture, select_keyframes  # noqa: E402
 from models.networks.flow.estimator import create_flow_estimator  # noqa: E402
 from util import metrics  # noqa: E402
 

@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 from util.video import natural_key  # noqa: E402
 
 if TYPE_CHECKING:
-    from models.trainer import Trainer
+    from training.trainer import Trainer
 
 MODELS = ("vid2vid", "single")
 LABELS = {"vid2vid": "vid2vid", "single": "per-frame (single)"}
@@ -159,7 +159,7 @@ def train_within_budget(train_argv: list[str], budget_s: float) -> dict:
     Saves the ``latest`` checkpoint unit on stopping and returns what the run got (steps, generated frames,
     epochs, CPU seconds of set-up and of training), also written to ``<name>/budget_summary.json``.
     """
-    from models.trainer import Trainer
+    from training.trainer import Trainer
     from options import TrainOptions
 
     started = time.process_time()

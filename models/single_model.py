@@ -17,7 +17,7 @@ feature matching (``--lambda_feat``, ``--no_ganFeat``) and VGG (``--no_vgg``); A
   the finest enhancer for the first N epochs.
 - Face (``--dataset_mode face``, the 15 edge channels): ``Global_with_z`` and its feature ``Encoder``, trained
   jointly as pix2pixHD's feature encoder (instance-wise average pooling over the part map); labels ``G``,
-  ``E``, ``D``. After the last epoch ``features.npy`` is written (see :mod:`models.single_features`): the run's
+  ``E``, ``D``. After the last epoch ``features.npy`` is written (see :mod:`models.single.features`): the run's
   folder then holds the three files of the released ``edge2face_single``.
 
 ``test.py --model single`` generates every frame on its own (faces: with the nearest training features, as
@@ -36,17 +36,17 @@ import torch
 from torch import Tensor, nn
 
 from models.base_model import BaseModel, FrameGenerator, StepResult, output_frame
-from models.face_first_frame import FaceFirstFrame, load_features
+from models.single.face_first_frame import FaceFirstFrame, load_features
 from models.losses import GANLoss, VGGLoss, discriminator_losses
 from models.networks import STREET_SINGLE_G, define_single_E, define_single_G
 from models.networks.blocks import init_weights
 from models.networks.discriminators import ImageDiscriminator
 from models.networks.input_encoding import encode_input
 from models.networks.pix2pixhd import LocalEnhancer
-from models.schedule import learning_rate
-from models.single_features import FEATURES_FILE, write_features
-from models.vid2vid_criterion import check_finite, report_losses
-from models.vid2vid_inference import single_generator_size
+from models.vid2vid.schedule import learning_rate
+from models.single.features import FEATURES_FILE, write_features
+from models.vid2vid.criterion import check_finite, report_losses
+from models.vid2vid.inference import single_generator_size
 from options.base_options import add_single_generator_flags
 from util.checkpoint import CheckpointError, load_file
 from util.distributed import average_gradients
@@ -268,7 +268,7 @@ class SingleModel(BaseModel):
             path = os.path.join(self.save_dir, FEATURES_FILE)
             if not os.path.isfile(path):
                 raise CheckpointError(f"{path} not found: it is written after the last training epoch; write it "
-                                      "now with `python -m models.single_features <the run's train.py flags>`")
+                                      "now with `python -m models.single.features <the run's train.py flags>`")
             face_first = FaceFirstFrame(self.generator, self.encoder, load_features(path))
         return SingleFrames(self, face_first)
 

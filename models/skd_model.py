@@ -7,7 +7,7 @@ schedule plus, per chunk, the distance to the frozen teacher's frames at the sam
     G_KD_L1  = lambda_kd_l1  * L1(student * mask, teacher * mask)
     G_KD_VGG = lambda_kd_vgg * VGG(student * mask, teacher * mask)      (none with --no_vgg)
 
-``mask`` is :func:`models.distillation.flow_mask` of the reference flow of each frame and batch element. The
+``mask`` is :func:`models.fast_vid2vid.distillation.flow_mask` of the reference flow of each frame and batch element. The
 teacher reads full-resolution input and runs on its own previous outputs. ``--kd_published`` reproduces the
 published code: the teacher built as a student (half-resolution input) and one mask, from batch element 0's
 last frame of the chunk, for every frame. ``--no_kd_mask`` drops the mask (the published flag did nothing).
@@ -21,7 +21,7 @@ from typing import Optional
 from torch import Tensor
 
 from models.base_model import StepResult
-from models.distillation import DistillationModel, add_distillation_flags, flow_mask
+from models.fast_vid2vid.distillation import DistillationModel, add_distillation_flags, flow_mask
 from models.vid2vid_model import ChunkOutput
 
 #: The published spatial distillation weights (``1.0 * L1 + 1.0 * VGG``).

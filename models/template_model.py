@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from models.base_model import BaseModel, FrameGenerator, StepResult, output_frame
 from models.networks import input_channels
 from models.networks.input_encoding import encode_input
-from models.schedule import learning_rate
+from models.vid2vid.schedule import learning_rate
 from util.results_writer import OutputFrame
 from util.seed import get_rng_state, set_rng_state
 

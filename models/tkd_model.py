@@ -4,8 +4,8 @@ The student starts from the spatial stage's run (``--student_dir``: its generato
 present) and learns to generate from sparse frames. Per training step, on a clip of T frames:
 
 1. the frozen teacher (``--teacher_dir``, full-resolution input) generates every frame, on its own previous
-   outputs (:meth:`~models.distillation.DistillationModel.teacher_frames`);
-2. a gap g is drawn uniformly from :func:`~models.distillation.sampling_gaps` (g >= 2, at least ``--n_frames_G``
+   outputs (:meth:`~models.fast_vid2vid.distillation.DistillationModel.teacher_frames`);
+2. a gap g is drawn uniformly from :func:`~models.fast_vid2vid.distillation.sampling_gaps` (g >= 2, at least ``--n_frames_G``
    frames left) and the clip is subsampled to frames 0, g, 2g, ...;
 3. the student trains on the subsampled clip with vid2vid's losses and loop (its reference flow then spans g
    frames), each sampled frame generated from its previous sampled frames, plus per chunk::
@@ -16,7 +16,7 @@ present) and learns to generate from sparse frames. Per training step, on a clip
        G_KD_I3D  = lambda_kd_i3d  * L1(I3D(student clip), I3D(teacher clip))   with --i3d_weights
 
    The student's flow goes g frames back; the teacher's is its g one-frame flows chained
-   (:func:`~models.distillation.compose_flows`). The I3D clips are the chunk's tG-1 previous frames and its new
+   (:func:`~models.fast_vid2vid.distillation.compose_flows`). The I3D clips are the chunk's tG-1 previous frames and its new
    ones, resized to ``--i3d_size``; the student's carries the gradient (Mixed_5c features averaged over t, h, w).
 
 The default weights are those the published code effectively used (its list repetition made them 4, 4, 30 and
@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.base_model import StepResult
-from models.distillation import DistillationModel, TeacherFrames, add_distillation_flags, compose_flows, sampling_gaps
+from models.fast_vid2vid.distillation import DistillationModel, TeacherFrames, add_distillation_flags, compose_flows, sampling_gaps
 from models.skd_model import chunk_targets
 from models.vid2vid_model import ChunkOutput
 

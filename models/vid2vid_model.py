@@ -17,16 +17,16 @@ import torch
 from torch import Tensor
 
 from models.base_model import BaseModel, FrameGenerator, StepResult
-from models.face_region import face_region
+from models.vid2vid.face_box import face_box
 from models.networks import define_D, define_G, define_single_G
 from models.networks.flow.cache import content_keys
 from models.networks.input_encoding import build_pyramid, encode_input
 from models.networks.video_generator import VideoGenerator
-from models.schedule import TrainingSchedule
-from models.temporal_frames import TemporalBuffers, collect_groups
-from models.vid2vid_criterion import FrameBatch, Vid2VidCriterion, check_finite, report_losses, total_losses
-from models.vid2vid_inference import Vid2VidInference, single_generator_path, single_generator_size
-from models.vid2vid_visuals import render_visuals, visual_tensors
+from models.vid2vid.schedule import TrainingSchedule
+from models.vid2vid.temporal_groups import TemporalBuffers, collect_groups
+from models.vid2vid.criterion import FrameBatch, Vid2VidCriterion, check_finite, report_losses, total_losses
+from models.vid2vid.inference import Vid2VidInference, single_generator_path, single_generator_size
+from models.vid2vid.visuals import render_visuals, visual_tensors
 from util.checkpoint import load_file, load_state_dict_strict
 from util.distributed import DistContext, average_gradients, min_over_ranks
 from util.seed import get_rng_state, set_rng_state
@@ -81,7 +81,7 @@ class Vid2VidModel(BaseModel):
             return
         discriminators = {k: v.to(self.d_device) for k, v in define_D(opt).items()}
         self.networks.update(discriminators)
-        self.criterion = Vid2VidCriterion(opt, discriminators, self._face_region_fn()).to(self.d_device)
+        self.criterion = Vid2VidCriterion(opt, discriminators, self._face_box_fn()).to(self.d_device)
         from models.networks.flow.estimator import create_flow_estimator
 
         self.flow = create_flow_estimator(opt.flow_backend, opt.flownet_checkpoint, self.d_device, opt.flow_cache)
@@ -99,7 +99,7 @@ class Vid2VidModel(BaseModel):
         """The pretrained first-frame generator of ``--use_single_G`` (street by size, or the face models)."""
         opt = self.opt
         if opt.dataset_mode == "face":
-            from models.face_first_frame import load_face_first_frame
+            from models.single.face_first_frame import load_face_first_frame
             from models.networks import define_single_E
 
             folder = opt.single_G_dir or os.path.join(opt.checkpoints_dir, "edge2face_single")
@@ -109,10 +109,10 @@ class Vid2VidModel(BaseModel):
         single_opt = argparse.Namespace(**{**vars(opt), "loadSize": single_generator_size(opt)})
         self.inference.load_single_generator(define_single_G(single_opt), single_generator_path(opt))
 
-    def _face_region_fn(self):
+    def _face_box_fn(self):
         if not self.opt.add_face_disc:
             return None
-        return lambda encoded: face_region(encoded, self.opt.fineSize, self.opt.openpose_only)
+        return lambda encoded: face_box(encoded, self.opt.fineSize, self.opt.openpose_only)
 
     def make_inference(self) -> FrameGenerator:
         """The streaming generator of test.py (built and loaded by :meth:`setup`)."""

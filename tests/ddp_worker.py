@@ -47,7 +47,7 @@ def _dump(model, out_dir: str, rank: int) -> None:
 def run_train(root: str, out_dir: str, flags: list[str]) -> None:
     """``train.main`` on this rank, then this rank's weights to ``OUT_DIR/rank<r>.pt``."""
     import train
-    from models.trainer import Trainer
+    from training.trainer import Trainer
 
     trainers = []
     original = Trainer.close

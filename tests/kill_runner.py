@@ -59,7 +59,7 @@ def _plan_rename(after: int, nth: int) -> None:
 
 
 def _plan_timer(nth: int, seconds: float) -> None:
-    from models.trainer import Trainer
+    from training.trainer import Trainer
 
     original, steps = Trainer.after_step, {"n": 0}
 

@@ -14,7 +14,7 @@ import torch
 from torch.testing import assert_close
 
 import train
-from models.distillation import TeacherFrames, compose_flows, flow_mask, sampling_gaps
+from models.fast_vid2vid.distillation import TeacherFrames, compose_flows, flow_mask, sampling_gaps
 from models.networks import define_G
 from models.networks.i3d import InceptionI3d
 from models.skd_model import SkdModel
@@ -168,7 +168,7 @@ def test_skd_resumed_with_continue_train_keeps_its_own_student(toy_root, tmp_pat
     common = ["--dataroot", str(toy_root), "--checkpoints_dir", str(tmp_path), *TINY, *CITY, *STAGE]
     _save_generator(common, tmp_path / "teacher")
     argv = [*common, "--name", "s", "--model", "skd", "--teacher_dir", str(tmp_path / "teacher")]
-    with caplog.at_level(logging.INFO, logger="models.distillation"):
+    with caplog.at_level(logging.INFO, logger="models.fast_vid2vid.distillation"):
         train.main(argv)
         assert "student initialised from" in caplog.text
         caplog.clear()
@@ -183,7 +183,7 @@ def _three_stages(root: Path, tmp_path: Path, data: list[str], caplog) -> Path:
     ckpt = tmp_path / "ckpt"
     common = ["--dataroot", str(root), "--checkpoints_dir", str(ckpt), *TINY, *data, *STAGE]
     train.main([*common, "--name", "teacher"])
-    with caplog.at_level(logging.INFO, logger="models.distillation"):
+    with caplog.at_level(logging.INFO, logger="models.fast_vid2vid.distillation"):
         train.main([*common, "--name", "skd", "--model", "skd", "--teacher_dir", str(ckpt / "teacher")])
         train.main([*common, "--name", "tkd", "--model", "tkd", "--teacher_dir", str(ckpt / "teacher"),
                     "--student_dir", str(ckpt / "skd"), "--i3d_weights", str(_i3d_weights(tmp_path / "i3d.pt")),

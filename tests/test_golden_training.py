@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from models.temporal_frames import TemporalBuffers
+from models.vid2vid.temporal_groups import TemporalBuffers
 from tests.conftest import GOLDEN, make_opt, require
 
 CASE_DIR = GOLDEN / "d_losses"

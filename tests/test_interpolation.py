@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.interpolation import (
+from models.fast_vid2vid.interpolation import (
     GapInterpolator,
     InterpolationConfig,
     confirmation,
@@ -246,7 +246,7 @@ def test_interpolator_holds_two_keys_and_checks_its_input(dis):
 
 
 def test_label_search_handles_sources_outside_the_picture():
-    from models.interpolation import snap_to_labels
+    from models.fast_vid2vid.interpolation import snap_to_labels
 
     labels = torch.zeros(8, 8, dtype=torch.long)
     labels[:, 7] = 4

@@ -1,4 +1,4 @@
-"""models/keyframe_inference.py on synthetic streams: the generator sees only key frames, conditioned on the
+"""models/fast_vid2vid/keyframe_inference.py on synthetic streams: the generator sees only key frames, conditioned on the
 previous keys; every later frame comes out once, in order, named after its input; memory does not grow with
 the sequence length."""
 
@@ -11,9 +11,9 @@ import torch
 from torch import Tensor
 
 from models.base_model import FrameGenerator, output_frame
-from models.interpolation import GapInterpolator, InterpolationConfig
-from models.keyframe_inference import INTERPOLATED, KEY, KeyframeInference
-from models.keyframes import KeyframePolicy, input_picture, select_keyframes
+from models.fast_vid2vid.interpolation import GapInterpolator, InterpolationConfig
+from models.fast_vid2vid.keyframe_inference import INTERPOLATED, KEY, KeyframeInference
+from models.fast_vid2vid.keyframe_selection import KeyframePolicy, input_picture, select_keyframes
 from util.results_writer import OutputFrame
 
 H, W, LABEL_NC, T_G = 16, 24, 4, 3

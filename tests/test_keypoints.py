@@ -187,17 +187,17 @@ def test_canny_edges_trace_a_square():
 
 
 def test_face_region_square_is_centred_and_clamped():
-    from models.face_region import face_region
+    from models.vid2vid.face_box import face_box
 
     encoded = -torch.ones(2, 6, 128, 96)
-    assert face_region(encoded, 256, openpose_only=False) is None
+    assert face_box(encoded, 256, openpose_only=False) is None
     encoded[1, 2, 40:50, 30:40] = 23 / 12 - 1
-    y0, y1, x0, x1 = face_region(encoded, 256, openpose_only=False)
+    y0, y1, x0, x1 = face_box(encoded, 256, openpose_only=False)
     assert (y1 - y0, x1 - x0) == (64, 64) and (y0 + y1) // 2 == 44 and (x0 + x1) // 2 == 34
     encoded[1, 2, 0:4, 0:4] = 1.0  # a second blob in the corner: the square is clamped inside the frame
-    y0, y1, x0, x1 = face_region(encoded, 256, openpose_only=False)
+    y0, y1, x0, x1 = face_box(encoded, 256, openpose_only=False)
     assert y0 >= 0 and x0 >= 0 and y1 <= 128 and x1 <= 96
     openpose = -torch.ones(1, 3, 128, 96)
     openpose[0, :, 100:104, 60:64] = torch.tensor([0.2, -1.0, -0.6])[:, None, None]
-    y0, y1, x0, x1 = face_region(openpose, 128, openpose_only=True)
+    y0, y1, x0, x1 = face_box(openpose, 128, openpose_only=True)
     assert (y1 - y0) == 32 and y0 <= 100 and y1 >= 104 and x0 <= 60 and x1 >= 64

@@ -80,7 +80,7 @@ def test_test_py_refuses_planted_generators(toy, tmp_path, planted):
 def test_face_first_frame_refuses_planted_files(tmp_path, file):
     import numpy as np
 
-    from models.face_first_frame import load_face_first_frame
+    from models.single.face_first_frame import load_face_first_frame
     from models.networks import define_single_E, define_single_G
     from tests.conftest import make_opt
 

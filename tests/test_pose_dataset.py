@@ -19,7 +19,7 @@ from PIL import Image
 
 from data import keypoints as kp
 from data.pose_dataset import PoseDataset
-from models.face_region import face_region
+from models.vid2vid.face_box import face_box
 
 POSE = DATASETS / "pose"
 W, H = 256, 128
@@ -90,7 +90,7 @@ def test_densepose_ids_and_openpose_limbs_survive(tmp_path):
     for y in range(40, 92):  # limb 1-8 at x = 128 (column 64 of the band), away from the end discs
         torch.testing.assert_close(openpose[:, y, 64], neck_to_hip)
     # Head rows 10..39, band columns 54..73: centre (24, 63); the 64-pixel square is clamped to y >= 0.
-    assert face_region(sample["A"][0][None], 256, openpose_only=False) == (0, 64, 31, 95)
+    assert face_box(sample["A"][0][None], 256, openpose_only=False) == (0, 64, 31, 95)
 
 
 def test_random_drop_and_face_label_removal(tmp_path):
@@ -165,7 +165,7 @@ def test_sample_part_ids_survive_the_resize(pose_sample):
     part = np.asarray(raw.resize((448, 256), Image.NEAREST))[:, 224 - 96:224 + 96, 2]
     assert part_ids(sample["A"][0, :3]) == set(np.unique(part).tolist())
     assert {23, 24} <= part_ids(sample["A"][0, :3])
-    y0, y1, x0, x1 = face_region(sample["A"][:, :], 256, openpose_only=False)
+    y0, y1, x0, x1 = face_box(sample["A"][:, :], 256, openpose_only=False)
     head = sample["A"][0, 2] > 0.9
     ys, xs = torch.nonzero(head, as_tuple=True)
     assert y0 <= int(ys.float().mean()) < y1 and x0 <= int(xs.float().mean()) < x1

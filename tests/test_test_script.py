@@ -155,7 +155,7 @@ def test_label_colors_map_back_to_ids():
 def test_keyframes_on_stuttgart_write_every_frame_in_order(cityscapes_root, tmp_path):
     """--keyframes published: the keys are generated, the rest interpolated; the same files as every-frame
     inference, in order, marked on the page; the mp4 holds every output frame."""
-    from models.keyframes import KeyframePolicy, label_picture, select_keyframes
+    from models.fast_vid2vid.keyframe_selection import KeyframePolicy, label_picture, select_keyframes
     from util.video import list_image_files
 
     inputs = list_image_files(cityscapes_root / "test_A" / "stuttgart_00")

@@ -108,7 +108,7 @@ def test_generator_and_discriminators_on_two_devices_give_the_same_losses(toy_ro
 
 
 def test_nan_loss_stops_with_step_and_loss_name(toy_root, tmp_path, monkeypatch):
-    from models import vid2vid_criterion
+    from models.vid2vid import criterion as vid2vid_criterion
 
     original = vid2vid_criterion.Vid2VidCriterion.frame_losses
 

@@ -27,7 +27,7 @@ USER_ERRORS = (
     ("data.check", "DatasetError"),
     ("util.checkpoint", "CheckpointError"),
     ("util.download", "DownloadError"),
-    ("models.vid2vid_criterion", "NonFiniteLossError"),
+    ("models.vid2vid.criterion", "NonFiniteLossError"),
 )
 DISK_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
                errno.EACCES: "permission denied", errno.EDQUOT: "the disk quota is exceeded"}

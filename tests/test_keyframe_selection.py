@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.signal import argrelextrema
 
-from models.keyframes import (
+from models.fast_vid2vid.keyframe_selection import (
     FrameDecision,
     KeyframePolicy,
     StreamingKeyframeSelector,

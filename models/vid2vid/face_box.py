@@ -11,7 +11,7 @@ import torch
 OPENPOSE_FACE_COLOR = (0.2, -1.0, -0.6)
 
 
-def face_region(encoded_input: torch.Tensor, fine_size: int, openpose_only: bool
+def face_box(encoded_input: torch.Tensor, fine_size: int, openpose_only: bool
                 ) -> tuple[int, int, int, int] | None:
     """Square around the face for the face discriminator (``--add_face_disc``), over the whole batch.
 

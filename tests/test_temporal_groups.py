@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.temporal_frames import TemporalBuffers, collect_groups, skipped_frames, sparse_skipped_frames
+from models.vid2vid.temporal_groups import TemporalBuffers, collect_groups, skipped_frames, sparse_skipped_frames
 from tests.conftest import GOLDEN, require
 
 

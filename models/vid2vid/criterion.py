@@ -18,7 +18,7 @@ from models.losses import GANLoss, MaskedL1Loss, VGGLoss, discriminator_losses
 from models.networks.discriminators import temporal_input
 from models.networks.warp import warp
 
-FaceRegionFn = Callable[[Tensor], Optional[tuple[int, int, int, int]]]
+FaceBoxFn = Callable[[Tensor], Optional[tuple[int, int, int, int]]]
 
 
 class FrameBatch(NamedTuple):
@@ -42,18 +42,18 @@ class Vid2VidCriterion(nn.Module):
     Args:
         opt: Parsed training options (lambdas, ``num_D``, ``n_layers_D``, ``no_vgg``, ``no_first_img``, ...).
         discriminators: ``{"D": ..., "D_T0": ..., "D_f": ...}`` as built by ``define_D``.
-        face_region: Finds the face box in an encoded input, for ``--add_face_disc``.
+        face_box: Finds the face box in an encoded input, for ``--add_face_disc``.
     """
 
     def __init__(self, opt: argparse.Namespace, discriminators: dict[str, nn.Module],
-                 face_region: FaceRegionFn | None = None) -> None:
+                 face_box: FaceBoxFn | None = None) -> None:
         super().__init__()
         self.opt = opt
         self.nets = nn.ModuleDict(discriminators)
         self.gan = GANLoss(opt.gan_mode)
         self.masked_l1 = MaskedL1Loss()
         self.vgg = None if opt.no_vgg else VGGLoss(weights_path=opt.vgg_weights or None)
-        self.face_region = face_region
+        self.face_box = face_box
 
     def _adversarial(self, net: nn.Module, cond: Optional[Tensor], real: Tensor, fake: Tensor) -> dict[str, Tensor]:
         opt = self.opt
@@ -88,7 +88,7 @@ class Vid2VidCriterion(nn.Module):
 
     def _face_losses(self, batch: FrameBatch) -> dict[str, Tensor]:
         """Face-crop discriminator terms (pose); the generator terms count twice, as in the reference."""
-        box = self.face_region(batch.label) if self.face_region is not None else None
+        box = self.face_box(batch.label) if self.face_box is not None else None
         names = ("G_f_GAN", "G_f_GAN_Feat", "D_f_real", "D_f_fake")
         if box is None:
             return {name: batch.real.new_zeros(()) for name in names}

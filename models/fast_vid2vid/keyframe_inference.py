@@ -3,13 +3,13 @@
 :class:`KeyframeInference` wraps any model's per-frame :class:`~models.base_model.FrameGenerator`
 (``test.py --keyframes published|interval``). For every test item it
 
-1. feeds the input picture to a :class:`~models.keyframes.StreamingKeyframeSelector`, which decides each frame
+1. feeds the input picture to a :class:`~models.fast_vid2vid.keyframe_selection.StreamingKeyframeSelector`, which decides each frame
    with a bounded lookahead (one frame for the published rule);
 2. hands the key items, and only those, to the wrapped generator. The wrapped generator keeps its own window
    of the last ``n_frames_G`` items it was given and of its own last outputs, so each key is conditioned on
    the label maps and generated images of the previous *keys*, as temporal distillation trains the student
    and as the published inference restricts the frame list;
-3. fills the frames between two generated keys with :class:`~models.interpolation.GapInterpolator` at their
+3. fills the frames between two generated keys with :class:`~models.fast_vid2vid.interpolation.GapInterpolator` at their
    true time stamps (frame indices): bidirectional flow between the keys (``--flow_backend``) and, for label
    input, the label maps of the in-between frames (label-aware rule).
 
@@ -36,8 +36,8 @@ import torch
 from torch import Tensor
 
 from models.base_model import FrameGenerator, output_frame
-from models.interpolation import FlowFn, GapInterpolator, InterpolationConfig
-from models.keyframes import FrameDecision, KeyframePolicy, StreamingKeyframeSelector, input_picture
+from models.fast_vid2vid.interpolation import FlowFn, GapInterpolator, InterpolationConfig
+from models.fast_vid2vid.keyframe_selection import FrameDecision, KeyframePolicy, StreamingKeyframeSelector, input_picture
 from models.networks.input_encoding import encode_input
 from util.results_writer import OutputFrame
 from util.visualizer import frame_names

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from data import create_dataset
-from data.sampling import EpochSampler, SeededItems
+from training.sampler import EpochSampler, SeededItems
 from models import create_model
 from models.base_model import StepResult
 from util.checkpoint import CheckpointError, recover_checkpoints

@@ -3,13 +3,13 @@
 The released ``edge2face_single/features.npy`` is pix2pixHD's un-clustered features file (what its
 ``encode_features.py`` saves before the k-means step): a pickled dict ``{part label: (N, feat_nc + 1) float
 array}`` with one row per training image, the part's instance-averaged feature (``feat_nc`` = 16 values) then
-its area in units of ``H*W/32`` pixels. The face first frame (:mod:`models.face_first_frame`) picks the training
+its area in units of ``H*W/32`` pixels. The face first frame (:mod:`models.single.face_first_frame`) picks the training
 image whose parts are nearest to a test frame's, so row ``m`` of every part must be training image ``m`` (a part
 missing from a frame gets a stand-in row, see :func:`aligned_features`), and no k-means is run (cluster centres,
 pix2pixHD's choice for its street features, would break that alignment).
 
 After the last epoch of ``train.py --model single --dataset_mode face`` the file is written into the run's
-folder. To write it again from a checkpoint: ``python -m models.single_features <the run's train.py flags>``
+folder. To write it again from a checkpoint: ``python -m models.single.features <the run's train.py flags>``
 (``--which_epoch`` picks the encoder, ``--n_feature_frames`` how many frames per sequence).
 """
 

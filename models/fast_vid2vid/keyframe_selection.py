@@ -33,7 +33,7 @@ What the published code does, and where this module differs on purpose:
 - Even windows (off-centre "same" convolution) are refused.
 
 :func:`select_keyframes` works on a whole sequence; :class:`StreamingKeyframeSelector` decides frame by frame
-with bounded lookahead and gives the same keys (``tests/test_keyframes.py`` checks it).
+with bounded lookahead and gives the same keys (``tests/test_keyframe_selection.py`` checks it).
 """
 
 from __future__ import annotations
