@@ -36,17 +36,17 @@ import torch
 from torch import Tensor, nn
 
 from models.base_model import BaseModel, FrameGenerator, StepResult, output_frame
-from models.single.face_first_frame import FaceFirstFrame, load_features
 from models.losses import GANLoss, VGGLoss, discriminator_losses
 from models.networks import STREET_SINGLE_G, define_single_E, define_single_G
 from models.networks.blocks import init_weights
 from models.networks.discriminators import ImageDiscriminator
 from models.networks.input_encoding import encode_input
 from models.networks.pix2pixhd import LocalEnhancer
-from models.vid2vid.schedule import learning_rate
+from models.single.face_first_frame import FaceFirstFrame, load_features
 from models.single.features import FEATURES_FILE, write_features
 from models.vid2vid.criterion import check_finite, report_losses
 from models.vid2vid.inference import single_generator_size
+from models.vid2vid.schedule import learning_rate
 from options.base_options import add_single_generator_flags
 from util.checkpoint import CheckpointError, load_file
 from util.distributed import average_gradients

@@ -34,7 +34,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.base_model import StepResult
-from models.fast_vid2vid.distillation import DistillationModel, TeacherFrames, add_distillation_flags, compose_flows, sampling_gaps
+from models.fast_vid2vid.distillation import (
+    DistillationModel,
+    TeacherFrames,
+    add_distillation_flags,
+    compose_flows,
+    sampling_gaps,
+)
 from models.skd_model import chunk_targets
 from models.vid2vid_model import ChunkOutput
 

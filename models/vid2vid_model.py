@@ -17,15 +17,15 @@ import torch
 from torch import Tensor
 
 from models.base_model import BaseModel, FrameGenerator, StepResult
-from models.vid2vid.face_box import face_box
 from models.networks import define_D, define_G, define_single_G
 from models.networks.flow.cache import content_keys
 from models.networks.input_encoding import build_pyramid, encode_input
 from models.networks.video_generator import VideoGenerator
+from models.vid2vid.criterion import FrameBatch, Vid2VidCriterion, check_finite, report_losses, total_losses
+from models.vid2vid.face_box import face_box
+from models.vid2vid.inference import Vid2VidInference, single_generator_path, single_generator_size
 from models.vid2vid.schedule import TrainingSchedule
 from models.vid2vid.temporal_groups import TemporalBuffers, collect_groups
-from models.vid2vid.criterion import FrameBatch, Vid2VidCriterion, check_finite, report_losses, total_losses
-from models.vid2vid.inference import Vid2VidInference, single_generator_path, single_generator_size
 from models.vid2vid.visuals import render_visuals, visual_tensors
 from util.checkpoint import load_file, load_state_dict_strict
 from util.distributed import DistContext, average_gradients, min_over_ranks
@@ -99,8 +99,8 @@ class Vid2VidModel(BaseModel):
         """The pretrained first-frame generator of ``--use_single_G`` (street by size, or the face models)."""
         opt = self.opt
         if opt.dataset_mode == "face":
-            from models.single.face_first_frame import load_face_first_frame
             from models.networks import define_single_E
+            from models.single.face_first_frame import load_face_first_frame
 
             folder = opt.single_G_dir or os.path.join(opt.checkpoints_dir, "edge2face_single")
             self.inference.face_first = load_face_first_frame(folder, define_single_G(opt), define_single_E(opt),

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from models.vid2vid.temporal_groups import TemporalBuffers
 from models.vid2vid.criterion import total_losses
+from models.vid2vid.temporal_groups import TemporalBuffers
 from scripts.make_toy_dataset import make_toy_dataset
 from tests.ddp_worker import batch_of, build
 

@@ -24,9 +24,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from data import create_dataset
-from training.sampler import EpochSampler, SeededItems
 from models import create_model
 from models.base_model import StepResult
+from training.sampler import EpochSampler, SeededItems
 from util.checkpoint import CheckpointError, recover_checkpoints
 from util.distributed import barrier, broadcast_parameters, cleanup_distributed, init_distributed
 from util.seed import seed_everything
