@@ -27,9 +27,31 @@ def colors_to_ids(frame: np.ndarray, n_labels: int) -> np.ndarray:
     """(H, W, 3) uint8 frame -> (H, W) uint8 label ids (grey values, or the nearest palette colour)."""
     if np.array_equal(frame[..., 0], frame[..., 1]) and np.array_equal(frame[..., 1], frame[..., 2]):
         return np.minimum(frame[..., 0], n_labels - 1).astype(np.uint8)
+    return palette_ids(frame, n_labels)
+
+
+def palette_ids(frame: np.ndarray, n_labels: int) -> np.ndarray:
+    """(H, W, 3) uint8 colours -> (H, W) uint8 id of the nearest colour of the label palette (the lowest id
+    where several ids share a colour)."""
     palette = label_colormap(n_labels).astype(np.int32)
     distances = ((frame.reshape(-1, 1, 3).astype(np.int32) - palette[None]) ** 2).sum(-1)
     return distances.argmin(1).reshape(frame.shape[:2]).astype(np.uint8)
+
+
+def decode_all(path: str) -> tuple[int, int]:
+    """Decode every frame of a video once (a truncated file fails here, before any work): (frames decoded,
+    the highest value of its grey frames, -1 without any; :func:`colors_to_ids` reads grey values as ids)."""
+    capture, decoded, grey_high = cv2.VideoCapture(path), 0, -1
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return decoded, grey_high
+            decoded += 1
+            if np.array_equal(frame[..., 0], frame[..., 1]) and np.array_equal(frame[..., 1], frame[..., 2]):
+                grey_high = max(grey_high, int(frame[..., 0].max()))
+    finally:
+        capture.release()
 
 
 class VideoDataset(BaseDataset):
@@ -62,7 +84,8 @@ class VideoDataset(BaseDataset):
     @staticmethod
     def check_dataset(opt: argparse.Namespace) -> list:
         """Problems of ``--input_video`` found before the model is built (``data/check.py`` hook): a missing
-        source, ``--use_instance``, an unreadable video, and for a frame folder every frame decoded."""
+        source, ``--use_instance``, an unreadable or cut video (every frame is decoded once), a grey video whose values
+        exceed the label ids, and for a frame folder every frame decoded."""
         from data.frame_checks import FolderSpec, Problem, check_folders
 
         source = opt.input_video
@@ -77,6 +100,16 @@ class VideoDataset(BaseDataset):
             count = VideoDataset._video_length(source)
         except ValueError as err:
             return problems + [Problem(source, str(err), "re-encode the video (e.g. H.264 mp4)")]
+        decoded, grey_high = decode_all(source)
+        if decoded < count:
+            problems.append(Problem(source, f"only the first {decoded} of its {count} frames decode (the file is "
+                                    "cut short or damaged)", "re-encode or re-download the video"))
+        if opt.label_nc > 0 and grey_high >= opt.label_nc:
+            problems.append(Problem(source, f"grey frames with values up to {grey_high}, but --label_nc "
+                                    f"{opt.label_nc} takes ids 0..{opt.label_nc - 1}: this is not a label video "
+                                    f"(a photo video?); every id above {opt.label_nc - 1} would become "
+                                    f"{opt.label_nc - 1}", "give a video of label ids (grey values) or label "
+                                    "colours; for an image-input model pass --label_nc 0 --input_nc 3"))
         if count < opt.n_frames_G:
             problems.append(Problem(source, f"{count} frames; --n_frames_G {opt.n_frames_G} needs at least "
                                     f"{opt.n_frames_G}", "use a longer video"))
