@@ -9,6 +9,7 @@ ids: grey frames hold the ids themselves; colour frames are mapped to the neares
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from typing import Sequence
 
@@ -21,6 +22,8 @@ from data.base_dataset import BaseDataset, stack_frames
 from data.transforms import TransformParams, transform_image, transform_label
 from util.image import label_colormap
 from util.video import list_image_files
+
+logger = logging.getLogger(__name__)
 
 
 def colors_to_ids(frame: np.ndarray, n_labels: int) -> np.ndarray:
@@ -38,18 +41,29 @@ def palette_ids(frame: np.ndarray, n_labels: int) -> np.ndarray:
     return distances.argmin(1).reshape(frame.shape[:2]).astype(np.uint8)
 
 
-def decode_all(path: str) -> tuple[int, int]:
-    """Decode every frame of a video once (a truncated file fails here, before any work): (frames decoded,
-    the highest value of its grey frames, -1 without any; :func:`colors_to_ids` reads grey values as ids)."""
-    capture, decoded, grey_high = cv2.VideoCapture(path), 0, -1
+#: Share of a grey frame's pixels above the largest label id that marks a photo video, not a label video (a
+#: compressed label video overshoots the ids only at a few edge pixels).
+NOT_LABELS_SHARE = 0.02
+
+
+def decode_all(path: str, label_nc: int) -> tuple[int, float, int]:
+    """Decode every frame of a video once (a truncated file fails here, before any work).
+
+    Returns:
+        (frames decoded, the largest share of a grey frame's pixels with values >= ``label_nc``, the highest
+        value of those frames): :func:`colors_to_ids` reads grey values as ids and clamps the others.
+    """
+    capture, decoded, share, high = cv2.VideoCapture(path), 0, 0.0, 0
     try:
         while True:
             ok, frame = capture.read()
             if not ok:
-                return decoded, grey_high
+                return decoded, share, high
             decoded += 1
-            if np.array_equal(frame[..., 0], frame[..., 1]) and np.array_equal(frame[..., 1], frame[..., 2]):
-                grey_high = max(grey_high, int(frame[..., 0].max()))
+            if label_nc > 0 and np.array_equal(frame[..., 0], frame[..., 1]) and \
+                    np.array_equal(frame[..., 1], frame[..., 2]):
+                share = max(share, float((frame[..., 0] >= label_nc).mean()))
+                high = max(high, int(frame[..., 0].max()))
     finally:
         capture.release()
 
@@ -100,12 +114,15 @@ class VideoDataset(BaseDataset):
             count = VideoDataset._video_length(source)
         except ValueError as err:
             return problems + [Problem(source, str(err), "re-encode the video (e.g. H.264 mp4)")]
-        decoded, grey_high = decode_all(source)
+        if count > 300:
+            logger.info("--input_video %s: decoding its %d frames once to check them", source, count)
+        decoded, share, grey_high = decode_all(source, opt.label_nc)
         if decoded < count:
             problems.append(Problem(source, f"only the first {decoded} of its {count} frames decode (the file is "
                                     "cut short or damaged)", "re-encode or re-download the video"))
-        if opt.label_nc > 0 and grey_high >= opt.label_nc:
-            problems.append(Problem(source, f"grey frames with values up to {grey_high}, but --label_nc "
+        if share > NOT_LABELS_SHARE:
+            problems.append(Problem(source, f"grey frames with values up to {grey_high} ({share:.0%} of a frame's "
+                                    f"pixels >= {opt.label_nc}), but --label_nc "
                                     f"{opt.label_nc} takes ids 0..{opt.label_nc - 1}: this is not a label video "
                                     f"(a photo video?); every id above {opt.label_nc - 1} would become "
                                     f"{opt.label_nc - 1}", "give a video of label ids (grey values) or label "
