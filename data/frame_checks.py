@@ -122,7 +122,7 @@ def find_folders(specs: list[FolderSpec]) -> tuple[list[Problem], dict[str, list
             problems.append(Problem(spec.path, "missing folder", spec.drop_hint))
             continue
         found[spec.key], refused = scan_sequences(spec.path, spec.extensions)
-        problems += [Problem(path, what, "remove or replace it", kind=f"entry: {what}") for path, what in refused]
+        problems += [Problem(path, what, fix, kind=f"entry: {what}") for path, what, fix in refused]
         if not found[spec.key]:
             ends = "|".join(e.lstrip(".") for e in spec.extensions[:4])
             problems.append(Problem(spec.path, f"no frames (expected <seq>/<frame>.{ends})", spec.drop_hint))

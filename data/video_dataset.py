@@ -118,8 +118,8 @@ class VideoDataset(BaseDataset):
             logger.info("--input_video %s: decoding its %d frames once to check them", source, count)
         decoded, share, grey_high = decode_all(source, opt.label_nc)
         if decoded < count:
-            problems.append(Problem(source, f"only the first {decoded} of its {count} frames decode (the file is "
-                                    "cut short or damaged)", "re-encode or re-download the video"))
+            problems.append(Problem(source, f"{decoded} of its {count} frames decode (the file is cut short or "
+                                    "damaged)", "re-encode or re-download the video"))
         if share > NOT_LABELS_SHARE:
             problems.append(Problem(source, f"grey frames with values up to {grey_high} ({share:.0%} of a frame's "
                                     f"pixels >= {opt.label_nc}), but --label_nc "

@@ -59,24 +59,28 @@ def loops_back(link: str, folder: str) -> bool:
     return here == target or here.startswith(target.rstrip(os.sep) + os.sep)
 
 
-def frame_entry_problem(path: str) -> str | None:
-    """What makes a frame entry unreadable without opening it (a FIFO, device, socket, folder, broken link,
-    a name that is not UTF-8), or None for a regular file."""
+#: Fixes of the entries :func:`scan_sequences` leaves out.
+RENAME, REPLACE = "rename it with UTF-8 characters only", "remove it, or put the frame file in its place"
+
+
+def frame_entry_problem(path: str) -> tuple[str, str] | None:
+    """(what is wrong, fix) when a frame entry is unusable, found without opening it (a FIFO, device, socket,
+    folder, broken link, a name that is not UTF-8); None for a regular file."""
     if not is_utf8(os.path.basename(path)):
-        return "file name is not valid UTF-8 (rename it with plain UTF-8 characters)"
+        return "file name is not valid UTF-8", RENAME
     try:
         info = os.stat(path)
     except OSError as err:
-        return f"cannot be read ({err.strerror}; a broken symbolic link?)"
+        return f"cannot be read ({err.strerror}; a broken symbolic link?)", REPLACE
     if not stat.S_ISREG(info.st_mode):
         kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a folder" if stat.S_ISDIR(info.st_mode) else \
             "not a regular file"
-        return f"{kind}, not an image file (it is not opened: reading it could block)"
+        return f"{kind}, not an image file (never opened: reading it could block)", REPLACE
     return None
 
 
 def scan_sequences(root: str | os.PathLike, extensions: tuple[str, ...] = ALL_EXTENSIONS
-                   ) -> tuple[list[FrameSequence], list[tuple[str, str]]]:
+                   ) -> tuple[list[FrameSequence], list[tuple[str, str, str]]]:
     """Every folder under ``root`` (``root`` included) that holds frame files, as one sequence each, and the
     entries left out: folder links that loop back (not followed) and frame entries that are not regular files
     or whose name is not UTF-8 (never opened).
@@ -86,7 +90,8 @@ def scan_sequences(root: str | os.PathLike, extensions: tuple[str, ...] = ALL_EX
         extensions: File endings that count as frames.
 
     Returns:
-        (sequences sorted by name with naturally sorted frames, [(path, what is wrong)] of the entries left out).
+        (sequences sorted by name with naturally sorted frames, [(path, what is wrong, fix)] of the entries left
+        out).
 
     Raises:
         FileNotFoundError: ``root`` is not a folder.
@@ -99,18 +104,18 @@ def scan_sequences(root: str | os.PathLike, extensions: tuple[str, ...] = ALL_EX
         loops = [d for d in dirs if os.path.islink(os.path.join(folder, d))
                  and loops_back(os.path.join(folder, d), folder)]
         refused += [(os.path.join(folder, d), f"symbolic link back to {os.path.realpath(os.path.join(folder, d))}, "
-                     "a folder above it (a loop; not followed: remove the link)") for d in loops]
+                     "a folder above it: a loop (never followed)", "remove the link") for d in loops]
         dirs[:] = sorted((d for d in dirs if d not in loops), key=natural_key)
         frames = []
         for name in sorted((f for f in files if is_frame_file(f, extensions)), key=natural_key):
             problem = frame_entry_problem(os.path.join(folder, name))
             if problem:
-                refused.append((os.path.join(folder, name), problem))
+                refused.append((os.path.join(folder, name), *problem))
             else:
                 frames.append(os.path.join(folder, name))
         name = os.path.relpath(folder, root).replace(os.sep, "/")
         if frames and not is_utf8(name):
-            refused.append((folder, "folder name is not valid UTF-8 (rename it with plain UTF-8 characters)"))
+            refused.append((folder, "folder name is not valid UTF-8", RENAME))
         elif frames:
             sequences.append(FrameSequence(name, frames))
     return sorted(sequences, key=lambda s: natural_key(s.name)), refused
@@ -134,7 +139,7 @@ def find_sequences(root: str | os.PathLike, extensions: tuple[str, ...] = ALL_EX
     sequences, refused = scan_sequences(root, extensions)
     if refused:
         raise ValueError("unusable entries in the dataset:\n  - " +
-                         "\n  - ".join(f"{printable(path)}: {what}" for path, what in refused))
+                         "\n  - ".join(f"{printable(path)}: {what} (fix: {fix})" for path, what, fix in refused))
     return sequences
 
 

@@ -402,14 +402,14 @@ def symlink_loop_in_sequence(r):  # the checker was clean and training ran on 42
 def fifo_instead_of_photo(r):  # the checker, train.py and test.py hung
     (r / B / "seq0001" / F2).unlink()
     os.mkfifo(r / B / "seq0001" / F2)
-    return r / B / "seq0001" / F2, "remove or replace it"
+    return r / B / "seq0001" / F2, "FIFO"
 
 
 @case("street")
 def frame_name_not_utf8(r):  # frames written, then UnicodeEncodeError in the page writer
     folder = os.fsencode(r / A / "seq0000")
     os.rename(os.path.join(folder, F1.encode()), os.path.join(folder, b"frame_0001\xff.png"))
-    return str(r / A / "seq0000" / "frame_0001") + "\\xff.png", "UTF-8"
+    return str(r / A / "seq0000" / "frame_0001") + "\\xff.png", "rename it"
 
 
 @case("street", entries=("test",))
@@ -617,3 +617,18 @@ def test_report_merges_a_fault_repeated_in_every_frame(tmp_path):
     assert report[1].startswith(f"  - {root / A / 'seq0000' / F0}: label map has mode RGB")
     assert f"[4 files of {root / A / 'seq0000'} have this kind of problem" in report[1]
     assert report[2].startswith(f"  - {root / B / 'seq0001' / F0}: unreadable file") and "[4 files" in report[2]
+
+
+def test_datasets_never_open_fifos_nor_follow_loops_even_without_the_check(tmp_path):
+    """``--skip_check`` still cannot hang or multiply a sequence: the folder walk refuses both, naming them."""
+    from data.video_folder import find_sequences, scan_sequences
+
+    root = street_root(tmp_path / "data")
+    symlink_loop_in_sequence(root)
+    fifo, _ = fifo_instead_of_photo(root)
+    sequences, refused = scan_sequences(root / A)
+    assert [s.name for s in sequences] == ["seq0000", "seq0001"] and [p for p, _, _ in refused] == [
+        str(root / A / "seq0000" / "again")]
+    with pytest.raises(ValueError, match="FIFO") as info:
+        find_sequences(root / B)
+    assert str(fifo) in str(info.value)
