@@ -53,10 +53,18 @@ def is_utf8(name: str) -> bool:
     return True
 
 
-def loops_back(link: str, folder: str) -> bool:
-    """Whether the folder link ``link`` (inside ``folder``) leads to ``folder`` itself or a folder above it."""
+def loops_back(link: str, folder: str, root: str) -> bool:
+    """Whether the folder link ``link`` (inside ``folder``, walked from ``root``) leads back to a folder the walk
+    is inside: ``folder`` itself, a folder above it on disk, or any folder on the walked path down from ``root``
+    (``a/x -> b`` and ``b/y -> a`` loop through each other)."""
     target, here = os.path.realpath(link), os.path.realpath(folder)
-    return here == target or here.startswith(target.rstrip(os.sep) + os.sep)
+    if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+        return True
+    while len(folder) > len(root):
+        folder = os.path.dirname(folder)
+        if os.path.realpath(folder) == target:
+            return True
+    return False
 
 
 #: Fixes of the entries :func:`scan_sequences` leaves out.
@@ -102,7 +110,7 @@ def scan_sequences(root: str | os.PathLike, extensions: tuple[str, ...] = ALL_EX
     sequences, refused = [], []
     for folder, dirs, files in os.walk(root, followlinks=True):
         loops = [d for d in dirs if os.path.islink(os.path.join(folder, d))
-                 and loops_back(os.path.join(folder, d), folder)]
+                 and loops_back(os.path.join(folder, d), folder, root)]
         refused += [(os.path.join(folder, d), f"symbolic link back to {os.path.realpath(os.path.join(folder, d))}, "
                      "a folder above it: a loop (never followed)", "remove the link") for d in loops]
         dirs[:] = sorted((d for d in dirs if d not in loops), key=natural_key)

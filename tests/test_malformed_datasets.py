@@ -632,3 +632,9 @@ def test_datasets_never_open_fifos_nor_follow_loops_even_without_the_check(tmp_p
     with pytest.raises(ValueError, match="FIFO") as info:
         find_sequences(root / B)
     assert str(fifo) in str(info.value)
+    (root / INST / "seq0000" / "to1").symlink_to(root / INST / "seq0001", target_is_directory=True)
+    (root / INST / "seq0001" / "to0").symlink_to(root / INST / "seq0000", target_is_directory=True)
+    sequences, refused = scan_sequences(root / INST)  # a link to a sibling is read once, its link back is not
+    assert [s.name for s in sequences] == ["seq0000", "seq0000/to1", "seq0001", "seq0001/to0"]
+    assert sorted(p for p, _, _ in refused) == [str(root / INST / "seq0000" / "to1" / "to0"),
+                                                str(root / INST / "seq0001" / "to0" / "to1")]
