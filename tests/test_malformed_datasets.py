@@ -482,6 +482,14 @@ def video_of_grey_photos_as_labels(r):  # every id clamped to 34, no word
     return r / "photos.mp4", "--label_nc 0", ["--input_video", str(r / "photos.mp4")]
 
 
+@case("video", entries=("test",))
+def frame_folder_of_grey_photos_as_labels(r):
+    (r / "photos").mkdir()
+    for t in range(3):
+        Image.fromarray(np.linspace(0, 255, 64 * 32).reshape(32, 64).astype(np.uint8)).save(r / "photos" / f"{t}.png")
+    return r / "photos", "--label_nc 0", ["--input_video", str(r / "photos")]
+
+
 def _build(tmp_path: Path, name: str) -> tuple[Path, str, str, list]:
     """A clean dataset of the case's mode, broken as the case says: (root, what the error names, fix, flags)."""
     mode, breaker, extra = CASES[name]
