@@ -7,8 +7,14 @@ same check before anything is built or written (``--skip_check`` turns it off). 
 - missing folders (``<phase>_A``, ``<phase>_B``, ``<phase>_inst`` with --use_instance);
 - sequences present in one modality and not another, or with different frame counts;
 - frames paired by position whose frame numbers differ (labels ``frame_0001..`` beside photos ``frame_0002..``);
-- label ids ``>= --label_nc`` (exact: every label file is decoded);
-- images of the wrong channel count (multi-channel label / instance maps, non-RGB photos);
+- label ids ``>= --label_nc`` or negative (exact: every label file is decoded);
+- label / instance maps saved lossily (JPEG): their ids are wrong near every edge;
+- images of the wrong channel count (multi-channel label / instance maps, non-RGB photos; colour label maps
+  are pointed at ``scripts/colors_to_ids.py``);
+- images with an EXIF orientation other than "upright" (frames are read as stored);
+- entries that are not regular files (FIFOs, devices, broken links: never opened), names that are not UTF-8,
+  folder links that loop back (never followed);
+- at test: sequence folders sharing a name (results are named by it), names too long for the results folder;
 - unreadable or truncated files: every file of every modality is decoded in full;
 - frames of another size than the first frame of their sequence (in any modality);
 - sequences shorter than a clip needs (``--n_frames_G + 1`` frames in training, ``--n_frames_G`` at test), with
@@ -20,6 +26,7 @@ The street modes (``temporal`` / ``test`` / ``template``) are described here; an
 with a static ``check_dataset(opt) -> list[Problem]`` on its dataset class (``data/face_dataset.py``,
 ``data/pose_dataset.py``), built from the shared pieces of :mod:`data.frame_checks`.
 
+The report merges the same kind of problem in one folder into one line with a count and the first file.
 ``python -m data.check`` prints the problems and exits with 1 when there are any (0 when none); a bad flag is
 an ``error:`` line and exit code 2, as everywhere (:mod:`util.cli`).
 """
@@ -33,7 +40,7 @@ import random
 import sys
 from typing import Sequence
 
-from data.frame_checks import FolderSpec, Problem, check_folders, check_geometry
+from data.frame_checks import FolderSpec, Problem, check_folders, check_geometry, describe_group, group_problems
 from data.transforms import get_params
 
 logger = logging.getLogger(__name__)
@@ -103,8 +110,12 @@ def check_dataset(opt: argparse.Namespace) -> list[Problem]:
 
 
 def format_problems(problems: Sequence[Problem]) -> str:
-    """A readable multi-line list of problems."""
-    return f"{len(problems)} dataset problem(s):\n  - " + "\n  - ".join(str(p) for p in problems)
+    """A readable multi-line list of problems: the same kind of problem in one folder is one line, with its
+    count and first file (real datasets hold hundreds of frames with the same fault)."""
+    groups = group_problems(list(problems))
+    files = "" if len(groups) == len(problems) else f" in {len(problems)} files or folders"
+    return (f"{len(groups)} dataset problem(s){files}:\n  - " +
+            "\n  - ".join(describe_group(problem, count) for problem, count in groups))
 
 
 def ensure_dataset_ok(opt: argparse.Namespace) -> None:
@@ -154,7 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problems:
         print(format_problems(problems))
         return 1
-    print(f"dataset {opt.dataroot} ({opt.phase}): no problems found")
+    source = getattr(opt, "input_video", "")
+    print(f"--input_video {source}: no problems found" if source else
+          f"dataset {opt.dataroot} ({opt.phase}): no problems found")
     return 0
 
 

@@ -110,6 +110,11 @@ def read_checked_landmarks(path: str) -> np.ndarray:
     return points
 
 
+def labelled_landmarks(path: str) -> list[tuple[str, float, float]]:
+    """The 68 landmarks of a file, each labelled with its line (``"line 12"``), for the dataset check."""
+    return [(f"line {i + 1}", float(x), float(y)) for i, (x, y) in enumerate(kp.read_face_landmarks(path))]
+
+
 def discover(opt: argparse.Namespace) -> tuple[list[FrameSequence], list[FrameSequence]]:
     """(keypoint sequences, image sequences) of ``<phase>_keypoints`` / ``<phase>_img``, checked to match.
 
@@ -147,9 +152,10 @@ class FaceDataset(BaseDataset):
     @staticmethod
     def check_dataset(opt: argparse.Namespace) -> list:
         """Every problem found before training or testing (``data/check.py`` hook): channel count, pairing,
-        lengths, every photo decoded, every landmark file read and checked, the crop's size."""
+        lengths, every photo decoded, every landmark file read and checked (points inside their photo, give or
+        take half its size), the crop's size."""
         from data.check import root_problems
-        from data.frame_checks import FolderSpec, Problem, check_folders, check_geometry
+        from data.frame_checks import FolderSpec, Problem, check_folders, check_geometry, check_points_in_frames
 
         expected = 1 if opt.no_dist_map else 1 + kp.N_FACE_POLYLINES
         problems = [] if opt.input_nc == expected else [
@@ -164,6 +170,7 @@ class FaceDataset(BaseDataset):
                  FolderSpec("img", os.path.join(opt.dataroot, f"{opt.phase}_img"), "photo",
                             "check --dataroot and --phase")]
         found_problems, found, infos = check_folders(opt, specs)
+        found_problems = found_problems or check_points_in_frames(*specs, found, infos, labelled_landmarks)
         if found_problems:
             return problems + found_problems
         sizes = {}

@@ -163,15 +163,28 @@ def read_openpose_json(path: str | os.PathLike) -> list[dict[str, np.ndarray]]:
         (21, 3), each row ``x, y, confidence``. An empty list when nobody was detected.
 
     Raises:
-        ValueError: the file is not OpenPose JSON or an array has the wrong length (the path is named).
+        ValueError: the file is not OpenPose JSON, an array has the wrong length or holds NaN / infinite values
+            (the path is named).
     """
     try:
         with open(path, encoding="utf-8") as handle:
             people = json.load(handle)["people"]
-        return [{key: np.asarray(person[name], dtype=np.float64).reshape(n, 3)
-                 for key, (name, n) in OPENPOSE_ARRAYS.items()} for person in people]
+        people = [{key: np.asarray(person[name], dtype=np.float64).reshape(n, 3)
+                   for key, (name, n) in OPENPOSE_ARRAYS.items()} for person in people]
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path}: not an OpenPose BODY_25 + face + hands JSON file ({err})") from err
+    for index, person in enumerate(people):
+        for key, values in person.items():
+            if not np.isfinite(values).all():
+                raise ValueError(f"{path}: person {index} {OPENPOSE_ARRAYS[key][0]} holds NaN or infinite values")
+    return people
+
+
+def labelled_openpose_points(path: str | os.PathLike) -> list[tuple[str, float, float]]:
+    """Every (x, y) of an OpenPose file labelled with where it is (``"person 0 pose_keypoints_2d point 4"``)."""
+    return [(f"person {index} {OPENPOSE_ARRAYS[key][0]} point {k}", float(x), float(y))
+            for index, person in enumerate(read_openpose_json(path)) for key, values in person.items()
+            for k, (x, y, _) in enumerate(values)]
 
 
 def valid_points(points: np.ndarray, polylines: Sequence[Sequence[int]] | None, threshold: float) -> np.ndarray:

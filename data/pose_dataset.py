@@ -101,10 +101,11 @@ class PoseDataset(BaseDataset):
     @staticmethod
     def check_dataset(opt: argparse.Namespace) -> list:
         """Every problem found before training or testing (``data/check.py`` hook): channel count, pairing,
-        lengths, every photo and DensePose map decoded (RGB, the photo's size), every OpenPose file read, the
-        size of the central band the generator receives."""
+        lengths, every photo and DensePose map decoded (RGB, the photo's size), every OpenPose file read (finite
+        points inside their photo, give or take half its size), the size of the central band the generator
+        receives."""
         from data.check import root_problems
-        from data.frame_checks import FolderSpec, Problem, check_folders, check_geometry
+        from data.frame_checks import FolderSpec, Problem, check_folders, check_geometry, check_points_in_frames
 
         expected = 3 if opt.openpose_only or opt.densepose_only else 6
         problems = [] if opt.input_nc == expected else [
@@ -123,6 +124,8 @@ class PoseDataset(BaseDataset):
                                     "--densepose_only --input_nc 3", extensions=(".json",),
                                     reader=kp.read_openpose_json, fix="re-run OpenPose with --write_json on this frame"))
         found_problems, found, infos = check_folders(opt, specs)
+        if not found_problems and not opt.densepose_only:
+            found_problems = check_points_in_frames(specs[-1], specs[0], found, infos, kp.labelled_openpose_points)
         if found_problems:
             return problems + found_problems
         sizes = {}

@@ -9,6 +9,7 @@ ids: grey frames hold the ids themselves; colour frames are mapped to the neares
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from typing import Sequence
 
@@ -22,14 +23,68 @@ from data.transforms import TransformParams, transform_image, transform_label
 from util.image import label_colormap
 from util.video import list_image_files
 
+logger = logging.getLogger(__name__)
+
 
 def colors_to_ids(frame: np.ndarray, n_labels: int) -> np.ndarray:
     """(H, W, 3) uint8 frame -> (H, W) uint8 label ids (grey values, or the nearest palette colour)."""
     if np.array_equal(frame[..., 0], frame[..., 1]) and np.array_equal(frame[..., 1], frame[..., 2]):
         return np.minimum(frame[..., 0], n_labels - 1).astype(np.uint8)
+    return palette_ids(frame, n_labels)
+
+
+def palette_ids(frame: np.ndarray, n_labels: int) -> np.ndarray:
+    """(H, W, 3) uint8 colours -> (H, W) uint8 id of the nearest colour of the label palette (the lowest id
+    where several ids share a colour)."""
     palette = label_colormap(n_labels).astype(np.int32)
     distances = ((frame.reshape(-1, 1, 3).astype(np.int32) - palette[None]) ** 2).sum(-1)
     return distances.argmin(1).reshape(frame.shape[:2]).astype(np.uint8)
+
+
+#: Share of a grey frame's pixels above the largest label id that marks a photo video, not a label video (a
+#: compressed label video overshoots the ids only at a few edge pixels).
+NOT_LABELS_SHARE = 0.02
+
+
+def grey_above_ids(frame: np.ndarray, label_nc: int) -> tuple[float, int]:
+    """(share of pixels >= ``label_nc``, highest value) of an (H, W, 3) grey frame; (0, 0) for a colour frame
+    or without labels: :func:`colors_to_ids` reads grey values as ids and clamps the others."""
+    if label_nc <= 0 or not (np.array_equal(frame[..., 0], frame[..., 1])
+                             and np.array_equal(frame[..., 1], frame[..., 2])):
+        return 0.0, 0
+    return float((frame[..., 0] >= label_nc).mean()), int(frame[..., 0].max())
+
+
+def decode_all(path: str, label_nc: int) -> tuple[int, float, int]:
+    """Decode every frame of a video once (a truncated file fails here, before any work).
+
+    Returns:
+        (frames decoded, the largest share of a grey frame's pixels with values >= ``label_nc``, the highest
+        value of those frames; see :func:`grey_above_ids`).
+    """
+    capture, decoded, share, high = cv2.VideoCapture(path), 0, 0.0, 0
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return decoded, share, high
+            decoded += 1
+            frame_share, frame_high = grey_above_ids(frame, label_nc)
+            share, high = max(share, frame_share), max(high, frame_high)
+    finally:
+        capture.release()
+
+
+def not_labels_problem(source: str, share: float, high: int, label_nc: int) -> list:
+    """A problem when grey frames hold values far above the label ids (a photo video given as labels)."""
+    from data.frame_checks import Problem
+
+    if share <= NOT_LABELS_SHARE:
+        return []
+    return [Problem(source, f"grey frames with values up to {high} ({share:.0%} of a frame's pixels >= {label_nc}), "
+                    f"but --label_nc {label_nc} takes ids 0..{label_nc - 1}: this is not a label video (a photo "
+                    f"video?); every id above {label_nc - 1} would become {label_nc - 1}", "give a video of label ids "
+                    "(grey values) or label colours; for an image-input model pass --label_nc 0 --input_nc 3")]
 
 
 class VideoDataset(BaseDataset):
@@ -62,7 +117,8 @@ class VideoDataset(BaseDataset):
     @staticmethod
     def check_dataset(opt: argparse.Namespace) -> list:
         """Problems of ``--input_video`` found before the model is built (``data/check.py`` hook): a missing
-        source, ``--use_instance``, an unreadable video, and for a frame folder every frame decoded."""
+        source, ``--use_instance``, an unreadable or cut video (every frame is decoded once), a grey video whose values
+        exceed the label ids, and for a frame folder every frame decoded (and the first one's grey values)."""
         from data.frame_checks import FolderSpec, Problem, check_folders
 
         source = opt.input_video
@@ -70,13 +126,25 @@ class VideoDataset(BaseDataset):
             Problem(source, "a video holds no instance maps, but --use_instance asks for them",
                     "drop --use_instance, or use the folder layout (test_A, test_inst) for this model")]
         if os.path.isdir(source):
-            return problems + check_folders(opt, [FolderSpec("A", source, "image", "--input_video <folder>")])[0]
+            found_problems, found, _ = check_folders(opt, [FolderSpec("A", source, "image", "--input_video <folder>")])
+            if found_problems or not found.get("A"):
+                return problems + found_problems
+            with Image.open(found["A"][0].frames[0]) as first:  # the first frame tells a photo folder
+                share, high = grey_above_ids(np.asarray(first.convert("RGB")), opt.label_nc)
+            return problems + not_labels_problem(source, share, high, opt.label_nc)
         if not os.path.isfile(source):
             return problems + [Problem(source, "no such video file or folder", "--input_video <video or folder>")]
         try:
             count = VideoDataset._video_length(source)
         except ValueError as err:
             return problems + [Problem(source, str(err), "re-encode the video (e.g. H.264 mp4)")]
+        if count > 300:
+            logger.info("--input_video %s: decoding its %d frames once to check them", source, count)
+        decoded, share, grey_high = decode_all(source, opt.label_nc)
+        if decoded < count:
+            problems.append(Problem(source, f"{decoded} of its {count} frames decode (the file is cut short or "
+                                    "damaged)", "re-encode or re-download the video"))
+        problems += not_labels_problem(source, share, grey_high, opt.label_nc)
         if count < opt.n_frames_G:
             problems.append(Problem(source, f"{count} frames; --n_frames_G {opt.n_frames_G} needs at least "
                                     f"{opt.n_frames_G}", "use a longer video"))

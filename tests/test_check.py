@@ -78,7 +78,7 @@ def test_every_planted_fault_is_reported_at_once(clean_root):
     by_path = {Path(p.path): p for p in problems}
     assert set(by_path) == set(expected.values()), "\n".join(map(str, problems))
     assert by_path[expected["label_id"]].fix == "--label_nc 41"
-    assert "--label_nc 0" in by_path[expected["label_channels"]].fix
+    assert "scripts/colors_to_ids.py" in by_path[expected["label_channels"]].fix
     assert "unreadable" in by_path[expected["unreadable"]].message
     assert "RGB" in by_path[expected["photo_channels"]].message
     assert "--n_frames_G" in by_path[expected["short"]].fix

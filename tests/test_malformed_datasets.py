@@ -1,5 +1,8 @@
 """Malformed datasets of every mode: train.py and test.py stop before any work with one ``error:`` naming the
-file and the fix, exit code 2, and nothing written (no checkpoint or results folder)."""
+file and the fix, exit code 2, and nothing written (no checkpoint or results folder).
+
+Cases that only test.py refuses (names of results, ``--input_video``) are checked to be accepted by the
+training check where a training run is right (``test_test_only_cases_are_accepted_in_training``)."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ COMMON = ["--gpu_ids", "-1", "--nThreads", "0", "--n_frames_G", "2", "--loadSize
           "--n_downsample_G", "2"]
 FLAGS = {
     "street": ["--label_nc", "35", "--use_instance"],
+    "video": ["--label_nc", "35"],
     "face": ["--dataset_mode", "face", "--input_nc", "15"],
     "pose": ["--dataset_mode", "pose", "--input_nc", "6", "--resize_or_crop", "scaleHeight"],
 }
@@ -74,7 +78,34 @@ def pose_root(root: Path) -> Path:
     return make_pose_root(root, lengths=(3, 3))
 
 
-BUILDERS = {"street": street_root, "face": face_root, "pose": pose_root}
+def write_video(path: Path, frames: list[np.ndarray]) -> Path:
+    """An H.264 mp4 with its index first (``+faststart``, as web videos are), so a cut file still opens."""
+    import imageio_ffmpeg
+
+    writer = imageio_ffmpeg.write_frames(str(path), (frames[0].shape[1], frames[0].shape[0]), fps=10,
+                                         codec="libx264", pix_fmt_out="yuv420p", macro_block_size=1,
+                                         output_params=["-movflags", "+faststart"])
+    writer.send(None)
+    for frame in frames:
+        writer.send(np.ascontiguousarray(frame))
+    writer.close()
+    return path
+
+
+def label_frames(n_frames: int = 12) -> list[np.ndarray]:
+    """Grey 64x32 frames holding label ids (< 35): what ``--input_video --label_nc 35`` reads."""
+    return [np.repeat((np.arange(64)[None, :, None] // 4 + t) % 35, 32, axis=0).repeat(3, axis=2).astype(np.uint8)
+            for t in range(n_frames)]
+
+
+def video_root(root: Path) -> Path:
+    """A folder holding ``labels.mp4``: twelve grey 64x32 frames of label ids."""
+    root.mkdir(parents=True)
+    write_video(root / "labels.mp4", label_frames())
+    return root
+
+
+BUILDERS = {"street": street_root, "face": face_root, "pose": pose_root, "video": video_root}
 
 
 # ---------------------------------------------------------------- breaking them
@@ -114,13 +145,16 @@ IMG, KEYS, DP, OP = "train_img", "train_keypoints", "train_densepose", "train_op
 F0, F1, F2 = "frame_0000.png", "frame_0001.png", "frame_0002.png"
 Breaker = Callable[[Path], tuple]
 #: case name -> (dataset mode, breaker, extra flags); a breaker damages a clean root and returns
-#: (the path or flag the error must name, text of the fix).
+#: (the path or flag the error must name, text of the fix[, flags naming what it made]).
 CASES: dict[str, tuple[str, Breaker, list]] = {}
+#: case name -> the entries that must refuse it (default: both); the others must accept it.
+ENTRIES: dict[str, tuple[str, ...]] = {}
 
 
-def case(mode: str, *extra: str) -> Callable[[Breaker], Breaker]:
+def case(mode: str, *extra: str, entries: tuple[str, ...] = ("test", "train")) -> Callable[[Breaker], Breaker]:
     def register(breaker: Breaker) -> Breaker:
         CASES[breaker.__name__] = (mode, breaker, list(extra))
+        ENTRIES[breaker.__name__] = entries
         return breaker
     return register
 
@@ -132,9 +166,9 @@ def label_id_too_high(r):
 
 
 @case("street")
-def label_map_rgb(r):
+def label_map_rgb(r):  # used to suggest --label_nc 0 --input_nc 3, a dead end for a label model
     resave(r / A / "seq0000" / F1, "RGB")
-    return r / A / "seq0000" / F1, "--label_nc 0"
+    return r / A / "seq0000" / F1, "scripts/colors_to_ids.py"
 
 
 @case("street")
@@ -323,12 +357,145 @@ def pose_sequence_too_short(r):
     return r / IMG / "seq0", "remove the sequence"
 
 
+# ---------------------------------------------------------------- round 2 (issue 26): inputs that crashed or hung
+def replace_frame(path: Path, new_name: str, image: Image.Image, **save: object) -> Path:
+    """Replace a frame file by ``image`` saved as ``new_name`` (its format from the ending)."""
+    path.unlink()
+    image.save(path.with_name(new_name), **save)
+    return path.with_name(new_name)
+
+
+@case("street")
+def label_map_jpeg(r):  # clean check while 13% of the pixels carried wrong ids
+    ids = Image.open(r / A / "seq0000" / F1)
+    return replace_frame(r / A / "seq0000" / F1, "frame_0001.jpg", ids, quality=75), "lossless"
+
+
+@case("street")
+def instance_map_jpeg(r):
+    ids = Image.open(r / INST / "seq0001" / F2).convert("L")
+    return replace_frame(r / INST / "seq0001" / F2, "frame_0002.jpg", ids, quality=95), "lossless"
+
+
+@case("street")
+def photo_exif_rotated(r):  # trained upside down with "no problems found"
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    photo = Image.open(r / B / "seq0000" / F1).convert("RGB")
+    return replace_frame(r / B / "seq0000" / F1, "frame_0001.jpg", photo, exif=exif), "upright"
+
+
+@case("street")
+def label_tiff_negative_id(r):  # index -1 is out of bounds
+    ids = np.asarray(Image.open(r / A / "seq0001" / F1)).astype(np.int32)
+    ids[3, 5] = -1
+    return replace_frame(r / A / "seq0001" / F1, "frame_0001.tiff", Image.fromarray(ids, mode="I")), "non-negative"
+
+
+@case("street")
+def symlink_loop_in_sequence(r):  # the checker was clean and training ran on 42 copies of the sequence
+    (r / A / "seq0000" / "again").symlink_to(r / A, target_is_directory=True)
+    return r / A / "seq0000" / "again", "remove the link"
+
+
+@case("street")
+def fifo_instead_of_photo(r):  # the checker, train.py and test.py hung
+    (r / B / "seq0001" / F2).unlink()
+    os.mkfifo(r / B / "seq0001" / F2)
+    return r / B / "seq0001" / F2, "FIFO"
+
+
+@case("street")
+def frame_name_not_utf8(r):  # frames written, then UnicodeEncodeError in the page writer
+    folder = os.fsencode(r / A / "seq0000")
+    os.rename(os.path.join(folder, F1.encode()), os.path.join(folder, b"frame_0001\xff.png"))
+    return str(r / A / "seq0000" / "frame_0001") + "\\xff.png", "rename it"
+
+
+@case("street", entries=("test",))
+def nested_sequences_same_name(r):  # test.py: "frame 2 emitted after frame 3 was written"
+    for folder in (A, INST, B):
+        for seq, city in (("seq0000", "cityA"), ("seq0001", "cityB")):
+            (r / folder / city).mkdir()
+            (r / folder / seq).rename(r / folder / city / "clip")
+    return r / A / "cityB" / "clip", "rename one of the two folders"
+
+
+@case("street", entries=("test",))
+def frame_names_250_characters(r):  # test.py stopped halfway: "File name too long"
+    for folder in (A, INST, B):
+        for index, path in enumerate(sorted((r / folder / "seq0001").iterdir())):
+            path.rename(path.with_name(f"{'f' * 241}_{index:04d}.png"))
+    return r / A / "seq0001" / f"{'f' * 241}_0000.png", "shorten the names"
+
+
+@case("face")
+def face_points_2000_px_outside(r):  # accepted
+    write_points(r / KEYS / "seq1" / "00002.txt", face_points(2000))
+    return r / KEYS / "seq1" / "00002.txt", "line 1 "
+
+
+@case("face")
+def face_one_point_at_x_4000(r):  # accepted, test 6x slower
+    points = face_points()
+    points[30] = (4000, 70)
+    write_points(r / KEYS / "seq0" / "00001.txt", points)
+    return r / KEYS / "seq0" / "00001.txt", "line 31 "
+
+
+@case("face")
+def face_one_point_at_x_100000(r):  # DecompressionBombError
+    points = face_points()
+    points[8] = (100000, 70)
+    write_points(r / KEYS / "seq0" / "00000.txt", points)
+    return r / KEYS / "seq0" / "00000.txt", "line 9 "
+
+
+def set_openpose_x(path: Path, value: float) -> None:
+    data = json.loads(path.read_text())
+    data["people"][0]["pose_keypoints_2d"][3] = value  # x of point 1 (the neck)
+    path.write_text(json.dumps(data))
+
+
+@case("pose")
+def pose_openpose_nan(r):  # LinAlgError: SVD did not converge
+    set_openpose_x(r / OP / "seq0" / "002.json", float("nan"))
+    return r / OP / "seq0" / "002.json", "OpenPose"
+
+
+@case("pose")
+def pose_openpose_1e12(r):  # tried to allocate 7.28 TiB
+    set_openpose_x(r / OP / "seq1" / "001.json", 1e12)
+    return r / OP / "seq1" / "001.json", "OpenPose"
+
+
+@case("video", entries=("test",))
+def video_cut_in_half(r):  # checker clean, frames written, then "cannot decode frame 6"
+    truncate(r / "labels.mp4")
+    return r / "labels.mp4", "re-encode", ["--input_video", str(r / "labels.mp4")]
+
+
+@case("video", entries=("test",))
+def video_of_grey_photos_as_labels(r):  # every id clamped to 34, no word
+    photos = [np.repeat(np.linspace(0, 255, 64)[None, :, None], 32, 0).repeat(3, 2).astype(np.uint8)] * 12
+    write_video(r / "photos.mp4", photos)
+    return r / "photos.mp4", "--label_nc 0", ["--input_video", str(r / "photos.mp4")]
+
+
+@case("video", entries=("test",))
+def frame_folder_of_grey_photos_as_labels(r):
+    (r / "photos").mkdir()
+    for t in range(3):
+        Image.fromarray(np.linspace(0, 255, 64 * 32).reshape(32, 64).astype(np.uint8)).save(r / "photos" / f"{t}.png")
+    return r / "photos", "--label_nc 0", ["--input_video", str(r / "photos")]
+
+
 def _build(tmp_path: Path, name: str) -> tuple[Path, str, str, list]:
     """A clean dataset of the case's mode, broken as the case says: (root, what the error names, fix, flags)."""
     mode, breaker, extra = CASES[name]
     root = BUILDERS[mode](tmp_path / "data")
-    named, fix = breaker(root)
-    return root, str(named), fix, FLAGS[mode] + extra
+    named, fix, *made = breaker(root)
+    return root, str(named), fix, FLAGS[mode] + extra + (made[0] if made else [])
 
 
 def _argv(root: Path, tmp_path: Path, entry: str, flags: list) -> list[str]:
@@ -338,12 +505,14 @@ def _argv(root: Path, tmp_path: Path, entry: str, flags: list) -> list[str]:
     return ["--dataroot", str(root), "--name", "bad", *outputs, *COMMON, *ENTRY[entry][1], *flags]
 
 
-def test_at_least_25_malformed_datasets():
-    assert len(CASES) >= 25 and {mode for mode, _, _ in CASES.values()} == set(BUILDERS)
+def test_at_least_45_malformed_datasets():
+    assert len(CASES) >= 45 and {mode for mode, _, _ in CASES.values()} == set(BUILDERS)
 
 
-@pytest.mark.parametrize("entry", sorted(ENTRY))
-@pytest.mark.parametrize("case", sorted(CASES))
+REFUSED = [(case, entry) for case in sorted(CASES) for entry in sorted(ENTRY) if entry in ENTRIES[case]]
+
+
+@pytest.mark.parametrize("case, entry", REFUSED)
 def test_malformed_dataset_is_one_error_before_anything_is_written(tmp_path, capsys, case, entry):
     root, named, fix, flags = _build(tmp_path, case)
     code = run(ENTRY[entry][0], _argv(root, tmp_path, entry, flags))
@@ -354,11 +523,38 @@ def test_malformed_dataset_is_one_error_before_anything_is_written(tmp_path, cap
     assert not (tmp_path / "ckpt").exists() and not (tmp_path / "results").exists()
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_checker_names_the_file_and_the_fix(tmp_path, capsys, case):
+    """``python -m data.check`` with the flags of the entry that refuses the case: exit 1, the file and the fix."""
+    from data.check import main as check_main
+
+    root, named, fix, flags = _build(tmp_path, case)
+    entry = "train" if "train" in ENTRIES[case] else "test"
+    argv = _argv(root, tmp_path, entry, flags) + (["--test"] if entry == "test" else [])
+    code = run(check_main, argv, returns_code=True)
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err, out + err
+    assert named in out and fix in out, out
+
+
+@pytest.mark.parametrize("case", sorted(name for name, entries in ENTRIES.items() if "train" not in entries
+                                         and CASES[name][0] != "video"))
+def test_test_only_cases_are_accepted_in_training(tmp_path, case):
+    """Nested folders sharing a name, and long names, only break test.py's results: training reads them."""
+    from data.check import check_dataset
+    from options import TrainOptions
+
+    root, _, _, flags = _build(tmp_path, case)
+    assert check_dataset(TrainOptions().parse(["--dataroot", str(root), *COMMON, *flags], save=False)) == []
+
+
 def test_clean_datasets_pass_the_check(tmp_path):
     from data.check import check_dataset
     from options import TestOptions, TrainOptions
 
     for mode, build in BUILDERS.items():
+        if mode == "video":
+            continue  # test_clean_label_video_passes_the_check
         root = build(tmp_path / mode)
         for options, extra in ((TrainOptions, []), (TestOptions, ENTRY["test"][1])):
             opt = options().parse(["--dataroot", str(root), *COMMON, *FLAGS[mode], *extra], save=False)
@@ -399,3 +595,54 @@ def test_short_sequences_train_with_a_warning_naming_them(tmp_path, caplog):
                                save=False)
     assert check_dataset(opt) == []
     assert "seq0000 (4 frames)" in caplog.text and "seq0001 (4 frames)" in caplog.text
+
+
+def test_clean_label_video_passes_the_check(tmp_path, capsys):
+    """A whole label video decodes and its grey ids fit --label_nc; the checker names the video, not the root."""
+    from data.check import main as check_main
+
+    root = video_root(tmp_path / "data")
+    video = str(root / "labels.mp4")
+    assert check_main(["--dataroot", str(root), "--input_video", video, "--test", *COMMON, *FLAGS["video"]]) == 0
+    assert capsys.readouterr().out.strip() == f"--input_video {video}: no problems found"
+
+
+def test_report_merges_a_fault_repeated_in_every_frame(tmp_path):
+    """A fault in every frame of a sequence is one line with a count and the first file, not one per frame."""
+    from data.check import check_dataset, format_problems
+    from options import TrainOptions
+
+    root = street_root(tmp_path / "data")
+    for path in sorted((root / A / "seq0000").iterdir()):
+        resave(path, "RGB")
+    for path in sorted((root / B / "seq0001").iterdir()):
+        truncate(path)
+    opt = TrainOptions().parse(["--dataroot", str(root), *COMMON, *FLAGS["street"]], save=False)
+    problems = check_dataset(opt)
+    report = format_problems(problems).splitlines()
+    assert len(problems) == 8 and len(report) == 3, report
+    assert report[0] == "2 dataset problem(s) in 8 files or folders:"
+    assert report[1].startswith(f"  - {root / A / 'seq0000' / F0}: label map has mode RGB")
+    assert f"[4 files of {root / A / 'seq0000'} have this kind of problem" in report[1]
+    assert report[2].startswith(f"  - {root / B / 'seq0001' / F0}: unreadable file") and "[4 files" in report[2]
+
+
+def test_datasets_never_open_fifos_nor_follow_loops_even_without_the_check(tmp_path):
+    """``--skip_check`` still cannot hang or multiply a sequence: the folder walk refuses both, naming them."""
+    from data.video_folder import find_sequences, scan_sequences
+
+    root = street_root(tmp_path / "data")
+    symlink_loop_in_sequence(root)
+    fifo, _ = fifo_instead_of_photo(root)
+    sequences, refused = scan_sequences(root / A)
+    assert [s.name for s in sequences] == ["seq0000", "seq0001"] and [p for p, _, _ in refused] == [
+        str(root / A / "seq0000" / "again")]
+    with pytest.raises(ValueError, match="FIFO") as info:
+        find_sequences(root / B)
+    assert str(fifo) in str(info.value)
+    (root / INST / "seq0000" / "to1").symlink_to(root / INST / "seq0001", target_is_directory=True)
+    (root / INST / "seq0001" / "to0").symlink_to(root / INST / "seq0000", target_is_directory=True)
+    sequences, refused = scan_sequences(root / INST)  # a link to a sibling is read once, its link back is not
+    assert [s.name for s in sequences] == ["seq0000", "seq0000/to1", "seq0001", "seq0001/to0"]
+    assert sorted(p for p, _, _ in refused) == [str(root / INST / "seq0000" / "to1" / "to0"),
+                                                str(root / INST / "seq0001" / "to0" / "to1")]
