@@ -8,24 +8,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from data import keypoints as kp
+from data.detect.backends import Backend, Detector, probe_mediapipe
 from data.prepare.base import ModeWriter
 
-PoseDetector = Callable[[np.ndarray], "dict[str, np.ndarray] | None"]
 
-
-def load_mediapipe() -> PoseDetector:
+def load_mediapipe() -> Detector:
     from data.detect.mediapipe_backend import MediaPipePose
 
     return MediaPipePose()
 
 
-#: ``--backend`` -> loader of a detector returning one OpenPose person dict (or None).
-POSE_BACKENDS: dict[str, Callable[[], PoseDetector]] = {"mediapipe": load_mediapipe}
+#: ``--backend`` / ``--detector`` -> a back-end whose detector returns one OpenPose person dict (or None).
+POSE_BACKENDS: dict[str, Backend] = {"mediapipe": Backend(load_mediapipe, probe_mediapipe)}
 
 
 def openpose_json(people: list[dict[str, np.ndarray]]) -> dict:
@@ -59,7 +58,7 @@ class PoseWriter(ModeWriter):
     nothing_found = "no person"
 
     def __init__(self, backend: str = "mediapipe") -> None:
-        self.detector = POSE_BACKENDS[backend]()
+        self.detector = POSE_BACKENDS[backend].load()
 
     def detect(self, frame: np.ndarray) -> dict[str, np.ndarray] | None:
         return self.detector(frame)
