@@ -142,6 +142,25 @@ def test_a_second_run_resumes_and_skips_finished_frames(tmp_path):
     assert len(_written(tmp_path / "ds", "img")) == 5
 
 
+def test_ctrl_c_leaves_only_whole_frames_and_the_next_run_finishes(tmp_path):
+    class Interrupted(ScriptedFaceWriter):
+        def encode(self, folder, annotation):
+            if annotation[0, 0] == self.base[0, 0] + 3:  # while writing frame 3
+                raise KeyboardInterrupt
+            return super().encode(folder, annotation)
+
+    source = open_source(_frame_folder(tmp_path / "frames", 6))
+    with pytest.raises(KeyboardInterrupt):
+        prepare_sequence(source, Interrupted(blind={1}), root=tmp_path / "ds", phase="train", seq="clip",
+                         progress=False)
+    assert _written(tmp_path / "ds", "img") == ["00000", "00002"] == _written(tmp_path / "ds", "keypoints")
+    assert not list((tmp_path / "ds").rglob("*.part"))
+    report = prepare_sequence(source, ScriptedFaceWriter(blind={1}), root=tmp_path / "ds", phase="train",
+                              seq="clip", progress=False)
+    assert report.resumed == 3 and report.filled == ["00001"]  # frame 1 waited in staging across the interruption
+    assert len(_written(tmp_path / "ds", "img")) == 6 == len(_written(tmp_path / "ds", "keypoints"))
+
+
 def test_missing_runs():
     assert missing_runs([True, False, False, True, False]) == [(1, 3), (4, 5)]
     assert missing_runs([True, True]) == []
