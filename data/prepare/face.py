@@ -44,12 +44,7 @@ class FaceWriter(ModeWriter):
     mode = "face"
     annotations = {"keypoints": ".txt"}
     nothing_found = "no face"
-
-    def __init__(self, backend: str = "dlib") -> None:
-        self.detector = FACE_BACKENDS[backend].load()
-
-    def detect(self, frame: np.ndarray) -> np.ndarray | None:
-        return self.detector(frame)
+    backends = FACE_BACKENDS
 
     def encode(self, folder: str, annotation: Any) -> bytes:
         return landmark_text(annotation).encode()
@@ -62,6 +57,3 @@ class FaceWriter(ModeWriter):
 
     def check_flags(self) -> list[str]:
         return ["--input_nc", str(1 + kp.N_FACE_POLYLINES)]
-
-    def close(self) -> None:
-        getattr(self.detector, "close", lambda: None)()
