@@ -332,3 +332,19 @@ def test_raw_video_input_memory_stays_flat_over_the_videos_length(tmp_path, monk
         peaks[count] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     assert peaks[48] < 1.25 * peaks[12] + 100_000, peaks
+
+
+def test_a_raw_face_video_without_a_face_is_one_error(tmp_path):
+    from conftest import make_opt
+
+    from data import create_dataset
+    from data.check import DatasetError
+    from util.cli import is_user_error
+
+    _needs("mediapipe", "pose")
+    video = write_video([np.full((64, 96, 3), 90, np.uint8)] * 3, tmp_path / "wall.mp4")
+    opt = make_opt(TINY + ["--dataset_mode", "face", "--input_nc", "15", "--input_video", str(video),
+                           "--detector", "mediapipe"], train=False)
+    with pytest.raises(DatasetError, match=r"wall\.mp4: no face in its first") as info:
+        create_dataset(opt)[0]
+    assert is_user_error(info.value)  # test.py prints it as one error: line, exit 2
