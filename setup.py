@@ -1,10 +1,13 @@
 """Install with ``pip install -e .`` (``.[test]`` for the test suite, ``.[face]`` for dlib landmarks, ``.[eval]`` for
-``scripts/evaluate.py``, ``.[export]`` for ``scripts/export_onnx.py``)."""
+``scripts/evaluate.py``, ``.[export]`` for ``scripts/export_onnx.py``, ``.[street]`` for SegFormer street labels,
+``.[pose]`` for RTMPose / DWPose ONNX keypoints)."""
 
 from setuptools import find_packages, setup
 
 EVAL = ["torchmetrics", "pytorch-fid", "lpips"]  # scripts/evaluate.py: SSIM/PSNR, FID Inception, LPIPS
 EXPORT = ["onnx", "onnxruntime"]  # scripts/export_onnx.py: write the generator step, check it with onnxruntime
+STREET = ["transformers"]  # data/prepare/segmenters.py: SegFormer Cityscapes checkpoints (folders from the hub)
+POSE = ["onnxruntime"]  # data/prepare/rtmpose.py: RTMPose / DWPose whole-body ONNX models
 
 setup(
     name="vid2vid-rebuilt",
@@ -32,7 +35,9 @@ setup(
     extras_require={
         "eval": EVAL,
         "export": EXPORT,
-        "test": ["pytest", "ruff", "selenium"] + EVAL + EXPORT,
+        "street": STREET,
+        "pose": POSE,
+        "test": ["pytest", "ruff", "selenium"] + EVAL + EXPORT + STREET,
         "face": ["dlib", "face_recognition_models"],
     },
 )

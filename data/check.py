@@ -8,6 +8,7 @@ same check before anything is built or written (``--skip_check`` turns it off). 
 - sequences present in one modality and not another, or with different frame counts;
 - frames paired by position whose frame numbers differ (labels ``frame_0001..`` beside photos ``frame_0002..``);
 - label ids ``>= --label_nc`` (exact: every label file is decoded);
+- Cityscapes *train* ids (0-18, 255) in a label folder read with ``--label_nc 35`` (label ids expected);
 - images of the wrong channel count (multi-channel label / instance maps, non-RGB photos);
 - unreadable or truncated files: every file of every modality is decoded in full;
 - frames of another size than the first frame of their sequence (in any modality);
@@ -33,7 +34,7 @@ import random
 import sys
 from typing import Sequence
 
-from data.frame_checks import FolderSpec, Problem, check_folders, check_geometry
+from data.frame_checks import FolderSpec, Problem, check_folders, check_geometry, train_id_problems
 from data.transforms import get_params
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def check_street(opt: argparse.Namespace) -> list[Problem]:
     """Every problem of a temporal/test-layout dataset."""
     specs = street_folders(opt)
     problems, found, infos = check_folders(opt, specs)
+    problems += train_id_problems(opt, specs, found)
     if problems:
         return problems
     firsts = {seq.frames[0]: infos[seq.frames[0]].size for seq in found["A"]}
