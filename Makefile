@@ -5,8 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+# Installed without its dependency list (see setup.py: POSE); the pose extra brings the light ones.
+MEDIAPIPE := mediapipe==0.10.14
 
-.PHONY: demo test test-fast lint bench clean-demo
+.PHONY: demo test test-fast lint bench clean-demo mediapipe
 
 $(VENV)/.base: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +18,17 @@ $(VENV)/.base: setup.py
 	touch $@
 
 $(VENV)/.test: $(VENV)/.base
-	$(PY) -m pip install -q -e '.[test,face]'
+	$(PY) -m pip install -q -e '.[test,face,pose]'
+	$(PY) -m pip install -q --no-deps $(MEDIAPIPE)
 	touch $@
+
+# The MediaPipe back-end alone (scripts/prepare_video.py, test.py --input_video for pose and face).
+$(VENV)/.mediapipe: $(VENV)/.base
+	$(PY) -m pip install -q -e '.[pose]'
+	$(PY) -m pip install -q --no-deps $(MEDIAPIPE)
+	touch $@
+
+mediapipe: $(VENV)/.mediapipe
 
 demo: $(VENV)/.base
 	$(PY) scripts/demo.py

@@ -38,9 +38,22 @@ def get_option_setter(mode: str) -> Callable[[argparse.ArgumentParser, bool], ar
     return find_dataset_using_name(mode).modify_commandline_options
 
 
+def reads_raw_video(mode: str) -> bool:
+    """Whether ``mode`` has a raw-video reader, ``data/<mode>_video_dataset.py`` (face, pose)."""
+    return mode != "video" and (_HERE / f"{mode}_video_dataset.py").is_file()
+
+
+def loaded_mode(opt: argparse.Namespace) -> str:
+    """The mode whose class is loaded: ``<mode>_video`` for test.py's ``--input_video`` where the mode reads raw
+    video itself (``opt.dataset_mode`` stays ``face`` / ``pose`` for the model), else ``opt.dataset_mode``."""
+    if getattr(opt, "input_video", "") and reads_raw_video(opt.dataset_mode):
+        return f"{opt.dataset_mode}_video"
+    return opt.dataset_mode
+
+
 def create_dataset(opt: argparse.Namespace) -> BaseDataset:
-    """Instantiate the dataset of ``opt.dataset_mode``."""
-    return find_dataset_using_name(opt.dataset_mode)(opt)
+    """Instantiate the dataset of ``opt.dataset_mode`` (see :func:`loaded_mode`)."""
+    return find_dataset_using_name(loaded_mode(opt))(opt)
 
 
 def create_test_loader(opt: argparse.Namespace) -> DataLoader:

@@ -95,9 +95,9 @@ def check_dataset(opt: argparse.Namespace) -> list[Problem]:
     """
     if opt.dataset_mode in STREET_MODES:
         return root_problems(opt) or check_street(opt)
-    from data import find_dataset_using_name
+    from data import find_dataset_using_name, loaded_mode
 
-    hook = getattr(find_dataset_using_name(opt.dataset_mode), "check_dataset", None)
+    hook = getattr(find_dataset_using_name(loaded_mode(opt)), "check_dataset", None)
     if hook is None:
         logger.info("no dataset checks for --dataset_mode %s beyond the root folder", opt.dataset_mode)
         return root_problems(opt)

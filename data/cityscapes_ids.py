@@ -94,10 +94,12 @@ def convert_tree(src: str, dst: str) -> int:
     Raises:
         DatasetError: a file holds values that are not train ids (the message names it).
     """
+    from pathlib import Path
+
     from PIL import Image
 
     from data.check import DatasetError
-    from data.prepare.files import save_image_atomic
+    from data.prepare.files import encode_image, write_atomic
 
     written = 0
     for folder, _, files in sorted(os.walk(src)):
@@ -109,7 +111,7 @@ def convert_tree(src: str, dst: str) -> int:
                 labels = train_to_label_ids(ids)
             except ValueError as err:
                 raise DatasetError(f"{path}: {err}") from None
-            save_image_atomic(labels, os.path.join(dst, os.path.relpath(path, src)))
+            write_atomic(Path(dst) / os.path.relpath(path, src), encode_image(labels, ".png"))
             written += 1
     return written
 

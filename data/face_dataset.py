@@ -209,27 +209,34 @@ class FaceDataset(BaseDataset):
 
     def face_input(self, keypoint_path: str, photo: Image.Image, box: Box, params: TransformParams
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One frame's drawn input and part labels.
+        """One frame's drawn input (15 or 1, H, W) and part labels (1, H, W) from its landmark file
+        ``keypoint_path`` (see :func:`draw_face_input` for the other arguments)."""
+        return draw_face_input(self.opt, kp.read_face_landmarks(keypoint_path), photo, box, params)
 
-        Args:
-            keypoint_path: The frame's landmark file.
-            photo: The frame's full RGB photo (for its size and the background edges).
-            box: Face crop (left, top, right, bottom).
-            params: The clip's transform parameters.
 
-        Returns:
-            input: (1 + 14, H, W) in [0, 1] (1 channel with ``--no_dist_map``).
-            labels: (1, H, W) part labels 0..6.
-        """
-        opt = self.opt
-        points = kp.add_upper_face(kp.read_face_landmarks(keypoint_path))
-        part_labels = kp.face_part_labels(points, photo.size)
-        if not opt.isTrain and opt.random_scale_points:
-            points = kp.scale_face_parts(points)
-        edges, dist_maps = kp.draw_face_edges(points, photo.size, with_dist_maps=not opt.no_dist_map)
-        if not opt.no_canny_edge:
-            background = canny_edges(np.asarray(photo.convert("L"))) & (part_labels == 0)
-            edges = np.maximum(edges, background.astype(np.uint8) * 255)
-        channels = [transform_image(crop_array(m, box), params, BILINEAR, normalize=False)
-                    for m in [edges] + dist_maps]
-        return torch.cat(channels, dim=0), transform_label(crop_array(part_labels, box), params)
+def draw_face_input(opt: argparse.Namespace, landmarks: np.ndarray, photo: Image.Image, box: Box,
+                    params: TransformParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """One frame's drawn input and part labels from its 68 landmarks (also used for raw video input).
+
+    Args:
+        opt: Options (``isTrain``, ``random_scale_points``, ``no_dist_map``, ``no_canny_edge``).
+        landmarks: (68, 2) x, y (pixels).
+        photo: The frame's full RGB photo (for its size and the background edges).
+        box: Face crop (left, top, right, bottom).
+        params: The clip's transform parameters.
+
+    Returns:
+        input: (1 + 14, H, W) in [0, 1] (1 channel with ``--no_dist_map``).
+        labels: (1, H, W) part labels 0..6.
+    """
+    points = kp.add_upper_face(landmarks)
+    part_labels = kp.face_part_labels(points, photo.size)
+    if not opt.isTrain and opt.random_scale_points:
+        points = kp.scale_face_parts(points)
+    edges, dist_maps = kp.draw_face_edges(points, photo.size, with_dist_maps=not opt.no_dist_map)
+    if not opt.no_canny_edge:
+        background = canny_edges(np.asarray(photo.convert("L"))) & (part_labels == 0)
+        edges = np.maximum(edges, background.astype(np.uint8) * 255)
+    channels = [transform_image(crop_array(m, box), params, BILINEAR, normalize=False)
+                for m in [edges] + dist_maps]
+    return torch.cat(channels, dim=0), transform_label(crop_array(part_labels, box), params)

@@ -143,12 +143,16 @@ class VideoDataset(BaseDataset):
     def sequence_name(self, seq: int) -> str:
         return os.path.dirname(self.sequences[0][0])
 
+    def _read(self, index: int) -> np.ndarray:
+        """Frame ``index`` of ``--input_video`` as (H, W, 3) uint8 RGB (sequential reads never seek)."""
+        return np.asarray(self.source.read(index).convert("RGB"))
+
     def load_frames(self, seq: int, frames: Sequence[int], params: TransformParams) -> dict:
         """Frames as ``"A"``: label ids (1, H, W) or images (input_nc, H, W) in [-1, 1]; ``"inst"`` (1, H, W)
         ids with --use_instance."""
         tensors: list[torch.Tensor] = []
         for index in frames:
-            pixels = np.asarray(self.source.read(index).convert("RGB"))
+            pixels = self._read(index)
             if self.opt.label_nc > 0:
                 tensors.append(transform_label(Image.fromarray(colors_to_ids(pixels, self.opt.label_nc)), params))
             else:

@@ -34,7 +34,11 @@ class TestOptions(BaseOptions):
                             "on CPU, conv elsewhere)")
         g.add_argument("--no_video", action="store_true", help="(new) do not write an mp4 per sequence")
         g.add_argument("--input_video", type=str, default="",
-                       help="(new) read the input label video from this video file or frame folder")
+                       help="(new) read the input label video from this video file or frame folder; with "
+                            "--dataset_mode face or pose: a raw video whose keypoints are detected on the fly")
+        g.add_argument("--detector", type=str, default="auto", choices=["auto", "dlib", "mediapipe"],
+                       help="(new) keypoint detector for --input_video in the face and pose modes; auto: dlib for "
+                            "face, mediapipe for pose")
         g.add_argument("--single_G_dir", type=str, default="",
                        help="(new) folder of the single-frame generator checkpoints; default "
                             "<checkpoints_dir>/label2city_single or edge2face_single")
@@ -57,7 +61,10 @@ class TestOptions(BaseOptions):
 
     def _dataset_mode(self, opt: argparse.Namespace) -> str:
         """test.py reads street data with the streaming ``test`` mode, as the reference does;
-        ``--input_video`` reads one video file or frame folder (``video`` mode)."""
+        ``--input_video`` reads one video file or frame folder (``video`` mode), or keeps a mode that reads raw
+        video itself (face, pose: ``data/<mode>_video_dataset.py``, see :func:`data.loaded_mode`)."""
+        from data import reads_raw_video
+
         if getattr(opt, "input_video", ""):
-            return "video"
+            return opt.dataset_mode if reads_raw_video(opt.dataset_mode) else "video"
         return "test" if opt.dataset_mode == "temporal" else opt.dataset_mode

@@ -69,11 +69,11 @@ def convert_all(files: list[str], size: Optional[tuple[int, int]], fmt: Optional
 
 def write_frames(frames: Frames, output: str) -> None:
     """One OpenPose JSON per frame, ``<output>/<frame>_keypoints.json`` (atomic writes)."""
-    from data.prepare.files import save_json_atomic
-    from data.prepare.wholebody import openpose_document
+    from data.prepare.files import write_atomic
+    from data.prepare.pose import openpose_json
 
     for name, people in frames.items():
-        save_json_atomic(openpose_document(people), os.path.join(output, f"{name}_keypoints.json"))
+        write_atomic(Path(output) / f"{name}_keypoints.json", json.dumps(openpose_json(people)).encode())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

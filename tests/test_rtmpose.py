@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from data.prepare.pose import openpose_json
 from data.prepare.rtmpose import (
     WholeBodyPose,
     box_to_crop,
@@ -21,7 +22,7 @@ from data.prepare.rtmpose import (
     to_frame,
     yolox_grid,
 )
-from data.prepare.wholebody import from_wholebody133, openpose_document
+from data.prepare.wholebody import from_wholebody133
 from util.checkpoint import CheckpointError
 
 pytest.importorskip("onnxruntime", reason="the RTMPose back-end needs onnxruntime (pip install -e .[pose])")
@@ -130,7 +131,7 @@ def test_pose_model_writes_openpose_json_the_pose_mode_reads(pose_onnx, tmp_path
     people = model.people(frame)
     assert len(people) == 1
     path = tmp_path / "frame.json"
-    path.write_text(json.dumps(openpose_document(people)))
+    path.write_text(json.dumps(openpose_json(people)))
     person = read_openpose_json(path)[0]
     assert person["pose"].shape == (25, 3) and person["face"].shape == (70, 3) and person["hand_left"].shape == (21, 3)
     seen = person["pose"][person["pose"][:, 2] > 0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +21,7 @@ from data.cityscapes_ids import (
 )
 from data.prepare.instances import Detection, InstanceDetector, cityscapes_class, instance_map
 from data.prepare.segmenters import load_segmenter
-from data.prepare.street import StreetLabeler, prepare_street
-from data.prepare.street import main as street_main
+from data.prepare.street import StreetWriter
 from tests.conftest import DATASETS, require
 from util.checkpoint import CheckpointError
 
@@ -88,15 +88,38 @@ def test_segformer_segmenter_writes_label_ids(tmp_path):
     assert labels.shape == (H, W) and set(np.unique(labels).tolist()) <= set(TRAIN_TO_LABEL)
 
 
-def test_missing_weights_is_one_error_line(tmp_path, capsys):
+def prepare_video_script():
+    import importlib.util
+
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("prepare_video_script", REPO / "scripts" / "prepare_video.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def photo_folder(tmp_path, count: int = 4):
+    """The first Cityscapes sample photos at 64x32 in a frame folder."""
+    photos = require(DATASETS / "Cityscapes" / "train_B" / "seq0000", "Cityscapes sample photos")
+    folder = tmp_path / "drive"
+    folder.mkdir()
+    for i, path in enumerate(sorted(photos.iterdir())[:count]):
+        Image.open(path).convert("RGB").resize((W, H)).save(folder / f"{i:03d}.png")
+    return folder
+
+
+@pytest.mark.parametrize("flags, named", [(["--seg_model", "nope/seg.pth"], "nope/seg.pth"), ([], "--seg_model")])
+def test_missing_weights_is_one_error_line(tmp_path, capsys, flags, named):
     from util.cli import run
 
-    video = tmp_path / "frames"
-    video.mkdir()
-    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(video / "0.png")
-    code = run(street_main, [str(video), "--dataroot", str(tmp_path / "out"), "--seg_model", "nope/seg.pth"])
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(frames / "0.png")
+    code = run(prepare_video_script().main, ["--mode", "street", "--input", str(frames), "--dataroot",
+                                             str(tmp_path / "out"), *flags])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and err[0].startswith("error: --seg_model") and "nope/seg.pth" in err[0]
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and named in err[0]
     assert "segformer" in err[0].lower()
     assert not (tmp_path / "out").exists()
     with pytest.raises(CheckpointError, match="inst.pth.*maskrcnn_resnet50_fpn_coco"):
@@ -161,34 +184,57 @@ def maskrcnn_file(tmp_path_factory) -> str:
     return str(path)
 
 
-def small_detector(labeler: StreetLabeler) -> None:
-    """Run Mask R-CNN at the tiny test size instead of its 800-pixel default (speed only)."""
-    labeler.detector.net.transform.min_size, labeler.detector.net.transform.max_size = (H,), W
+def test_street_sequence_is_accepted_by_the_checker_and_resumes(tmp_path, maskrcnn_file):
+    from argparse import Namespace
 
+    from data.prepare.frames import open_source
+    from data.prepare.pipeline import prepare_sequence
 
-def test_street_sequence_is_accepted_by_the_checker(tmp_path, maskrcnn_file):
-    from data.check import check_dataset, parse_args
-
-    photos = require(DATASETS / "Cityscapes" / "train_B" / "seq0000", "Cityscapes sample photos")
-    frames = [np.asarray(Image.open(p).convert("RGB").resize((W, H))) for p in sorted(photos.iterdir())[:4]]
-    labeler = StreetLabeler(save_deeplab(tmp_path / "deeplab.pth", 19), maskrcnn_file, inst_threshold=0.0)
-    small_detector(labeler)
-    root = tmp_path / "data"
-    assert prepare_street(iter(frames), labeler, str(root), "train", "clip") == 4
+    options = Namespace(seg_model=save_deeplab(tmp_path / "deeplab.pth", 19), inst_model=maskrcnn_file,
+                        inst_threshold=0.0, device="cpu")
+    writer = StreetWriter("segmenter", options)
+    transform = writer.labeler.detector.net.transform  # Mask R-CNN at the tiny size, not 800 px (speed only)
+    transform.min_size, transform.max_size = (H,), W
+    root, source = tmp_path / "data", open_source(photo_folder(tmp_path))
+    report = prepare_sequence(source, writer, root=root, phase="train", seq="clip", progress=False)
+    assert report.frames == report.detected == 4 and not report.dropped
     labels = [np.asarray(Image.open(p)) for p in sorted((root / "train_A" / "clip").iterdir())]
     insts = [Image.open(p) for p in sorted((root / "train_inst" / "clip").iterdir())]
-    assert len(labels) == len(insts) == len(os.listdir(root / "train_B" / "clip")) == 4
+    assert len(labels) == len(insts) == len(list((root / "train_B" / "clip").glob("*.jpg"))) == 4
     assert all(set(np.unique(a).tolist()) <= set(TRAIN_TO_LABEL) for a in labels)
     assert all(i.mode.startswith("I") for i in insts)  # 16-bit ids
     for label, inst in zip(labels, (np.asarray(i).astype(np.int64) for i in insts)):
         ids = np.where(inst >= 1000, inst // 1000, inst)
         assert (ids == label).all() and set(np.unique(ids[inst >= 1000]).tolist()) <= set(INSTANCE_LABELS)
-    opt = parse_args(["--dataroot", str(root), "--label_nc", "35", "--use_instance", "--n_frames_G", "2",
-                      "--loadSize", "64", "--fineSize", "64", "--n_downsample_G", "2", "--gpu_ids", "-1"])
-    assert check_dataset(opt) == []
-    stamp = os.path.getmtime(root / "train_A" / "clip" / "frame000000.png")
-    assert prepare_street(iter(frames), labeler, str(root), "train", "clip") == 4  # resumed: nothing rewritten
-    assert os.path.getmtime(root / "train_A" / "clip" / "frame000000.png") == stamp
+    assert prepare_video_script().run_checker(writer, str(root), "train") == []
+    again = prepare_sequence(source, writer, root=root, phase="train", seq="clip", progress=False)
+    assert again.resumed == 4
+    maps = writer.read("A", root / "train_A" / "clip" / "00001.png")
+    assert np.array_equal(maps.labels, labels[1]) and maps.instances is not None
+
+
+def test_street_video_prepares_checks_trains_and_tests(tmp_path, capsys):
+    """prepare_video --mode street from an mp4 (segmenter only), a tiny training step on what it wrote, then
+    test.py on the written label folder."""
+    from tests.test_face_pose_runs import _load
+    from tests.test_prepare_video import TINY, TINY_TRAIN, write_video
+
+    folder = photo_folder(tmp_path, count=5)
+    video = write_video([np.asarray(Image.open(p)) for p in sorted(folder.iterdir())], tmp_path / "drive.mp4")
+    root = tmp_path / "ds"
+    seg = save_deeplab(tmp_path / "deeplab.pth", 19)
+    script = prepare_video_script()
+    assert script.main(["--mode", "street", "--input", str(video), "--dataroot", str(root), "--seg_model", seg,
+                        "--no_progress"]) == 0
+    assert "no problems found" in capsys.readouterr().out
+    assert len(list((root / "train_A" / "drive").glob("*.png"))) == 5 and not (root / "train_inst").exists()
+    common = TINY + ["--n_frames_G", "2", "--name", "street", "--checkpoints_dir", str(tmp_path / "ckpt"),
+                     "--label_nc", "35"]
+    _load("train").main(common + TINY_TRAIN + ["--dataroot", str(root)])
+    assert (tmp_path / "ckpt" / "street" / "latest_net_G0.pth").is_file()
+    summary = _load("test").main(common + ["--input_video", str(root / "train_A" / "drive"), "--no_first_img",
+                                           "--results_dir", str(tmp_path / "results")])
+    assert Path(summary["videos"]["drive"]).stat().st_size > 0
 
 
 def small_street_root(root, source_seq, to_train_ids: bool, frames: int = 3):
@@ -218,7 +264,6 @@ def test_checker_catches_a_label_folder_of_train_ids(tmp_path, cityscapes_root):
     with pytest.raises(DatasetError, match="train ids"):
         ensure_dataset_ok(opt)
     # the fix the message gives works
-    assert street_main.__module__ == "data.prepare.street"
     from data.cityscapes_ids import main as convert_main
 
     assert convert_main([str(tmp_path / "train_A"), str(tmp_path / "label_ids")]) == 0

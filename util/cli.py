@@ -25,6 +25,7 @@ EXIT_INTERRUPTED = 130
 USER_ERRORS = (
     ("options.validation", "OptionError"),
     ("data.check", "DatasetError"),
+    ("data.prepare.errors", "PrepareError"),
     ("util.checkpoint", "CheckpointError"),
     ("util.download", "DownloadError"),
     ("models.vid2vid.criterion", "NonFiniteLossError"),

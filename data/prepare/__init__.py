@@ -1,12 +1,32 @@
-"""Turning raw video frames into the inputs a dataset mode reads: back-ends that label, detect and write frames.
+"""One command from a raw video (or frame folder) to one sequence of a mode's dataset (``scripts/prepare_video.py``).
 
-Each back-end is a small module with a loader (local weights, an ``error:`` naming the missing file and where to
-get it) and a per-frame function; ``scripts/prepare_video.py`` chains them per ``--mode``.
+``MODES`` maps ``--mode`` to ``(writer class, back-end registry)``: the writer (:class:`data.prepare.base.ModeWriter`)
+holds the folders, file formats, gap filling and the checker's flags and is built as ``Writer(backend_name,
+options)`` (``options``: the script's flags, for back-ends that read local weights); the back-end registry maps
+``--backend`` names to detector loaders, the first being the default. A mode is added with one entry here.
+:mod:`data.prepare.pipeline` does the rest for every mode: progress, atomic writes, resume, gap filling, dropping.
 
-- :mod:`data.prepare.files`: atomic PNG / JSON writes (a frame is complete or absent, never half-written).
+Back-ends from local weights (an ``error:`` naming the missing file and where to get it):
+
 - :mod:`data.prepare.segmenters`: Cityscapes semantic segmenters (SegFormer, DeepLabV3) -> label-id maps.
 - :mod:`data.prepare.instances`: torchvision Mask R-CNN (COCO) -> Cityscapes instance maps.
-- :mod:`data.prepare.street`: both together, one frame -> (label map, instance map).
-- :mod:`data.prepare.wholebody`: COCO-17 / COCO-WholeBody-133 keypoints -> OpenPose BODY_25 + face + hands.
-- :mod:`data.prepare.rtmpose`: RTMPose / DWPose whole-body ONNX models through onnxruntime.
+- :mod:`data.prepare.street`: both together, the ``street`` mode's writer.
+- :mod:`data.prepare.rtmpose`: RTMPose / DWPose whole-body ONNX models through onnxruntime (``pose --backend
+  rtmpose``); :mod:`data.prepare.wholebody` maps COCO-17 / COCO-WholeBody-133 to OpenPose BODY_25 + face + hands.
+- :mod:`data.prepare.keypoint_formats`: keypoint files of other tools -> OpenPose (``scripts/convert_keypoints.py``).
 """
+
+from __future__ import annotations
+
+from typing import Callable
+
+from data.prepare.base import ModeWriter
+from data.prepare.face import FACE_BACKENDS, FaceWriter
+from data.prepare.pose import POSE_BACKENDS, PoseWriter
+from data.prepare.street import STREET_BACKENDS, StreetWriter
+
+MODES: dict[str, tuple[Callable[..., ModeWriter], dict[str, Callable]]] = {
+    "pose": (PoseWriter, POSE_BACKENDS),
+    "face": (FaceWriter, FACE_BACKENDS),
+    "street": (StreetWriter, STREET_BACKENDS),
+}

@@ -1,44 +1,36 @@
-"""Atomic writes of prepared frames: a temporary file in the same folder, renamed over the final name.
-
-A run killed at any moment leaves every frame either complete or absent, so a resumed run can trust what it
-finds on disk.
-"""
+"""Atomic file writes: a half-written file never carries its final name (Ctrl-C, a full disk)."""
 
 from __future__ import annotations
 
-import json
 import os
+from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image
 
-from util.checkpoint import atomic_write_text
-
-TMP_SUFFIX = ".partial"
-
-
-FORMATS = {".png": ("PNG", {}), ".jpg": ("JPEG", {"quality": 95}), ".jpeg": ("JPEG", {"quality": 95})}
+TEMP_PREFIX = "."
+TEMP_SUFFIX = ".part"
+JPEG_QUALITY = 95
 
 
-def save_image_atomic(array: np.ndarray, path: str) -> None:
-    """Write ``array`` as an image at ``path`` atomically (parent folders created; format from the ending).
-
-    Args:
-        array: (H, W) uint8 or uint16 ids (uint16 becomes a 16-bit PNG) or (H, W, 3) uint8 RGB.
-        path: The final file name (``.png``, or ``.jpg`` for photos).
-    """
-    image_format, options = FORMATS[os.path.splitext(path)[1].lower()]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + TMP_SUFFIX
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a hidden temporary file beside ``path``, then rename it onto ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f"{TEMP_PREFIX}{path.name}{TEMP_SUFFIX}")
     try:
-        Image.fromarray(np.ascontiguousarray(array)).save(tmp, format=image_format, **options)
-        os.replace(tmp, path)
+        with open(temp, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        if temp.exists():
+            temp.unlink()
 
 
-def save_json_atomic(data: object, path: str) -> None:
-    """Write ``data`` as JSON at ``path`` atomically (parent folders created)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    atomic_write_text(json.dumps(data), path)
+def encode_image(frame: np.ndarray, extension: str) -> bytes:
+    """(H, W, 3) uint8 RGB or (H, W) uint8 -> the bytes of a ``.jpg`` / ``.png`` file."""
+    image = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if frame.ndim == 3 else frame
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if extension in (".jpg", ".jpeg") else []
+    ok, buffer = cv2.imencode(extension, image, params)
+    if not ok:
+        raise ValueError(f"OpenCV cannot encode a {extension} image of shape {frame.shape}")
+    return buffer.tobytes()

@@ -36,15 +36,10 @@ from data.prepare.wholebody import (
     empty_person,
     face68_to_openpose70,
     from_wholebody133,
-    midpoint,
     to_person,
 )
 
 Frames = dict[str, list[Person]]
-#: BODY_25 index <- MediaPipe Pose landmark (neck and mid-hip derived; both toes from the foot index).
-BODY25_FROM_MEDIAPIPE = {0: 0, 2: 12, 3: 14, 4: 16, 5: 11, 6: 13, 7: 15, 9: 24, 10: 26, 11: 28, 12: 23, 13: 25,
-                         14: 27, 15: 5, 16: 2, 17: 8, 18: 7, 19: 31, 20: 31, 21: 29, 22: 32, 23: 32, 24: 30}
-MEDIAPIPE_SHOULDERS, MEDIAPIPE_HIPS = (11, 12), (23, 24)
 N_MEDIAPIPE = 33
 #: Halpe-136 (AlphaPose full body) -> COCO-WholeBody-133 index: body 0-16 the same; feet 20-25 (LBigToe, RBigToe,
 #: LSmallToe, RSmallToe, LHeel, RHeel) reordered; face 26-93, hands 94-135 shift by 3.
@@ -68,7 +63,10 @@ def person_from_flat(values: list[float]) -> Person:
 
 
 def person_from_mediapipe(landmarks: list[dict], size: Optional[tuple[int, int]]) -> Person:
-    """33 MediaPipe Pose landmarks (normalised ``x``, ``y``, ``visibility``) -> Person (pixels of ``size``)."""
+    """33 MediaPipe Pose landmarks (normalised ``x``, ``y``, ``visibility``) -> Person (pixels of ``size``), mapped
+    as the MediaPipe back-end maps them (:func:`data.detect.mapping.body25_from_mediapipe`)."""
+    from data.detect.mapping import body25_from_mediapipe
+
     if len(landmarks) != N_MEDIAPIPE:
         raise KeypointFormatError(f"{len(landmarks)} landmarks; MediaPipe Pose has {N_MEDIAPIPE}")
     points = np.array([[p["x"], p["y"], p.get("visibility", 1.0)] for p in landmarks], dtype=np.float64)
@@ -77,11 +75,7 @@ def person_from_mediapipe(landmarks: list[dict], size: Optional[tuple[int, int]]
             raise KeypointFormatError("MediaPipe landmarks are normalised to [0, 1]: give the frame size with "
                                       "--width and --height")
         points[:, :2] *= size
-    person = empty_person()
-    copy_points(person["pose"], points, BODY25_FROM_MEDIAPIPE)
-    person["pose"][1] = midpoint(points, *MEDIAPIPE_SHOULDERS)
-    person["pose"][8] = midpoint(points, *MEDIAPIPE_HIPS)
-    return person
+    return {**empty_person(), "pose": body25_from_mediapipe(points, size or (np.inf, np.inf))}
 
 
 def person_from_openpose(entry: dict, scale: np.ndarray) -> Person:

@@ -232,19 +232,42 @@ class WholeBodyPose:
         return found
 
 
+class RTMPoseDetector:
+    """The ``pose --backend rtmpose`` detector of ``prepare_video``: the best-boxed person of a frame, or None
+    when no body point reaches the threshold (the frame then counts as "no person": filled or dropped).
+
+    Args:
+        pose_model: ``--pose_model`` ONNX file (required).
+        det_model: ``--det_model`` YOLOX ONNX file, or None for the whole-frame box.
+        threshold: ``--pose_threshold``.
+    """
+
+    def __init__(self, pose_model: str, det_model: Optional[str] = None, threshold: float = 0.3) -> None:
+        if not pose_model:
+            raise CheckpointError(f"--backend rtmpose needs --pose_model FILE.onnx: {POSE_HINT}")
+        self.model = WholeBodyPose(pose_model, det_model, threshold, max_people=1)
+
+    def __call__(self, rgb: np.ndarray) -> Optional[Person]:
+        people = [p for p in self.model.people(rgb) if (p["pose"][:, 2] > 0).any()]
+        return people[0] if people else None
+
+
 # ---------------------------------------------------------------- command line
 def write_keypoint_folder(frames, model: WholeBodyPose, out_dir: str, total: Optional[int] = None) -> int:
     """One OpenPose JSON per frame (``frameNNNNNN.json``, atomic; existing files skipped). Returns the count."""
+    import json
+    from pathlib import Path
+
     from tqdm import tqdm
 
-    from data.prepare.files import save_json_atomic
-    from data.prepare.wholebody import openpose_document
+    from data.prepare.files import write_atomic
+    from data.prepare.pose import openpose_json
 
     count = 0
     for index, rgb in enumerate(tqdm(frames, total=total, desc="rtmpose", unit="frame")):
-        path = os.path.join(out_dir, f"frame{index:06d}.json")
-        if not os.path.isfile(path):
-            save_json_atomic(openpose_document(model.people(rgb)), path)
+        path = Path(out_dir) / f"frame{index:06d}.json"
+        if not path.is_file():
+            write_atomic(path, json.dumps(openpose_json(model.people(rgb))).encode())
         count += 1
     return count
 

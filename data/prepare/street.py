@@ -1,25 +1,25 @@
-"""Street mode: a raw video -> ``<phase>_A`` (label ids), ``<phase>_inst`` (instance ids), ``<phase>_B`` (photos).
+"""``prepare_video --mode street``: ``<phase>_A`` (label ids), ``<phase>_inst`` (instance ids), ``<phase>_B`` (photos).
 
-:class:`StreetLabeler` turns one frame into its two maps; :func:`prepare_street` writes a whole sequence
-(resumable: frames whose three files exist are skipped; atomic: each file complete or absent). Both back-ends
-load local weights only (:mod:`data.prepare.segmenters`, :mod:`data.prepare.instances`).
-
-``python -m data.prepare.street VIDEO --dataroot D --seg_model S [--inst_model M]`` runs it alone; the street
-mode of ``scripts/prepare_video.py`` calls :func:`prepare_street`.
+:class:`StreetLabeler` turns one frame into its two maps with back-ends that load local weights only
+(``--seg_model``: :mod:`data.prepare.segmenters`; ``--inst_model``: :mod:`data.prepare.instances`);
+:class:`StreetWriter` is the mode's writer for :mod:`data.prepare.pipeline` (resume, atomic writes). Label maps are
+8-bit PNGs of Cityscapes label ids (``--label_nc 35``), instance maps 16-bit PNGs (``label_id * 1000 + k``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
+from PIL import Image
 
-from data.prepare.files import save_image_atomic
+from data.prepare.base import ModeWriter
+from data.prepare.errors import PrepareError
+from data.prepare.files import encode_image
 from data.prepare.instances import InstanceDetector
 from data.prepare.segmenters import Segmenter, load_segmenter
 
@@ -55,78 +55,58 @@ class StreetLabeler:
         return StreetMaps(labels, self.detector(rgb, labels) if self.detector is not None else None)
 
 
-def street_paths(dataroot: str, phase: str, seq: str, index: int, with_instances: bool) -> dict[str, str]:
-    """Files of frame ``index``, keyed ``"A"``, ``"inst"`` (when written) and ``"B"``."""
-    name = f"frame{index:06d}"
-    paths = {"A": os.path.join(dataroot, f"{phase}_A", seq, f"{name}.png"),
-             "B": os.path.join(dataroot, f"{phase}_B", seq, f"{name}.jpg")}
-    if with_instances:
-        paths["inst"] = os.path.join(dataroot, f"{phase}_inst", seq, f"{name}.png")
-    return paths
+def load_segmenter_backend(options: Optional[argparse.Namespace] = None) -> StreetLabeler:
+    """The street back-end from ``--seg_model`` (required), ``--inst_model``, ``--inst_threshold``, ``--device``.
 
-
-def write_street_frame(paths: dict[str, str], rgb: np.ndarray, maps: StreetMaps) -> None:
-    """Write one frame's photo, label map and instance map (each atomically; the photo last)."""
-    save_image_atomic(maps.labels, paths["A"])
-    if "inst" in paths and maps.instances is not None:
-        save_image_atomic(maps.instances, paths["inst"])
-    save_image_atomic(rgb, paths["B"])
-
-
-def prepare_street(frames: Iterable[np.ndarray], labeler: StreetLabeler, dataroot: str, phase: str, seq: str,
-                   total: Optional[int] = None) -> int:
-    """Label every frame and write the street layout of one sequence; frames already written are skipped.
-
-    Args:
-        frames: (H, W, 3) uint8 RGB frames in order.
-        labeler: The loaded back-ends.
-        dataroot, phase, seq: Where: ``<dataroot>/<phase>_{A,inst,B}/<seq>/frameNNNNNN.*``.
-        total: Frame count for the progress bar, when known.
-
-    Returns:
-        The number of frames in the sequence.
+    Raises:
+        PrepareError: no ``--seg_model`` given.
     """
-    from tqdm import tqdm
-
-    count = 0
-    for index, rgb in enumerate(tqdm(frames, total=total, desc=f"street {seq}", unit="frame")):
-        paths = street_paths(dataroot, phase, seq, index, labeler.detector is not None)
-        if not all(os.path.isfile(p) for p in paths.values()):
-            write_street_frame(paths, rgb, labeler(rgb))
-        count += 1
-    return count
+    seg_model = getattr(options, "seg_model", "") if options is not None else ""
+    if not seg_model:
+        raise PrepareError("--mode street needs --seg_model: a SegFormer Cityscapes checkpoint folder (e.g. "
+                           "nvidia/segformer-b0-finetuned-cityscapes-1024-1024 from the Hugging Face hub) or a "
+                           "torchvision DeepLabV3 .pth with a Cityscapes head; see docs/own-video.md")
+    return StreetLabeler(seg_model, getattr(options, "inst_model", "") or None, getattr(options, "device", "cpu"),
+                         getattr(options, "inst_threshold", 0.5))
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Write a street dataset sequence (label ids, instance ids, "
-                                     "photos) from a video or a folder of frames.")
-    parser.add_argument("input", help="video file or folder of frames")
-    parser.add_argument("--dataroot", required=True, help="dataset root to write into")
-    parser.add_argument("--phase", default="train", help="train or test (folder prefix)")
-    parser.add_argument("--seq", default=None, help="sequence name (default: the input's name)")
-    parser.add_argument("--seg_model", required=True, help="SegFormer folder or DeepLabV3 .pth (Cityscapes)")
-    parser.add_argument("--inst_model", default=None, help="torchvision Mask R-CNN COCO .pth (instance maps)")
-    parser.add_argument("--inst_threshold", type=float, default=0.5, help="lowest detection score kept (0-1)")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
-    return parser.parse_args(argv)
+#: ``--backend`` -> loader of the street labeler (weights from ``--seg_model`` / ``--inst_model``).
+STREET_BACKENDS: dict[str, Callable[[Optional[argparse.Namespace]], StreetLabeler]] = {
+    "segmenter": load_segmenter_backend,
+}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Label a video into ``<dataroot>/<phase>_{A,inst,B}/<seq>``; weights are loaded before any frame is read."""
-    from util.video import count_video_frames, read_video_frames
+class StreetWriter(ModeWriter):
+    """Street mode: label maps (``A``), instance maps (``inst``, with ``--inst_model``) and photos (``B``)."""
 
-    args = parse_args(argv)
-    if not os.path.exists(args.input):
-        raise FileNotFoundError(f"{args.input}: no such video file or folder")
-    labeler = StreetLabeler(args.seg_model, args.inst_model, args.device, args.inst_threshold)
-    seq = args.seq or os.path.splitext(os.path.basename(os.path.normpath(args.input)))[0]
-    count = prepare_street(read_video_frames(args.input), labeler, args.dataroot, args.phase, seq,
-                           count_video_frames(args.input))
-    print(f"wrote {count} frames of {seq} under {args.dataroot} (label ids for --label_nc {LABEL_NC})")
-    return 0
+    mode = "temporal"
+    photo_folder = "B"
+    photo_extension = ".jpg"
+    nothing_found = "no labelled pixel"
 
+    def __init__(self, backend: str = "segmenter", options: Optional[argparse.Namespace] = None) -> None:
+        self.labeler = STREET_BACKENDS[backend](options)
+        self.annotations = {"A": ".png", **({"inst": ".png"} if self.labeler.detector is not None else {})}
 
-if __name__ == "__main__":
-    from util.cli import run
+    def detect(self, frame: np.ndarray) -> StreetMaps:
+        """Every frame has a label map: street frames are never "missing"."""
+        return self.labeler(frame)
 
-    sys.exit(run(main))
+    def encode(self, folder: str, annotation: Any) -> bytes:
+        """``A``: 8-bit PNG of label ids; ``inst``: 16-bit PNG of instance ids."""
+        return encode_image(annotation.labels if folder == "A" else annotation.instances, ".png")
+
+    def read(self, folder: str, path: Path) -> StreetMaps:
+        """The maps of a written frame (``path``: its ``A`` file; the instance file beside it in ``_inst``)."""
+        labels = np.asarray(Image.open(path))
+        folder_a = path.parent.parent  # <root>/<phase>_A
+        inst_path = folder_a.with_name(folder_a.name[: -len("A")] + "inst") / path.parent.name / path.name
+        instances = np.asarray(Image.open(inst_path)).astype(np.uint16) if inst_path.is_file() else None
+        return StreetMaps(labels, instances)
+
+    def blend(self, before: Any, after: Any, weight: float) -> Any:
+        """Ids cannot be averaged: the nearer neighbour's maps."""
+        return before if weight < 0.5 else after
+
+    def check_flags(self) -> list[str]:
+        return ["--label_nc", "35"] + (["--use_instance"] if "inst" in self.annotations else [])

@@ -18,8 +18,6 @@ of the two); OpenPose's two pupils (face points 68, 69) are the centres of the e
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 
 Person = dict[str, np.ndarray]
@@ -114,15 +112,3 @@ def to_person(points: np.ndarray) -> Person:
         raise ValueError(f"{points.shape[0] if points.ndim else 0} keypoints: not COCO-17, OpenPose COCO-18 or "
                          "COCO-WholeBody-133")
     return LAYOUTS[len(points)](points)
-
-
-def openpose_document(people: Sequence[Person]) -> dict:
-    """The OpenPose JSON document (``version`` 1.3, ``people`` with flat ``x, y, c`` lists) of these people."""
-    keys = {"pose": "pose_keypoints_2d", "face": "face_keypoints_2d",
-            "hand_left": "hand_left_keypoints_2d", "hand_right": "hand_right_keypoints_2d"}
-    out = []
-    for person in people:
-        entry = {name: np.round(person[key], 3).reshape(-1).tolist() for key, name in keys.items()}
-        entry.update({name.replace("_2d", "_3d"): [] for name in keys.values()})
-        out.append({"person_id": [-1], **entry})
-    return {"version": 1.3, "people": out}

@@ -1,0 +1,54 @@
+"""The contract of a ``prepare_video`` mode: what it detects per frame, which files it writes, how gaps are filled.
+
+A mode writes, for each kept frame ``<name>`` of sequence ``<seq>``, the photo ``<root>/<phase>_<photo_folder>/<seq>/
+<name><photo_extension>`` and one file per annotation folder ``<root>/<phase>_<folder>/<seq>/<name><extension>``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class ModeWriter(ABC):
+    """One dataset mode's detector and file formats (see :mod:`data.prepare` for the registry).
+
+    Attributes:
+        mode: The ``--dataset_mode`` the written dataset is for.
+        photo_folder: Folder suffix of the photos (``img`` -> ``<phase>_img``).
+        photo_extension: ``.jpg`` or ``.png``.
+        annotations: Annotation folder suffix -> file extension (``{"openpose": ".json"}``).
+        nothing_found: What "nothing detected" means, for messages (``"no person"``).
+    """
+
+    mode: str
+    photo_folder: str = "img"
+    photo_extension: str = ".jpg"
+    annotations: dict[str, str]
+    nothing_found: str = "nothing detected"
+
+    @abstractmethod
+    def detect(self, frame: np.ndarray) -> Any | None:
+        """Annotation of one (H, W, 3) uint8 RGB frame, or None when nothing is detected."""
+
+    @abstractmethod
+    def encode(self, folder: str, annotation: Any) -> bytes:
+        """The file of ``annotation`` in annotation folder ``folder``."""
+
+    @abstractmethod
+    def read(self, folder: str, path: Path) -> Any:
+        """Read back an annotation file written by :meth:`encode` (for gap filling after a resume)."""
+
+    @abstractmethod
+    def blend(self, before: Any, after: Any, weight: float) -> Any:
+        """An annotation between two detected ones: ``weight`` 0 gives ``before``, 1 gives ``after``."""
+
+    def check_flags(self) -> list[str]:
+        """Flags of ``python -m data.check`` that describe the written dataset (besides root, phase, mode)."""
+        return []
+
+    def close(self) -> None:
+        """Release the detector."""

@@ -1,0 +1,90 @@
+"""``prepare_video --mode pose``: photos and OpenPose BODY_25 + face + hands JSON (``<phase>_img``, ``<phase>_openpose``).
+
+The written dataset has no DensePose folder: train and test it with ``--openpose_only --input_nc 3`` (DensePose has
+no installable back-end; see docs/own-video.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from data import keypoints as kp
+from data.prepare.base import ModeWriter
+
+PoseDetector = Callable[[np.ndarray], "dict[str, np.ndarray] | None"]
+
+
+def load_mediapipe(options: Optional[argparse.Namespace] = None) -> PoseDetector:
+    from data.detect.mediapipe_backend import MediaPipePose
+
+    return MediaPipePose()
+
+
+def load_rtmpose(options: Optional[argparse.Namespace] = None) -> PoseDetector:
+    """RTMPose / DWPose whole-body ONNX (``--pose_model``, optional ``--det_model``, ``--pose_threshold``)."""
+    from data.prepare.rtmpose import RTMPoseDetector
+
+    return RTMPoseDetector(getattr(options, "pose_model", "") or "", getattr(options, "det_model", "") or None,
+                           getattr(options, "pose_threshold", 0.3))
+
+
+#: ``--backend`` -> loader of a detector returning one OpenPose person dict (or None); loaders take the script's
+#: flags (``options``) where the back-end reads local weights.
+POSE_BACKENDS: dict[str, Callable[..., PoseDetector]] = {"mediapipe": load_mediapipe, "rtmpose": load_rtmpose}
+
+
+def openpose_json(people: list[dict[str, np.ndarray]]) -> dict:
+    """People (``pose`` (25, 3), ``face`` (70, 3), hands (21, 3)) -> the OpenPose ``--write_json`` document."""
+    return {"version": 1.3, "people": [
+        {"person_id": [-1], **{name: [round(float(v), 3) for v in person[key].ravel()]
+                               for key, (name, _) in kp.OPENPOSE_ARRAYS.items()}} for person in people]}
+
+
+def blend_people(before: dict[str, np.ndarray], after: dict[str, np.ndarray], weight: float
+                 ) -> dict[str, np.ndarray]:
+    """Interpolate two people point by point; a point missing on either side stays missing.
+
+    Args:
+        before, after: Person dicts of (N, 3) ``x, y, confidence`` arrays.
+        weight: 0 gives ``before``, 1 gives ``after``.
+    """
+    out = {}
+    for key in before:
+        a, b = before[key], after[key]
+        both = (a[:, 2] > 0) & (b[:, 2] > 0)
+        out[key] = np.where(both[:, None], (1 - weight) * a + weight * b, 0.0)
+    return out
+
+
+class PoseWriter(ModeWriter):
+    """Pose mode: one OpenPose JSON per frame from a body back-end (``--backend mediapipe``)."""
+
+    mode = "pose"
+    annotations = {"openpose": ".json"}
+    nothing_found = "no person"
+
+    def __init__(self, backend: str = "mediapipe", options: Optional[argparse.Namespace] = None) -> None:
+        self.detector = POSE_BACKENDS[backend](options)
+
+    def detect(self, frame: np.ndarray) -> dict[str, np.ndarray] | None:
+        return self.detector(frame)
+
+    def encode(self, folder: str, annotation: Any) -> bytes:
+        return json.dumps(openpose_json([annotation])).encode()
+
+    def read(self, folder: str, path: Path) -> dict[str, np.ndarray]:
+        return kp.read_openpose_json(path)[0]
+
+    def blend(self, before: Any, after: Any, weight: float) -> Any:
+        return blend_people(before, after, weight)
+
+    def check_flags(self) -> list[str]:
+        return ["--openpose_only", "--input_nc", "3"]
+
+    def close(self) -> None:
+        getattr(self.detector, "close", lambda: None)()
