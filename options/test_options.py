@@ -39,6 +39,13 @@ class TestOptions(BaseOptions):
         g.add_argument("--detector", type=str, default="auto", choices=["auto", "dlib", "mediapipe"],
                        help="(new) keypoint detector for --input_video in the face and pose modes; auto: dlib for "
                             "face, mediapipe for pose")
+        g.add_argument("--canvas_size", type=str, default="1920x1080",
+                       help="(new) pose with --input_video a folder of OpenPose BODY_25 JSON (no photos): WIDTHxHEIGHT "
+                            "of the frame the keypoints are drawn in (pixels)")
+        g.add_argument("--retarget", type=str, default="",
+                       help="(new) pose with --input_video a folder of BODY_25 JSON: scale every limb to the median "
+                            "limb lengths of this training sequence (a folder of the trained person's OpenPose JSON), "
+                            "keeping the root (mid-hip) position")
         g.add_argument("--single_G_dir", type=str, default="",
                        help="(new) folder of the single-frame generator checkpoints; default "
                             "<checkpoints_dir>/label2city_single or edge2face_single")

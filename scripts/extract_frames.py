@@ -8,7 +8,8 @@ Usage::
 Frames are written as ``<output>/<index><ext>`` with a zero-padded index (``00000.jpg``, ``00001.jpg``...),
 counting written frames from 0. Then, per mode: ``face`` -> run ``data/face_landmark_detection.py`` on the
 frames folder; ``pose`` -> run OpenPose (``--write_json``) and DensePose on it, one output per frame with
-the same names; ``temporal`` -> label maps with the same names in ``<phase>_A``.
+the same names; ``temporal`` -> label maps with the same names in ``<phase>_A``. For face and pose,
+``scripts/prepare_video.py`` does all of it in one command (docs/own-video.md).
 """
 
 from __future__ import annotations

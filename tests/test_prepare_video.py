@@ -262,3 +262,39 @@ def test_a_raw_pose_video_needs_an_openpose_only_model(tmp_path):
     with pytest.raises(DatasetError, match="--openpose_only --input_nc 3"):
         _load("test").main(TINY + ["--dataset_mode", "pose", "--input_nc", "6", "--input_video", str(video),
                                    "--name", "x", "--checkpoints_dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize("mode", ["pose", "face"])
+def test_raw_video_input_memory_stays_flat_over_the_videos_length(tmp_path, monkeypatch, mode):
+    """Python allocations while reading every frame of a 12- and a 48-frame video (detector scripted): the longer
+    video holds no more than the shorter one (nothing per frame is kept)."""
+    import tracemalloc
+
+    from conftest import make_opt
+
+    from data import create_dataset
+    from data.prepare import face, pose
+
+    person = mapping.empty_person()
+    person["pose"][[0, 1, 8], :] = [[40, 10, 1], [40, 20, 1], [40, 40, 1]]
+    landmarks = ScriptedFaceWriter(blind=set()).base + 20
+    monkeypatch.setitem(pose.POSE_BACKENDS, "mediapipe", lambda: (lambda frame: person))
+    monkeypatch.setitem(face.FACE_BACKENDS, "mediapipe", lambda: (lambda frame: landmarks))
+    flags = (["--openpose_only", "--input_nc", "3", "--resize_or_crop", "scaleHeight"] if mode == "pose"
+             else ["--input_nc", "15"])
+    peaks = {}
+    for count in (12, 48):
+        rng = np.random.default_rng(count)
+        video = write_video([rng.integers(0, 255, (64, 96, 3), dtype=np.uint8) for _ in range(count)],
+                            tmp_path / f"clip{count}.mp4")
+        opt = make_opt(TINY + ["--dataset_mode", mode, "--detector", "mediapipe", "--input_video", str(video)]
+                       + flags, train=False)
+        dataset = create_dataset(opt)
+        assert len(dataset) == count
+        dataset[0]
+        tracemalloc.start()
+        for index in range(1, count):
+            assert dataset[index]["A"].shape[1] == (3 if mode == "pose" else 15)
+        peaks[count] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peaks[48] < 1.25 * peaks[12] + 100_000, peaks

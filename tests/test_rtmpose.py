@@ -196,3 +196,29 @@ def test_command_line_writes_one_json_per_frame_and_errors_in_one_line(pose_onnx
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --pose_model") and "dw.onnx" in err[0]
     assert not (tmp_path / "out2").exists()
+
+
+def test_prepare_video_pose_backend_rtmpose(pose_onnx, tmp_path, capsys):
+    """prepare_video --mode pose --backend rtmpose writes the pose layout and the checker accepts it; without
+    --pose_model it is one error line."""
+    from PIL import Image
+
+    from data.keypoints import read_openpose_json
+    from tests.test_street_prepare import prepare_video_script
+    from util.cli import run
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):  # the checker's training clip needs n_frames_G + 1 = 4 frames
+        Image.fromarray(rng.integers(0, 256, (128, 256, 3), dtype=np.uint8)).save(frames / f"{i}.png")
+    script, root = prepare_video_script(), tmp_path / "ds"
+    common = ["--mode", "pose", "--backend", "rtmpose", "--input", str(frames), "--dataroot", str(root),
+              "--no_progress"]
+    assert script.main(common + ["--pose_model", pose_onnx, "--pose_threshold", "0"]) == 0
+    assert "no problems found" in capsys.readouterr().out
+    written = sorted((root / "train_openpose" / "frames").glob("*.json"))
+    assert len(written) == 4 and all(len(read_openpose_json(f)) == 1 for f in written)
+    assert run(script.main, common + ["--seq", "other"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--pose_model" in err[0] and "DWPose" in err[0]

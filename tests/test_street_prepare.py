@@ -209,7 +209,7 @@ def test_street_sequence_is_accepted_by_the_checker_and_resumes(tmp_path, maskrc
     assert prepare_video_script().run_checker(writer, str(root), "train") == []
     again = prepare_sequence(source, writer, root=root, phase="train", seq="clip", progress=False)
     assert again.resumed == 4
-    maps = writer.read("A", root / "train_A" / "clip" / "00001.png")
+    maps = writer.read({key: root / f"train_{key}" / "clip" / "00001.png" for key in ("A", "inst")})
     assert np.array_equal(maps.labels, labels[1]) and maps.instances is not None
 
 

@@ -39,8 +39,9 @@ class ModeWriter(ABC):
         """The file of ``annotation`` in annotation folder ``folder``."""
 
     @abstractmethod
-    def read(self, folder: str, path: Path) -> Any:
-        """Read back an annotation file written by :meth:`encode` (for gap filling after a resume)."""
+    def read(self, paths: dict[str, Path]) -> Any:
+        """Read back a frame's annotation from its files (annotation folder -> path), as :meth:`encode` wrote them
+        (the neighbours of a gap, also after a resume)."""
 
     @abstractmethod
     def blend(self, before: Any, after: Any, weight: float) -> Any:

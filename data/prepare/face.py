@@ -54,8 +54,8 @@ class FaceWriter(ModeWriter):
     def encode(self, folder: str, annotation: Any) -> bytes:
         return landmark_text(annotation).encode()
 
-    def read(self, folder: str, path: Path) -> np.ndarray:
-        return kp.read_face_landmarks(path)
+    def read(self, paths: dict[str, Path]) -> np.ndarray:
+        return kp.read_face_landmarks(paths["keypoints"])
 
     def blend(self, before: Any, after: Any, weight: float) -> Any:
         return (1 - weight) * before + weight * after

@@ -127,9 +127,12 @@ def fill_run(layout: Layout, run: tuple[int, int], n_frames: int) -> None:
     """Fill frames ``[start, stop)`` from the detected frames around them and move their photos in."""
     start, stop = run
     writer = layout.writer
-    first = next(iter(writer.annotations))
-    before = writer.read(first, layout.annotation(first, frame_name(start - 1))) if start > 0 else None
-    after = writer.read(first, layout.annotation(first, frame_name(stop))) if stop < n_frames else None
+
+    def read(index: int) -> object:
+        return writer.read({folder: layout.annotation(folder, frame_name(index)) for folder in writer.annotations})
+
+    before = read(start - 1) if start > 0 else None
+    after = read(stop) if stop < n_frames else None
     for index in range(start, stop):
         name = frame_name(index)
         if before is None or after is None:

@@ -77,8 +77,8 @@ class PoseWriter(ModeWriter):
     def encode(self, folder: str, annotation: Any) -> bytes:
         return json.dumps(openpose_json([annotation])).encode()
 
-    def read(self, folder: str, path: Path) -> dict[str, np.ndarray]:
-        return kp.read_openpose_json(path)[0]
+    def read(self, paths: dict[str, Path]) -> dict[str, np.ndarray]:
+        return kp.read_openpose_json(paths["openpose"])[0]
 
     def blend(self, before: Any, after: Any, weight: float) -> Any:
         return blend_people(before, after, weight)

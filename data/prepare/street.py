@@ -96,12 +96,10 @@ class StreetWriter(ModeWriter):
         """``A``: 8-bit PNG of label ids; ``inst``: 16-bit PNG of instance ids."""
         return encode_image(annotation.labels if folder == "A" else annotation.instances, ".png")
 
-    def read(self, folder: str, path: Path) -> StreetMaps:
-        """The maps of a written frame (``path``: its ``A`` file; the instance file beside it in ``_inst``)."""
-        labels = np.asarray(Image.open(path))
-        folder_a = path.parent.parent  # <root>/<phase>_A
-        inst_path = folder_a.with_name(folder_a.name[: -len("A")] + "inst") / path.parent.name / path.name
-        instances = np.asarray(Image.open(inst_path)).astype(np.uint16) if inst_path.is_file() else None
+    def read(self, paths: dict[str, Path]) -> StreetMaps:
+        """The maps of a written frame from its files (``A`` and, when written, ``inst``)."""
+        labels = np.asarray(Image.open(paths["A"]))
+        instances = np.asarray(Image.open(paths["inst"])).astype(np.uint16) if "inst" in paths else None
         return StreetMaps(labels, instances)
 
     def blend(self, before: Any, after: Any, weight: float) -> Any:
