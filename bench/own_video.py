@@ -58,7 +58,7 @@ def face_pairs(shared: Path, backend: str) -> tuple[list[tuple[np.ndarray, np.nd
     from data.prepare.face import FACE_BACKENDS
 
     sample = frames(shared / "datasets" / "face" / "train_img")
-    points, seconds = timed(FACE_BACKENDS[backend](), [image for _, image in sample])
+    points, seconds = timed(FACE_BACKENDS[backend].load(), [image for _, image in sample])
     references = [kp.read_face_landmarks(Path(str(p).replace("train_img", "train_keypoints")).with_suffix(".txt"))
                   for p, _ in sample]
     return list(zip(points, references)), seconds

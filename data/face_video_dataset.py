@@ -30,7 +30,7 @@ def face_detector_loader(opt: argparse.Namespace):
     """The ``--detector`` loader for faces (``auto``: dlib, the reference's)."""
     from data.prepare.face import FACE_BACKENDS
 
-    return FACE_BACKENDS[next(iter(FACE_BACKENDS)) if opt.detector == "auto" else opt.detector]
+    return FACE_BACKENDS[next(iter(FACE_BACKENDS)) if opt.detector == "auto" else opt.detector].load
 
 
 class FaceVideoDataset(VideoDataset):

@@ -59,7 +59,7 @@ def pose_detector_loader(opt: argparse.Namespace):
     """The ``--detector`` loader for people (``auto``: MediaPipe)."""
     from data.prepare.pose import POSE_BACKENDS
 
-    return POSE_BACKENDS[next(iter(POSE_BACKENDS)) if opt.detector == "auto" else opt.detector]
+    return POSE_BACKENDS[next(iter(POSE_BACKENDS)) if opt.detector == "auto" else opt.detector].load
 
 
 def detector_problems(opt: argparse.Namespace, backends: dict, mode: str) -> list:
@@ -70,7 +70,7 @@ def detector_problems(opt: argparse.Namespace, backends: dict, mode: str) -> lis
     if name not in backends:
         return [Problem("--detector", f"{name} is not a {mode} back-end", f"--detector {' or '.join(backends)}")]
     try:
-        getattr(backends[name](), "close", lambda: None)()
+        backends[name].probe()  # never build a detector here: the loader's workers are forked after the check
     except (ImportError, FileNotFoundError) as err:
         return [Problem("--detector", str(err), "install it, or pick another --detector")]
     return []

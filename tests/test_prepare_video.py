@@ -208,8 +208,15 @@ def test_a_video_without_a_person_or_face_is_one_error_line(tmp_path, capsys, mo
 
 # ---------------------------------------------------------------- real runs on the shared samples
 def _train_tiny_step_then_test_the_raw_video(root: Path, tmp_path: Path, flags: list[str], video: Path,
-                                             detector: str) -> None:
-    """A tiny training step on the prepared dataset, then test.py straight from the raw video -> an mp4."""
+                                             detector: str, workers: int = 0) -> None:
+    """A tiny training step on the prepared dataset, then test.py straight from the raw video -> an mp4.
+
+    With ``workers`` > 0, test.py runs in a fresh process with that many data-loader workers, each building its own
+    detector (a MediaPipe graph built in a parent process breaks the workers forked after it).
+    """
+    import subprocess
+    import sys
+
     import torch
 
     from tests.test_face_pose_runs import _load
@@ -218,11 +225,17 @@ def _train_tiny_step_then_test_the_raw_video(root: Path, tmp_path: Path, flags: 
     _load("train").main(common + TINY_TRAIN + ["--dataroot", str(root)])
     state = torch.load(tmp_path / "ckpt" / "prepared" / "latest_net_G0.pth", map_location="cpu", weights_only=True)
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
-    summary = _load("test").main(common + ["--input_video", str(video), "--detector", detector, "--use_real_img",
-                                           "--results_dir", str(tmp_path / "results")])
-    assert summary["frames"] == 5 - 1  # the first n_frames_G - 1 frames are the real ones
-    assert [Path(v).name for v in summary["videos"].values()] == [f"{video.stem}.mp4"]
-    assert Path(summary["videos"][video.stem]).stat().st_size > 0
+    test_argv = common + ["--input_video", str(video), "--detector", detector, "--use_real_img",
+                          "--results_dir", str(tmp_path / "results"), "--nThreads", str(workers)]
+    if workers:
+        done = subprocess.run([sys.executable, str(REPO / "test.py"), *test_argv], cwd=REPO, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "generated 4 frames" in done.stdout
+    else:
+        assert _load("test").main(test_argv)["frames"] == 5 - 1  # the first n_frames_G - 1 frames are the real ones
+    videos = list((tmp_path / "results").rglob("*.mp4"))
+    assert [v.name for v in videos] == [f"{video.stem}.mp4"] and videos[0].stat().st_size > 0
 
 
 @pytest.mark.slow
@@ -237,7 +250,7 @@ def test_pose_dataset_from_a_raw_video_checks_and_trains(tmp_path, capsys):
     assert len(list((root / "train_img" / "dance").glob("*.jpg"))) == 5
     _train_tiny_step_then_test_the_raw_video(root, tmp_path, ["--dataset_mode", "pose", "--openpose_only",
                                                               "--input_nc", "3", "--resize_or_crop", "scaleHeight"],
-                                             video, "mediapipe")
+                                             video, "mediapipe", workers=2)
 
 
 @pytest.mark.slow
@@ -278,8 +291,10 @@ def test_raw_video_input_memory_stays_flat_over_the_videos_length(tmp_path, monk
     person = mapping.empty_person()
     person["pose"][[0, 1, 8], :] = [[40, 10, 1], [40, 20, 1], [40, 40, 1]]
     landmarks = ScriptedFaceWriter(blind=set()).base + 20
-    monkeypatch.setitem(pose.POSE_BACKENDS, "mediapipe", lambda: (lambda frame: person))
-    monkeypatch.setitem(face.FACE_BACKENDS, "mediapipe", lambda: (lambda frame: landmarks))
+    from data.detect.backends import Backend
+
+    monkeypatch.setitem(pose.POSE_BACKENDS, "mediapipe", Backend(lambda: (lambda frame: person), lambda: None))
+    monkeypatch.setitem(face.FACE_BACKENDS, "mediapipe", Backend(lambda: (lambda frame: landmarks), lambda: None))
     flags = (["--openpose_only", "--input_nc", "3", "--resize_or_crop", "scaleHeight"] if mode == "pose"
              else ["--input_nc", "15"])
     peaks = {}

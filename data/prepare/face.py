@@ -7,30 +7,30 @@ where no wheel exists) and ``mediapipe`` (FaceMesh mapped to the 68 points; no c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from data import keypoints as kp
+from data.detect.backends import Backend, Detector, probe_dlib, probe_mediapipe
 from data.prepare.base import ModeWriter
 
-FaceDetector = Callable[[np.ndarray], "np.ndarray | None"]
 
-
-def load_dlib() -> FaceDetector:
+def load_dlib() -> Detector:
     from data.detect.dlib_backend import DlibFace68
 
     return DlibFace68()
 
 
-def load_mediapipe() -> FaceDetector:
+def load_mediapipe() -> Detector:
     from data.detect.mediapipe_backend import MediaPipeFace68
 
     return MediaPipeFace68()
 
 
-#: ``--backend`` -> loader of a detector returning (68, 2) landmarks (or None).
-FACE_BACKENDS: dict[str, Callable[[], FaceDetector]] = {"dlib": load_dlib, "mediapipe": load_mediapipe}
+#: ``--backend`` / ``--detector`` -> a back-end whose detector returns (68, 2) landmarks (or None).
+FACE_BACKENDS: dict[str, Backend] = {"dlib": Backend(load_dlib, probe_dlib),
+                                     "mediapipe": Backend(load_mediapipe, probe_mediapipe)}
 
 
 def landmark_text(points: np.ndarray) -> str:
@@ -46,7 +46,7 @@ class FaceWriter(ModeWriter):
     nothing_found = "no face"
 
     def __init__(self, backend: str = "dlib", options: object = None) -> None:
-        self.detector = FACE_BACKENDS[backend]()  # options: the script's flags; no face back-end reads any
+        self.detector = FACE_BACKENDS[backend].load()  # options: the script's flags; no face back-end reads any
 
     def detect(self, frame: np.ndarray) -> np.ndarray | None:
         return self.detector(frame)

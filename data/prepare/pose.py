@@ -9,23 +9,22 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from data import keypoints as kp
+from data.detect.backends import Backend, Detector, probe_mediapipe
 from data.prepare.base import ModeWriter
 
-PoseDetector = Callable[[np.ndarray], "dict[str, np.ndarray] | None"]
 
-
-def load_mediapipe(options: Optional[argparse.Namespace] = None) -> PoseDetector:
+def load_mediapipe(options: Optional[argparse.Namespace] = None) -> Detector:
     from data.detect.mediapipe_backend import MediaPipePose
 
     return MediaPipePose()
 
 
-def load_rtmpose(options: Optional[argparse.Namespace] = None) -> PoseDetector:
+def load_rtmpose(options: Optional[argparse.Namespace] = None) -> Detector:
     """RTMPose / DWPose whole-body ONNX (``--pose_model``, optional ``--det_model``, ``--pose_threshold``)."""
     from data.prepare.rtmpose import RTMPoseDetector
 
@@ -33,9 +32,19 @@ def load_rtmpose(options: Optional[argparse.Namespace] = None) -> PoseDetector:
                            getattr(options, "pose_threshold", 0.3))
 
 
-#: ``--backend`` -> loader of a detector returning one OpenPose person dict (or None); loaders take the script's
-#: flags (``options``) where the back-end reads local weights.
-POSE_BACKENDS: dict[str, Callable[..., PoseDetector]] = {"mediapipe": load_mediapipe, "rtmpose": load_rtmpose}
+def probe_rtmpose() -> None:
+    """Raise ImportError without onnxruntime; FileNotFoundError where no ``--pose_model`` can be given (test.py)."""
+    from data.prepare.rtmpose import probe_onnxruntime
+
+    probe_onnxruntime()
+    raise FileNotFoundError("the rtmpose back-end reads --pose_model, which only scripts/prepare_video.py takes: "
+                            "prepare the dataset with it (--mode pose --backend rtmpose), or use --detector mediapipe")
+
+
+#: ``--backend`` / ``--detector`` -> a back-end whose detector returns one OpenPose person dict (or None); loaders
+#: take the script's flags (``options``) where the back-end reads local weights.
+POSE_BACKENDS: dict[str, Backend] = {"mediapipe": Backend(load_mediapipe, probe_mediapipe),
+                                     "rtmpose": Backend(load_rtmpose, probe_rtmpose)}
 
 
 def openpose_json(people: list[dict[str, np.ndarray]]) -> dict:
@@ -69,7 +78,7 @@ class PoseWriter(ModeWriter):
     nothing_found = "no person"
 
     def __init__(self, backend: str = "mediapipe", options: Optional[argparse.Namespace] = None) -> None:
-        self.detector = POSE_BACKENDS[backend](options)
+        self.detector = POSE_BACKENDS[backend].load(options)
 
     def detect(self, frame: np.ndarray) -> dict[str, np.ndarray] | None:
         return self.detector(frame)

@@ -42,6 +42,14 @@ YOLOX_STRIDES = (8, 16, 32)
 YOLOX_PAD_VALUE = 114.0
 
 
+def probe_onnxruntime() -> None:
+    """Raise ImportError, naming the install, when onnxruntime is missing."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as err:
+        raise ImportError(f"the rtmpose back-end needs onnxruntime ({err}): pip install -e '.[pose]'") from err
+
+
 def onnx_session(path: str, flag: str, hint: str):
     """An onnxruntime CPU session for ``path``; one ``error:`` naming the file and where to get it otherwise."""
     if not os.path.isfile(path):

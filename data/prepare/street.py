@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
 from PIL import Image
 
+from data.detect.backends import Backend
 from data.prepare.base import ModeWriter
 from data.prepare.errors import PrepareError
 from data.prepare.files import encode_image
@@ -70,10 +71,12 @@ def load_segmenter_backend(options: Optional[argparse.Namespace] = None) -> Stre
                          getattr(options, "inst_threshold", 0.5))
 
 
-#: ``--backend`` -> loader of the street labeler (weights from ``--seg_model`` / ``--inst_model``).
-STREET_BACKENDS: dict[str, Callable[[Optional[argparse.Namespace]], StreetLabeler]] = {
-    "segmenter": load_segmenter_backend,
-}
+def probe_segmenter() -> None:
+    """Nothing to probe: torchvision is a base dependency, and the weights are checked when they are loaded."""
+
+
+#: ``--backend`` -> the street labeler (weights from ``--seg_model`` / ``--inst_model``).
+STREET_BACKENDS: dict[str, Backend] = {"segmenter": Backend(load_segmenter_backend, probe_segmenter)}
 
 
 class StreetWriter(ModeWriter):
@@ -85,7 +88,7 @@ class StreetWriter(ModeWriter):
     nothing_found = "no labelled pixel"
 
     def __init__(self, backend: str = "segmenter", options: Optional[argparse.Namespace] = None) -> None:
-        self.labeler = STREET_BACKENDS[backend](options)
+        self.labeler = STREET_BACKENDS[backend].load(options)
         self.annotations = {"A": ".png", **({"inst": ".png"} if self.labeler.detector is not None else {})}
 
     def detect(self, frame: np.ndarray) -> StreetMaps:
