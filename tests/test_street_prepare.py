@@ -258,8 +258,10 @@ def test_checker_catches_a_label_folder_of_train_ids(tmp_path, cityscapes_root):
 
     small_street_root(tmp_path, cityscapes_root / "train_A" / "seq0000", to_train_ids=True)
     opt = parse_args(["--dataroot", str(tmp_path)] + CHECK_FLAGS)
-    problems = [p for p in check_dataset(opt) if "train ids" in p.message]
+    everything = check_dataset(opt)
+    problems = [p for p in everything if "train ids" in p.message]
     assert len(problems) == 1 and "label ids" in problems[0].message
+    assert not any("--label_nc 256" in p.fix for p in everything)  # 255 is the ignore id, not a class
     assert "python -m data.cityscapes_ids" in problems[0].fix
     with pytest.raises(DatasetError, match="train ids"):
         ensure_dataset_ok(opt)
