@@ -9,6 +9,10 @@ With ``--use_instance`` the instance maps come from ``--input_instances PATH`` (
 with one frame per input frame: a folder of one-channel PNGs (8- or 16-bit, e.g. Cityscapes' ``label * 1000 + k``
 ids) is read exactly; a video's colours are quantised to 8 levels per channel (:func:`colors_to_instance_ids`), so
 compression noise rarely adds edges, but a lossless folder is the exact route.
+
+With ``--seg_model PATH`` (new) the video is raw street footage instead: each frame is segmented on the fly into
+Cityscapes label ids (and with ``--use_instance``, ``--inst_model PATH`` gives its instance map), by the back-ends of
+``prepare_video --mode street`` (:mod:`data.prepare.street`), one frame at a time.
 """
 
 from __future__ import annotations
@@ -66,11 +70,15 @@ class VideoDataset(BaseDataset):
         source = opt.input_video
         if opt.isTrain or not source:
             raise ValueError("--dataset_mode video is for test.py with --input_video PATH")
-        if opt.use_instance and not getattr(opt, "input_instances", ""):
+        self.segmented = bool(getattr(opt, "seg_model", ""))
+        instances_from_model = self.segmented and bool(getattr(opt, "inst_model", ""))
+        if opt.use_instance and not getattr(opt, "input_instances", "") and not instances_from_model:
             raise ValueError(f"--input_video {source}: a video holds no instance maps, but --use_instance asks "
                              "for them; give them with --input_instances <video or folder>")
         self.source = FrameSource(source, "--input_video")
-        self.instances = FrameSource(opt.input_instances, "--input_instances") if opt.use_instance else None
+        self.instances = (FrameSource(opt.input_instances, "--input_instances")
+                          if opt.use_instance and not instances_from_model else None)
+        self._labeler = None  # built on first use, in the process (or data-loader worker) that reads
         if self.instances is not None and len(self.instances) != len(self.source):
             raise ValueError(f"--input_instances {opt.input_instances}: {len(self.instances)} frames but "
                              f"--input_video {source} has {len(self.source)}; give one instance map per frame")
@@ -80,10 +88,17 @@ class VideoDataset(BaseDataset):
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
-        """``--input_instances``: the instance maps that go with ``--input_video``."""
+        """``--input_instances``: the instance maps that go with ``--input_video``; ``--seg_model`` /
+        ``--inst_model``: segment a raw street video on the fly instead."""
         parser.add_argument("--input_instances", type=str, default="",
                             help="(new) with --input_video and --use_instance: a video file or folder of instance "
                                  "maps, one per input frame (a folder of 1-channel PNGs is read exactly)")
+        parser.add_argument("--seg_model", type=str, default="",
+                            help="(new) with --input_video: the video is raw street footage, segmented per frame "
+                                 "into Cityscapes label ids by this SegFormer folder or DeepLabV3 .pth")
+        parser.add_argument("--inst_model", type=str, default="",
+                            help="(new) with --seg_model and --use_instance: torchvision Mask R-CNN COCO .pth for "
+                                 "the instance maps")
         return parser
 
     @staticmethod
@@ -93,11 +108,15 @@ class VideoDataset(BaseDataset):
         counts, and for a frame folder every frame decoded."""
         from data.frame_checks import Problem
 
-        instances = getattr(opt, "input_instances", "") if opt.use_instance else ""
-        if opt.use_instance and not instances:
+        segmenting = bool(getattr(opt, "seg_model", ""))
+        instances_from_model = segmenting and bool(getattr(opt, "inst_model", ""))
+        instances = getattr(opt, "input_instances", "") if opt.use_instance and not instances_from_model else ""
+        if opt.use_instance and not instances and not instances_from_model:
             return [Problem(opt.input_video, "a video holds no instance maps, but --use_instance asks for them",
-                            "give them with --input_instances <video or folder>, or drop --use_instance")]
+                            "give them with --input_instances <video or folder> (or --inst_model with "
+                            "--seg_model), or drop --use_instance")]
         problems, count = VideoDataset.source_problems(opt, opt.input_video, "--input_video", "image")
+        problems += VideoDataset.segmenter_problems(opt) if segmenting else []
         if count is not None and count < opt.n_frames_G:
             problems.append(Problem(opt.input_video, f"{count} frames; --n_frames_G {opt.n_frames_G} needs at "
                                     f"least {opt.n_frames_G}", "use a longer video"))
@@ -107,6 +126,28 @@ class VideoDataset(BaseDataset):
             if count is not None and inst_count is not None and inst_count != count:
                 problems.append(Problem(instances, f"{inst_count} instance maps but {count} input frames",
                                         "give one instance map per frame of --input_video"))
+        return problems
+
+    @staticmethod
+    def segmenter_problems(opt: argparse.Namespace) -> list:
+        """A ``--seg_model`` / ``--inst_model`` that is missing, or a ``--label_nc`` too small for label ids."""
+        from data.cityscapes_ids import N_LABEL_IDS
+        from data.frame_checks import Problem
+        from data.prepare.instances import MASKRCNN_HINT
+        from data.prepare.segmenters import segmenter_kind
+        from util.checkpoint import CheckpointError
+
+        problems = []
+        try:
+            segmenter_kind(opt.seg_model)
+        except CheckpointError as err:
+            problems.append(Problem(opt.seg_model, str(err), "see docs/own-video.md (Street)"))
+        inst_model = getattr(opt, "inst_model", "")
+        if opt.use_instance and inst_model and not os.path.isfile(inst_model):
+            problems.append(Problem(inst_model, "--inst_model: file not found", MASKRCNN_HINT))
+        if opt.label_nc < N_LABEL_IDS:
+            problems.append(Problem("--label_nc", f"--seg_model writes Cityscapes label ids 0-33, but --label_nc is "
+                                    f"{opt.label_nc}", "--label_nc 35 (a street model trained on Cityscapes ids)"))
         return problems
 
     @staticmethod
@@ -147,9 +188,32 @@ class VideoDataset(BaseDataset):
         """Frame ``index`` of ``--input_video`` as (H, W, 3) uint8 RGB (sequential reads never seek)."""
         return np.asarray(self.source.read(index).convert("RGB"))
 
+    def labeler(self):
+        """The street back-ends of ``--seg_model`` / ``--inst_model`` (built once per process, on first use)."""
+        if self._labeler is None:
+            from data.prepare.street import StreetLabeler
+
+            inst_model = getattr(self.opt, "inst_model", "") if self.opt.use_instance else ""
+            self._labeler = StreetLabeler(self.opt.seg_model, inst_model or None)
+        return self._labeler
+
+    def segmented_frames(self, frames: Sequence[int], params: TransformParams) -> dict:
+        """Raw frames segmented on the fly: ``"A"`` (T, 1, H, W) label ids, ``"inst"`` with an ``--inst_model``."""
+        maps = [self.labeler()(self._read(index)) for index in frames]
+        sample = {"A": stack_frames([transform_label(Image.fromarray(m.labels), params) for m in maps])}
+        if maps[0].instances is not None:
+            sample["inst"] = stack_frames([transform_label(Image.fromarray(m.instances), params) for m in maps])
+        return sample
+
     def load_frames(self, seq: int, frames: Sequence[int], params: TransformParams) -> dict:
         """Frames as ``"A"``: label ids (1, H, W) or images (input_nc, H, W) in [-1, 1]; ``"inst"`` (1, H, W)
         ids with --use_instance."""
+        if self.segmented:
+            sample = self.segmented_frames(frames, params)
+            if self.instances is not None:
+                sample["inst"] = stack_frames([transform_label(instance_image(self.instances.read(i)), params)
+                                               for i in frames])
+            return {**sample, "A_paths": [self.sequences[seq][i] for i in frames]}
         tensors: list[torch.Tensor] = []
         for index in frames:
             pixels = self._read(index)

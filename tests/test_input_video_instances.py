@@ -77,3 +77,37 @@ def test_instance_count_must_match_the_video(toy, tmp_path):  # noqa: F811
     with pytest.raises(DatasetError, match="instance maps but"):
         _run(toy, tmp_path, TOY, "none", "--input_video", str(label_video(toy, tmp_path)), "--input_instances",
              str(folder))
+
+
+def test_raw_street_video_is_segmented_on_the_fly(toy, tmp_path, monkeypatch):  # noqa: F811
+    """--seg_model / --inst_model: a raw dash-cam mp4 straight into test.py (random-weight DeepLabV3 and Mask R-CNN
+    in their published layouts) -> an mp4 of every generated frame."""
+    import torch
+    import torchvision.models.detection as detection
+
+    from data.prepare import instances
+    from tests.conftest import DATASETS, require
+    from tests.test_street_prepare import published_v1_layout, save_deeplab
+
+    photos = require(DATASETS / "Cityscapes" / "train_B" / "seq0000", "Cityscapes sample photos")
+    video = tmp_path / "drive.mp4"
+    with VideoWriter(video, fps=10) as writer:
+        for path in sorted(photos.iterdir())[:4]:
+            writer.write(np.asarray(Image.open(path).convert("RGB").resize((64, 32))))
+    monkeypatch.setattr(instances, "MIN_SIZE", 32)  # Mask R-CNN at the tiny size, not 800 px (speed only)
+    monkeypatch.setattr(instances, "MAX_SIZE", 64)
+    torch.manual_seed(0)
+    maskrcnn = tmp_path / "maskrcnn.pth"
+    net = detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
+    torch.save(published_v1_layout(net.state_dict()), maskrcnn)
+    summary = _run(toy, tmp_path, TOY, "none", "--input_video", str(video), "--seg_model",
+                   save_deeplab(tmp_path / "deeplab.pth", 19), "--inst_model", str(maskrcnn))
+    _check_results(summary, {"drive": 4 - 2}, (64, 32))
+
+
+def test_raw_street_video_without_weights_names_the_file(toy, tmp_path):  # noqa: F811
+    from data.check import DatasetError
+
+    with pytest.raises(DatasetError, match="absent.pth"):
+        _run(toy, tmp_path, TOY, "none", "--input_video", str(label_video(toy, tmp_path)), "--seg_model",
+             str(tmp_path / "absent.pth"), "--inst_model", str(tmp_path / "absent.pth"))

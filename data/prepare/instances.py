@@ -24,6 +24,8 @@ PERSON, RIDER = 24, 25
 #: torchvision's COCO category index (91-way head) -> Cityscapes label id.
 COCO_TO_CITYSCAPES = {1: PERSON, 2: 33, 3: 26, 4: 32, 6: 28, 7: 31, 8: 27}
 COCO_CLASSES = 91
+#: Mask R-CNN's own resize (torchvision's defaults: short side 800, long side at most 1333 pixels).
+MIN_SIZE, MAX_SIZE = 800, 1333
 MASKRCNN_HINT = ("download torchvision's Mask R-CNN COCO weights (maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth or "
                  "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth from download.pytorch.org/models/) and pass the file "
                  "with --inst_model")
@@ -123,7 +125,8 @@ class InstanceDetector:
             raise CheckpointError(f"--inst_model {path} holds a {type(state).__name__}, not a state dict; "
                                   + MASKRCNN_HINT)
         name = maskrcnn_builder(state)
-        self.net = getattr(detection, name)(weights=None, weights_backbone=None, num_classes=COCO_CLASSES)
+        self.net = getattr(detection, name)(weights=None, weights_backbone=None, num_classes=COCO_CLASSES,
+                                            min_size=MIN_SIZE, max_size=MAX_SIZE)
         load_published(self.net, state, path)
         self.device = torch.device(device)
         self.net.eval().to(self.device)
