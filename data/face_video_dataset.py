@@ -52,7 +52,7 @@ class FaceVideoDataset(VideoDataset):
         """The face crop of the first frame with a face (searched over :data:`FIRST_FACE_SEARCH` frames).
 
         Raises:
-            ValueError: no face in those frames (the video is named).
+            DatasetError: no face in those frames (the video is named; test.py prints one ``error:`` line).
         """
         if self._box is None:
             for index in range(min(FIRST_FACE_SEARCH, self.count)):
@@ -62,7 +62,9 @@ class FaceVideoDataset(VideoDataset):
                     self._box = face_crop_box(np.asarray(points), (pixels.shape[1], pixels.shape[0]))
                     break
             else:
-                raise ValueError(f"--input_video {self.opt.input_video}: no face in its first {FIRST_FACE_SEARCH} "
+                from data.check import DatasetError
+
+                raise DatasetError(f"--input_video {self.opt.input_video}: no face in its first {FIRST_FACE_SEARCH} "
                                  "frames; cut the video to start on a visible face, or try another --detector")
         return self._box
 

@@ -72,7 +72,8 @@ def load_writer(mode: str, backend: str, options: argparse.Namespace | None = No
     Raises:
         PrepareError: an unknown back-end, or one whose package or weights are missing (with the install).
     """
-    writer_class, backends = MODES[mode]
+    writer_class = MODES[mode]
+    backends = writer_class.backends
     name = backend or next(iter(backends))
     if name not in backends:
         raise PrepareError(f"--backend {name}: not a {mode} back-end; choose one of {', '.join(backends)}")

@@ -142,6 +142,25 @@ def test_a_second_run_resumes_and_skips_finished_frames(tmp_path):
     assert len(_written(tmp_path / "ds", "img")) == 5
 
 
+def test_ctrl_c_leaves_only_whole_frames_and_the_next_run_finishes(tmp_path):
+    class Interrupted(ScriptedFaceWriter):
+        def encode(self, folder, annotation):
+            if annotation[0, 0] == self.base[0, 0] + 3:  # while writing frame 3
+                raise KeyboardInterrupt
+            return super().encode(folder, annotation)
+
+    source = open_source(_frame_folder(tmp_path / "frames", 6))
+    with pytest.raises(KeyboardInterrupt):
+        prepare_sequence(source, Interrupted(blind={1}), root=tmp_path / "ds", phase="train", seq="clip",
+                         progress=False)
+    assert _written(tmp_path / "ds", "img") == ["00000", "00002"] == _written(tmp_path / "ds", "keypoints")
+    assert not list((tmp_path / "ds").rglob("*.part"))
+    report = prepare_sequence(source, ScriptedFaceWriter(blind={1}), root=tmp_path / "ds", phase="train",
+                              seq="clip", progress=False)
+    assert report.resumed == 3 and report.filled == ["00001"]  # frame 1 waited in staging across the interruption
+    assert len(_written(tmp_path / "ds", "img")) == 6 == len(_written(tmp_path / "ds", "keypoints"))
+
+
 def test_missing_runs():
     assert missing_runs([True, False, False, True, False]) == [(1, 3), (4, 5)]
     assert missing_runs([True, True]) == []
@@ -313,3 +332,19 @@ def test_raw_video_input_memory_stays_flat_over_the_videos_length(tmp_path, monk
         peaks[count] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     assert peaks[48] < 1.25 * peaks[12] + 100_000, peaks
+
+
+def test_a_raw_face_video_without_a_face_is_one_error(tmp_path):
+    from conftest import make_opt
+
+    from data import create_dataset
+    from data.check import DatasetError
+    from util.cli import is_user_error
+
+    _needs("mediapipe", "pose")
+    video = write_video([np.full((64, 96, 3), 90, np.uint8)] * 3, tmp_path / "wall.mp4")
+    opt = make_opt(TINY + ["--dataset_mode", "face", "--input_nc", "15", "--input_video", str(video),
+                           "--detector", "mediapipe"], train=False)
+    with pytest.raises(DatasetError, match=r"wall\.mp4: no face in its first") as info:
+        create_dataset(opt)[0]
+    assert is_user_error(info.value)  # test.py prints it as one error: line, exit 2

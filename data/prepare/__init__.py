@@ -1,9 +1,9 @@
 """One command from a raw video (or frame folder) to one sequence of a mode's dataset (``scripts/prepare_video.py``).
 
-``MODES`` maps ``--mode`` to ``(writer class, back-end registry)``: the writer (:class:`data.prepare.base.ModeWriter`)
-holds the folders, file formats, gap filling and the checker's flags and is built as ``Writer(backend_name,
-options)`` (``options``: the script's flags, for back-ends that read local weights); the back-end registry maps
-``--backend`` names to :class:`data.detect.backends.Backend` (load, probe), the first being the default. A mode is added with one entry here.
+``MODES`` maps ``--mode`` to its writer class (:class:`data.prepare.base.ModeWriter`): the folders and file formats,
+gap filling, the checker's flags, and ``backends``, the registry of its ``--backend`` choices (the first is the
+default). A writer is built as ``Writer(backend_name, options)`` (``options``: the script's flags, read by back-ends with
+local weights). A mode is added with one entry here;
 :mod:`data.prepare.pipeline` does the rest for every mode: progress, atomic writes, resume, gap filling, dropping.
 
 Back-ends from local weights (an ``error:`` naming the missing file and where to get it):
@@ -18,16 +18,9 @@ Back-ends from local weights (an ``error:`` naming the missing file and where to
 
 from __future__ import annotations
 
-from typing import Callable
-
-from data.detect.backends import Backend
 from data.prepare.base import ModeWriter
-from data.prepare.face import FACE_BACKENDS, FaceWriter
-from data.prepare.pose import POSE_BACKENDS, PoseWriter
-from data.prepare.street import STREET_BACKENDS, StreetWriter
+from data.prepare.face import FaceWriter
+from data.prepare.pose import PoseWriter
+from data.prepare.street import StreetWriter
 
-MODES: dict[str, tuple[Callable[..., ModeWriter], dict[str, Backend]]] = {
-    "pose": (PoseWriter, POSE_BACKENDS),
-    "face": (FaceWriter, FACE_BACKENDS),
-    "street": (StreetWriter, STREET_BACKENDS),
-}
+MODES: dict[str, type[ModeWriter]] = {"pose": PoseWriter, "face": FaceWriter, "street": StreetWriter}

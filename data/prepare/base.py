@@ -6,11 +6,14 @@ A mode writes, for each kept frame ``<name>`` of sequence ``<seq>``, the photo `
 
 from __future__ import annotations
 
+import argparse
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
+
+from data.detect.backends import Backend
 
 
 class ModeWriter(ABC):
@@ -22,6 +25,14 @@ class ModeWriter(ABC):
         photo_extension: ``.jpg`` or ``.png``.
         annotations: Annotation folder suffix -> file extension (``{"openpose": ".json"}``).
         nothing_found: What "nothing detected" means, for messages (``"no person"``).
+        backends: ``--backend`` name -> :class:`data.detect.backends.Backend`; the first is the default.
+
+    Args:
+        backend: The ``--backend`` whose detector is loaded.
+        options: The script's flags, passed to the loader (back-ends with local weights read theirs).
+
+    Raises:
+        ImportError, FileNotFoundError: the back-end's package or model file is missing (the install is named).
     """
 
     mode: str
@@ -29,10 +40,14 @@ class ModeWriter(ABC):
     photo_extension: str = ".jpg"
     annotations: dict[str, str]
     nothing_found: str = "nothing detected"
+    backends: dict[str, Backend]
 
-    @abstractmethod
+    def __init__(self, backend: str, options: Optional[argparse.Namespace] = None) -> None:
+        self.detector = self.backends[backend].load(options)
+
     def detect(self, frame: np.ndarray) -> Any | None:
         """Annotation of one (H, W, 3) uint8 RGB frame, or None when nothing is detected."""
+        return self.detector(frame)
 
     @abstractmethod
     def encode(self, folder: str, annotation: Any) -> bytes:
@@ -53,3 +68,4 @@ class ModeWriter(ABC):
 
     def close(self) -> None:
         """Release the detector."""
+        getattr(self.detector, "close", lambda: None)()

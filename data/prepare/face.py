@@ -16,13 +16,13 @@ from data.detect.backends import Backend, Detector, probe_dlib, probe_mediapipe
 from data.prepare.base import ModeWriter
 
 
-def load_dlib() -> Detector:
+def load_dlib(options: object = None) -> Detector:
     from data.detect.dlib_backend import DlibFace68
 
     return DlibFace68()
 
 
-def load_mediapipe() -> Detector:
+def load_mediapipe(options: object = None) -> Detector:
     from data.detect.mediapipe_backend import MediaPipeFace68
 
     return MediaPipeFace68()
@@ -44,12 +44,7 @@ class FaceWriter(ModeWriter):
     mode = "face"
     annotations = {"keypoints": ".txt"}
     nothing_found = "no face"
-
-    def __init__(self, backend: str = "dlib", options: object = None) -> None:
-        self.detector = FACE_BACKENDS[backend].load()  # options: the script's flags; no face back-end reads any
-
-    def detect(self, frame: np.ndarray) -> np.ndarray | None:
-        return self.detector(frame)
+    backends = FACE_BACKENDS
 
     def encode(self, folder: str, annotation: Any) -> bytes:
         return landmark_text(annotation).encode()
@@ -62,6 +57,3 @@ class FaceWriter(ModeWriter):
 
     def check_flags(self) -> list[str]:
         return ["--input_nc", str(1 + kp.N_FACE_POLYLINES)]
-
-    def close(self) -> None:
-        getattr(self.detector, "close", lambda: None)()

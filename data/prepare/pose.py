@@ -76,12 +76,7 @@ class PoseWriter(ModeWriter):
     mode = "pose"
     annotations = {"openpose": ".json"}
     nothing_found = "no person"
-
-    def __init__(self, backend: str = "mediapipe", options: Optional[argparse.Namespace] = None) -> None:
-        self.detector = POSE_BACKENDS[backend].load(options)
-
-    def detect(self, frame: np.ndarray) -> dict[str, np.ndarray] | None:
-        return self.detector(frame)
+    backends = POSE_BACKENDS
 
     def encode(self, folder: str, annotation: Any) -> bytes:
         return json.dumps(openpose_json([annotation])).encode()
@@ -94,6 +89,3 @@ class PoseWriter(ModeWriter):
 
     def check_flags(self) -> list[str]:
         return ["--openpose_only", "--input_nc", "3"]
-
-    def close(self) -> None:
-        getattr(self.detector, "close", lambda: None)()

@@ -85,15 +85,13 @@ class StreetWriter(ModeWriter):
     mode = "temporal"
     photo_folder = "B"
     photo_extension = ".jpg"
-    nothing_found = "no labelled pixel"
+    nothing_found = "no labelled pixel"  # never happens: every frame gets a label map
+    backends = STREET_BACKENDS
 
     def __init__(self, backend: str = "segmenter", options: Optional[argparse.Namespace] = None) -> None:
-        self.labeler = STREET_BACKENDS[backend].load(options)
+        super().__init__(backend, options)
+        self.labeler: StreetLabeler = self.detector
         self.annotations = {"A": ".png", **({"inst": ".png"} if self.labeler.detector is not None else {})}
-
-    def detect(self, frame: np.ndarray) -> StreetMaps:
-        """Every frame has a label map: street frames are never "missing"."""
-        return self.labeler(frame)
 
     def encode(self, folder: str, annotation: Any) -> bytes:
         """``A``: 8-bit PNG of label ids; ``inst``: 16-bit PNG of instance ids."""
