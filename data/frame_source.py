@@ -1,6 +1,6 @@
 """One stream of frames read by index from a video file or a folder of images, never held whole in memory.
 
-:class:`FrameSource` decodes a video sequentially (a read of the next frame never seeks; any other index reopens
+:class:`IndexedFrames` decodes a video sequentially (a read of the next frame never seeks; any other index reopens
 and seeks) and reads a folder's files as they are asked for, keeping each image's own mode (16-bit instance maps
 stay 16-bit).
 """
@@ -30,7 +30,7 @@ def video_length(path: str, flag: str) -> int:
     return count
 
 
-class FrameSource:
+class IndexedFrames:
     """Frames of a video file or an image folder, by index.
 
     Args:

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from data.base_dataset import BaseDataset, stack_frames
-from data.frame_source import FrameSource, video_length
+from data.frame_source import IndexedFrames, video_length
 from data.transforms import ID_MODES, TransformParams, transform_image, transform_label
 from util.image import label_colormap
 
@@ -75,8 +75,8 @@ class VideoDataset(BaseDataset):
         if opt.use_instance and not getattr(opt, "input_instances", "") and not instances_from_model:
             raise ValueError(f"--input_video {source}: a video holds no instance maps, but --use_instance asks "
                              "for them; give them with --input_instances <video or folder>")
-        self.source = FrameSource(source, "--input_video")
-        self.instances = (FrameSource(opt.input_instances, "--input_instances")
+        self.source = IndexedFrames(source, "--input_video")
+        self.instances = (IndexedFrames(opt.input_instances, "--input_instances")
                           if opt.use_instance and not instances_from_model else None)
         self._labeler = None  # built on first use, in the process (or data-loader worker) that reads
         if self.instances is not None and len(self.instances) != len(self.source):
@@ -158,7 +158,7 @@ class VideoDataset(BaseDataset):
         if os.path.isdir(source):
             inside = "inst" if kind == "inst" and VideoDataset.folder_holds_ids(source) else "image"
             problems = check_folders(opt, [FolderSpec("A", source, inside, f"{flag} <folder>")])[0]
-            return problems, len(FrameSource(source, flag)) if not problems else None
+            return problems, len(IndexedFrames(source, flag)) if not problems else None
         if not os.path.isfile(source):
             return [Problem(source, "no such video file or folder", f"{flag} <video or folder>")], None
         try:
