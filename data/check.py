@@ -8,6 +8,7 @@ same check before anything is built or written (``--skip_check`` turns it off). 
 - sequences present in one modality and not another, or with different frame counts;
 - frames paired by position whose frame numbers differ (labels ``frame_0001..`` beside photos ``frame_0002..``);
 - label ids ``>= --label_nc`` or negative (exact: every label file is decoded);
+- Cityscapes *train* ids (0-18, 255) in a label folder read with ``--label_nc 35`` (label ids expected);
 - label / instance maps saved lossily (JPEG): their ids are wrong near every edge;
 - images of the wrong channel count (multi-channel label / instance maps, non-RGB photos; colour label maps
   are pointed at ``scripts/colors_to_ids.py``);
@@ -40,7 +41,15 @@ import random
 import sys
 from typing import Sequence
 
-from data.frame_checks import FolderSpec, Problem, check_folders, check_geometry, describe_group, group_problems
+from data.frame_checks import (
+    FolderSpec,
+    Problem,
+    check_folders,
+    check_geometry,
+    describe_group,
+    group_problems,
+    train_id_problems,
+)
 from data.transforms import get_params
 
 logger = logging.getLogger(__name__)
@@ -78,6 +87,10 @@ def check_street(opt: argparse.Namespace) -> list[Problem]:
     """Every problem of a temporal/test-layout dataset."""
     specs = street_folders(opt)
     problems, found, infos = check_folders(opt, specs)
+    train_ids = train_id_problems(opt, specs, found)
+    if train_ids:  # the ignore id 255 also trips the id-range check, whose "--label_nc 256" fix would mislead
+        problems = [p for p in problems if not p.message.startswith("label ids up to")]
+    problems += train_ids
     if problems:
         return problems
     firsts = {seq.frames[0]: infos[seq.frames[0]].size for seq in found["A"]}

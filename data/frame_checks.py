@@ -505,3 +505,36 @@ def check_geometry(opt: argparse.Namespace, sized: dict[str, tuple[int, int]]) -
             problems.append(Problem(path, f"{memory} ({resize_flags(opt)})",
                                     "a smaller --loadSize (or --fineSize with crops)"))
     return problems
+
+
+# ---------------------------------------------------------------- Cityscapes train ids in a label folder
+def train_id_problems(opt: argparse.Namespace, specs: list[FolderSpec],
+                      found: dict[str, list[FrameSequence]]) -> list[Problem]:
+    """Label folders that hold Cityscapes *train* ids (0-18, 255) where ``--label_nc 35`` reads *label* ids.
+
+    The commonest preparation mistake (imaginaire#32): a segmenter's output saved as it is. The first frame of
+    each sequence is tested (:func:`data.cityscapes_ids.looks_like_train_ids`); one problem per folder, naming
+    its first such frame and how many sequences look so.
+    """
+    from data.cityscapes_ids import N_LABEL_IDS, looks_like_train_ids
+
+    if opt.label_nc < N_LABEL_IDS:
+        return []
+    problems = []
+    for spec in specs:
+        if spec.kind != "label" or spec.key not in found:
+            continue
+        suspects = []
+        for seq in found[spec.key]:
+            try:
+                with Image.open(seq.frames[0]) as img:
+                    suspects += [seq.frames[0]] if img.mode in ID_MODES and looks_like_train_ids(img) else []
+            except Exception:  # noqa: BLE001 - unreadable files are reported by check_file
+                continue
+        if suspects:
+            problems.append(Problem(
+                suspects[0], f"label maps hold Cityscapes train ids (0-18, 255 = ignore), not the label ids (0-33) "
+                f"that --label_nc {opt.label_nc} reads: road would be read as 'unlabeled', cars as 'person' "
+                f"({len(suspects)} of {len(found[spec.key])} sequence(s) of {spec.path})",
+                f"convert them: python -m data.cityscapes_ids {spec.path} <new folder> (then use that folder)"))
+    return problems

@@ -4,9 +4,12 @@ Usage::
 
     python scripts/prepare_video.py --mode pose --input dance.mp4 --dataroot datasets/mydance
     python scripts/prepare_video.py --mode face --input talk.mp4 --dataroot datasets/myface --backend mediapipe
+    python scripts/prepare_video.py --mode street --input drive.mp4 --dataroot datasets/mycity \
+        --seg_model segformer-b0-finetuned-cityscapes-1024-1024 --inst_model maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth
+    python scripts/prepare_video.py --mode pose --backend rtmpose --pose_model dw-ll_ucoco_384.onnx --input ...
 
 Writes ``<dataroot>/<phase>_<folder>/<seq>/<00000...>`` for the photos and every input the mode reads (pose:
-``_img`` + ``_openpose``; face: ``_img`` + ``_keypoints``), resumes where a previous run stopped, fills runs of at
+``_img`` + ``_openpose``; face: ``_img`` + ``_keypoints``; street: ``_B`` + ``_A`` label ids + ``_inst``), resumes where a previous run stopped, fills runs of at
 most ``--max_gap`` frames without a detection from their neighbours and drops longer ones from every folder alike
 (listed, and in ``<dataroot>/<phase>_<seq>.prepare.json``), then runs the dataset checker on ``<dataroot>``.
 See docs/own-video.md for the back-ends, their cost and accuracy.
@@ -39,7 +42,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dataroot", required=True, help="dataset root (created)")
     parser.add_argument("--phase", default="train", help="folder prefix: train or test")
     parser.add_argument("--seq", default="", help="sequence (sub-folder) name; default: the input's file name")
-    parser.add_argument("--backend", default="", help="detector; pose: mediapipe; face: dlib (default) or mediapipe")
+    parser.add_argument("--backend", default="", help="detector; pose: mediapipe (default) or rtmpose; face: dlib "
+                        "(default) or mediapipe; street: segmenter")
+    g = parser.add_argument_group("back-ends from local weights (docs/own-video.md)")
+    g.add_argument("--seg_model", default="", help="street: SegFormer Cityscapes folder or DeepLabV3 .pth")
+    g.add_argument("--inst_model", default="", help="street: torchvision Mask R-CNN COCO .pth (instance maps; "
+                   "without it no <phase>_inst is written)")
+    g.add_argument("--inst_threshold", type=float, default=0.5, help="street: lowest detection score kept (0-1)")
+    g.add_argument("--pose_model", default="", help="pose --backend rtmpose: whole-body SimCC ONNX model")
+    g.add_argument("--det_model", default="", help="pose --backend rtmpose: YOLOX person detector ONNX "
+                   "(default: the whole frame is the person box)")
+    g.add_argument("--pose_threshold", type=float, default=0.3, help="pose --backend rtmpose: lowest keypoint "
+                   "score kept (0-1)")
+    g.add_argument("--device", default="cpu", help="street: torch device of the segmenter (cpu, cuda:0)")
     parser.add_argument("--max_gap", type=int, default=2,
                         help="fill runs of at most this many frames without a detection from their neighbours; "
                              "longer runs are dropped")
@@ -51,8 +66,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def load_writer(mode: str, backend: str) -> ModeWriter:
-    """The mode's writer with its back-end loaded.
+def load_writer(mode: str, backend: str, options: argparse.Namespace | None = None) -> ModeWriter:
+    """The mode's writer with its back-end loaded (``options``: the flags of back-ends with local weights).
 
     Raises:
         PrepareError: an unknown back-end, or one whose package or weights are missing (with the install).
@@ -63,7 +78,7 @@ def load_writer(mode: str, backend: str) -> ModeWriter:
     if name not in backends:
         raise PrepareError(f"--backend {name}: not a {mode} back-end; choose one of {', '.join(backends)}")
     try:
-        return writer_class(name)
+        return writer_class(name, options)
     except (ImportError, FileNotFoundError) as err:
         raise PrepareError(f"--backend {name}: {err}") from err
 
@@ -92,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     source = open_source(args.input)
     seq = args.seq or Path(args.input.rstrip("/")).stem
-    writer = load_writer(args.mode, args.backend)
+    writer = load_writer(args.mode, args.backend, args)
     try:
         report = prepare_sequence(source, writer, root=args.dataroot, phase=args.phase, seq=seq,
                                   max_gap=args.max_gap, progress=not args.no_progress)

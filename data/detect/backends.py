@@ -14,10 +14,11 @@ Detector = Callable[[np.ndarray], Any]
 
 
 class Backend(NamedTuple):
-    """``load()`` -> a detector (RGB (H, W, 3) uint8 frame -> annotation or None); ``probe()`` raises ImportError or
+    """``load(options=None)`` -> a detector (RGB (H, W, 3) uint8 frame -> annotation or None; ``options``: the
+    flags of ``prepare_video``, read by back-ends with local weights); ``probe()`` raises ImportError or
     FileNotFoundError, naming the install, when the back-end is missing."""
 
-    load: Callable[[], Detector]
+    load: Callable[..., Detector]
     probe: Callable[[], None]
 
 

@@ -6,9 +6,10 @@ A mode writes, for each kept frame ``<name>`` of sequence ``<seq>``, the photo `
 
 from __future__ import annotations
 
+import argparse
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -28,6 +29,7 @@ class ModeWriter(ABC):
 
     Args:
         backend: The ``--backend`` whose detector is loaded.
+        options: The script's flags, passed to the loader (back-ends with local weights read theirs).
 
     Raises:
         ImportError, FileNotFoundError: the back-end's package or model file is missing (the install is named).
@@ -40,8 +42,8 @@ class ModeWriter(ABC):
     nothing_found: str = "nothing detected"
     backends: dict[str, Backend]
 
-    def __init__(self, backend: str) -> None:
-        self.detector = self.backends[backend].load()
+    def __init__(self, backend: str, options: Optional[argparse.Namespace] = None) -> None:
+        self.detector = self.backends[backend].load(options)
 
     def detect(self, frame: np.ndarray) -> Any | None:
         """Annotation of one (H, W, 3) uint8 RGB frame, or None when nothing is detected."""

@@ -16,13 +16,13 @@ from data.detect.backends import Backend, Detector, probe_dlib, probe_mediapipe
 from data.prepare.base import ModeWriter
 
 
-def load_dlib() -> Detector:
+def load_dlib(options: object = None) -> Detector:
     from data.detect.dlib_backend import DlibFace68
 
     return DlibFace68()
 
 
-def load_mediapipe() -> Detector:
+def load_mediapipe(options: object = None) -> Detector:
     from data.detect.mediapipe_backend import MediaPipeFace68
 
     return MediaPipeFace68()

@@ -6,9 +6,10 @@ no installable back-end; see docs/own-video.md).
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -17,14 +18,33 @@ from data.detect.backends import Backend, Detector, probe_mediapipe
 from data.prepare.base import ModeWriter
 
 
-def load_mediapipe() -> Detector:
+def load_mediapipe(options: Optional[argparse.Namespace] = None) -> Detector:
     from data.detect.mediapipe_backend import MediaPipePose
 
     return MediaPipePose()
 
 
-#: ``--backend`` / ``--detector`` -> a back-end whose detector returns one OpenPose person dict (or None).
-POSE_BACKENDS: dict[str, Backend] = {"mediapipe": Backend(load_mediapipe, probe_mediapipe)}
+def load_rtmpose(options: Optional[argparse.Namespace] = None) -> Detector:
+    """RTMPose / DWPose whole-body ONNX (``--pose_model``, optional ``--det_model``, ``--pose_threshold``)."""
+    from data.prepare.rtmpose import RTMPoseDetector
+
+    return RTMPoseDetector(getattr(options, "pose_model", "") or "", getattr(options, "det_model", "") or None,
+                           getattr(options, "pose_threshold", 0.3))
+
+
+def probe_rtmpose() -> None:
+    """Raise ImportError without onnxruntime; FileNotFoundError where no ``--pose_model`` can be given (test.py)."""
+    from data.prepare.rtmpose import probe_onnxruntime
+
+    probe_onnxruntime()
+    raise FileNotFoundError("the rtmpose back-end reads --pose_model, which only scripts/prepare_video.py takes: "
+                            "prepare the dataset with it (--mode pose --backend rtmpose), or use --detector mediapipe")
+
+
+#: ``--backend`` / ``--detector`` -> a back-end whose detector returns one OpenPose person dict (or None); loaders
+#: take the script's flags (``options``) where the back-end reads local weights.
+POSE_BACKENDS: dict[str, Backend] = {"mediapipe": Backend(load_mediapipe, probe_mediapipe),
+                                     "rtmpose": Backend(load_rtmpose, probe_rtmpose)}
 
 
 def openpose_json(people: list[dict[str, np.ndarray]]) -> dict:
