@@ -41,11 +41,23 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 break
         else:
             writer.add_all(_first(frames.flush(), opt.how_many - writer.written))
+            progress.set_postfix(written=writer.written)  # frames held back until the end count too
     seconds = time.time() - started
     fps = writer.written / seconds if seconds > 0 else 0.0
-    print(f"generated {writer.written} frames in {seconds:.1f} s ({fps:.2f} frames/s); results: {writer.page_path}")
+    print(f"generated {writer.written} frames{_kinds(writer.page)} in {seconds:.1f} s ({fps:.2f} frames/s); "
+          f"results: {writer.page_path}")
     return {"frames": writer.written, "seconds": seconds, "fps": fps, "folder": writer.folder,
             "page": writer.page_path, "videos": writer.videos}
+
+
+def _kinds(page) -> str:
+    """`` (K key frames, I interpolated)`` for a key-frame run, else nothing."""
+    from util.results_page import kind_counts
+
+    counts = kind_counts([frame for frames in page.frames.values() for frame in frames])
+    if not counts.get("key") and not counts.get("interpolated"):
+        return ""
+    return f" ({counts.get('key', 0)} key frames, {counts.get('interpolated', 0)} interpolated)"
 
 
 def _first(frames: list, count: int) -> list:

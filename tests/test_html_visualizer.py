@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from util.html import HTML
+from util.results_page import THUMB_WIDTH
 from util.visualizer import ResultsPage, Visualizer, format_errors, frame_names, results_folder, save_test_images
 
 
@@ -52,14 +53,14 @@ def test_visualizer_writes_epoch_images_and_newest_first_index(tmp_path) -> None
     text = (tmp_path / "ckpt" / "run" / "web" / "index.html").read_text()
     assert "Experiment name = run" in text
     assert text.index("epoch [2]") < text.index("epoch [1]")
-    assert text.count("<table") == 2 and "width:64px" in text
+    assert text.count('<div class="row">') == 2 and "width:64px" in text
 
 
 def test_visualizer_splits_many_visuals_into_two_rows(tmp_path) -> None:
     vis = Visualizer(_opt(tmp_path))
     vis.display_current_results(_visuals(7), epoch=1, step=1)
     text = (tmp_path / "ckpt" / "run" / "web" / "index.html").read_text()
-    assert text.count("<table") == 2 and text.count("<img") == 7
+    assert text.count('<div class="row">') == 2 and text.count("<img") == 7
 
 
 def test_loss_log_format(tmp_path) -> None:
@@ -121,3 +122,41 @@ def test_results_page_sections_and_video_link(tmp_path) -> None:
     assert text.index("seqA (2 frames)") < text.index("seqB (2 frames)")
     assert 'href="seqA.mp4"' in text and "seqB.mp4" not in text
     assert text.count("<img") == 8 and 'src="seqB/fake_B_1.jpg"' in text
+
+
+def test_results_page_player_thumbnails_strip_and_summary(tmp_path) -> None:
+    """Per sequence a player, then small lazy thumbnails opening the full frames; a strip marks key frames; the
+    summary names the model, the changed flags, the frames and the key / interpolated counts."""
+    from options import TestOptions
+
+    opt = TestOptions().parse(["--name", "tiny", "--ngf", "8", "--gpu_ids", "-1", "--keyframes", "published",
+                               "--checkpoints_dir", str(tmp_path / "ckpt")], save=False)
+    (tmp_path / "ckpt" / "tiny").mkdir(parents=True)
+    (tmp_path / "ckpt" / "tiny" / "iter.txt").write_text("61\n0\n")
+    page = ResultsPage(tmp_path / "res", "results", opt=opt)
+    rng = np.random.default_rng(0)
+    kinds = ["key", "interpolated", "interpolated", "key"]
+    for t, kind in enumerate(kinds):
+        visuals = {"real_A": rng.integers(0, 256, (256, 512, 3), dtype=np.uint8),
+                   "fake_B": rng.integers(0, 256, (256, 512, 3), dtype=np.uint8)}
+        written = save_test_images(str(tmp_path / "res"), visuals, sequence="seq", stem=f"frame_{t:04d}")
+        page.add_frame("seq", written["real_A"], written["fake_B"], kind=kind)
+    (tmp_path / "res" / "seq" / "seq.mp4").write_bytes(b"\x00")
+    text = open(page.save(seconds=2.0)).read()
+    assert text.index("<video") < text.index('class="strip"') < text.index('class="grid"')
+    assert 'src="seq/seq.mp4"' in text and "preload=\"metadata\"" in text
+    thumbs = re.findall(r'<img[^>]*src="([^"]+)"', text)
+    assert len(thumbs) == 8 and all(t.startswith("seq/thumbs/") for t in thumbs)
+    assert text.count('loading="lazy"') == 8
+    for thumb in thumbs:  # small files, not the full frames scaled by the browser
+        full = tmp_path / "res" / "seq" / os.path.basename(thumb)
+        assert (tmp_path / "res" / thumb).stat().st_size * 4 < (tmp_path / "res" / "seq").joinpath(
+            os.path.basename(thumb)).stat().st_size or not full.exists()
+        from PIL import Image
+        assert Image.open(tmp_path / "res" / thumb).size == (THUMB_WIDTH, THUMB_WIDTH // 2)
+    assert 'href="seq/fake_B_frame_0003.jpg"' in text and 'href="seq/real_A_frame_0003.jpg"' in text
+    assert re.findall(r'title="frame_\d+: (\w+)"', text) == kinds
+    assert "<td>2 generated, 2 interpolated</td>" in text and "<td>4 in 1 sequence(s)</td>" in text
+    assert "2.0 s (2.00 frames/s" in text and "latest (after epoch 60)" in text
+    assert "--ngf 8" in text and "--keyframes published" in text and "--gpu_ids" not in text
+    assert "--dataroot" not in text  # at its default

@@ -68,7 +68,7 @@ class ResultsWriter:
         self.opt, self.fps = opt, fps
         self.folder = results_folder(opt.results_dir, opt.name, opt.phase, opt.which_epoch)
         self.page = ResultsPage(self.folder, f"{opt.name}: {opt.phase} results, epoch {opt.which_epoch}",
-                                width=int(getattr(opt, "display_winsize", 384)))
+                                width=int(getattr(opt, "display_winsize", 384)), opt=opt)
         self.page_path = os.path.join(self.folder, "index.html")
         self.videos: dict[str, str] = {}
         self.written = 0

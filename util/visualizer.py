@@ -6,7 +6,7 @@
 - ``logs/``: TensorBoard scalars and images with ``--tf_log`` (``torch.utils.tensorboard``, no TensorFlow).
 Only the process created with ``enabled=True`` (rank 0) writes anything.
 
-``save_test_images`` and ``ResultsPage`` write test.py's outputs under ``<results_dir>/<name>/<phase>_<epoch>/``.
+``save_test_images`` (and :class:`util.results_page.ResultsPage`) write test.py's outputs under ``<results_dir>/<name>/<phase>_<epoch>/``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 
 from util.html import HTML
 from util.image import save_image
+from util.results_page import ResultsPage  # noqa: F401 - the test-results page, imported from here by callers
 
 logger = logging.getLogger(__name__)
 
@@ -187,58 +188,3 @@ def save_test_images(save_dir: str, visuals: Mapping[str, np.ndarray], *, sequen
         save_image(image, os.path.join(save_dir, relative), aspect_ratio=aspect_ratio)
         written[label] = relative
     return written
-
-
-class ResultsPage:
-    """The test-results page: per sequence, input and synthesized frames side by side.
-
-    Args:
-        folder: The results folder; ``index.html`` is written there and all paths are relative to it.
-        title: Page title.
-        width: Displayed image width in pixels.
-    """
-
-    def __init__(self, folder: str | os.PathLike, title: str, width: int = 384) -> None:
-        self.folder = os.fspath(folder)
-        self.title = title
-        self.width = width
-        self.frames: OrderedDict[str, list[tuple[str, str, str]]] = OrderedDict()
-        self.videos: dict[str, str] = {}
-
-    def add_frame(self, sequence: str, input_file: str, output_file: str, kind: str = "") -> None:
-        """Record one frame: the input visual and the synthesized image (paths relative to ``folder``).
-
-        ``kind`` (e.g. ``"key"`` or ``"interpolated"``) is shown in the frame's caption.
-        """
-        self.frames.setdefault(sequence, []).append((input_file, output_file, kind))
-
-    def add_video(self, sequence: str, video_file: str) -> None:
-        """Link ``video_file`` (relative to ``folder``) in the sequence's section."""
-        self.videos[sequence] = video_file
-
-    def _video_of(self, sequence: str) -> Optional[str]:
-        """The registered video, else ``<sequence>.mp4`` next to the page or inside the sequence folder."""
-        candidates = [self.videos.get(sequence), f"{sequence}.mp4", os.path.join(sequence, f"{sequence}.mp4")]
-        for candidate in candidates:
-            if candidate and os.path.isfile(os.path.join(self.folder, candidate)):
-                return candidate
-        return None
-
-    def build(self) -> HTML:
-        """The page: a header and a video link per sequence, then one row per frame (input | synthesized)."""
-        page = HTML(self.folder, self.title)
-        for sequence, frames in self.frames.items():
-            page.add_header(f"{sequence} ({len(frames)} frames)")
-            video_file = self._video_of(sequence)
-            if video_file is not None:
-                page.add_link(f"video: {video_file}", video_file)
-            for input_file, output_file, kind in frames:
-                made = f"{kind} frame" if kind else "synthesized"
-                captions = [f"input: {os.path.basename(input_file)}", f"{made}: {os.path.basename(output_file)}"]
-                page.add_images([input_file, output_file], captions, width=self.width)
-        return page
-
-    def save(self) -> str:
-        """Write ``<folder>/index.html`` atomically and return its path."""
-        os.makedirs(self.folder, exist_ok=True)
-        return self.build().save()
