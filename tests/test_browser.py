@@ -43,6 +43,6 @@ def test_training_page_images_load(tmp_path) -> None:
 
 def test_missing_image_is_reported(tmp_path) -> None:
     html_path = _results_page(tmp_path)
-    (tmp_path / "seq_b" / "fake_B_frame_0001.jpg").unlink()
+    (tmp_path / "seq_b" / "thumbs" / "fake_B_frame_0001.jpg").unlink()
     with pytest.raises(AssertionError, match="fake_B_frame_0001.jpg"):
         assert_page_images_load(html_path)

@@ -101,6 +101,7 @@ def test_weight_free_cli_end_to_end(tmp_path, city_frames, capsys):
     assert isinstance(document["overall"]["warp_error_real"], float)
     page = (results / "metrics.html").read_text()
     assert "metrics_files/psnr.svg" in page and "metrics_files/worst01_real.jpg" in page
+    assert "Solid: the generated video; dashed and lighter: the real video" in page  # captions say what a plot is
     for name in ("psnr.svg", "warp_error.svg"):
         ET.fromstring((results / "metrics_files" / name).read_text())
     with Image.open(results / "metrics_files" / "worst00_real.jpg") as real:

@@ -56,11 +56,36 @@ def test_visualizer_writes_epoch_images_and_newest_first_index(tmp_path) -> None
     assert text.count('<div class="row">') == 2 and "width:64px" in text
 
 
-def test_visualizer_splits_many_visuals_into_two_rows(tmp_path) -> None:
+def test_visualizer_puts_many_visuals_in_one_wrapping_row(tmp_path) -> None:
     vis = Visualizer(_opt(tmp_path))
     vis.display_current_results(_visuals(7), epoch=1, step=1)
     text = (tmp_path / "ckpt" / "run" / "web" / "index.html").read_text()
-    assert text.count('<div class="row">') == 2 and text.count("<img") == 7
+    assert text.count('<div class="row">') == 1 and text.count("<img") == 7 and "flex-wrap: wrap" in text
+
+
+def test_training_page_loss_plots_summary_and_no_refresh_after_training(tmp_path) -> None:
+    """While training the page reloads itself; after the last epoch (close) it does not. One SVG loss plot per
+    group, over the epochs; the summary names the model and the changed flags."""
+    from options import TrainOptions
+
+    opt = TrainOptions().parse(["--name", "run", "--ngf", "8", "--niter", "1", "--niter_decay", "1", "--gpu_ids",
+                                "-1", "--checkpoints_dir", str(tmp_path / "ckpt")], save=False)
+    vis = Visualizer(opt)
+    for epoch in (1, 2):
+        for i in (10, 20):
+            vis.print_current_errors(epoch, i, {"G_GAN": 1.0 / epoch, "G_VGG": 2.0, "D_real": 0.5, "D_fake": 0.4,
+                                                "D_T_real0": 0.3, "F_Flow": 0.1 * i}, 0.1)
+        vis.display_current_results(_visuals(), epoch=epoch, step=epoch * 20)
+        page = (tmp_path / "ckpt" / "run" / "web" / "index.html").read_text()
+        assert 'http-equiv="refresh"' in page and "running" in page
+    vis.close()
+    page = (tmp_path / "ckpt" / "run" / "web" / "index.html").read_text()
+    assert "refresh" not in page and "ended; last images from epoch 2 of 2" in page
+    assert page.index("epoch [2]") < page.index("epoch [1]")
+    titles = re.findall(r">(\w[\w ]*) losses</text>", page)
+    assert titles == ["generator", "discriminator", "temporal discriminator", "flow and other"]
+    assert page.count("<svg") == 4 and ">G_VGG</text>" in page and ">epoch</text>" in page
+    assert "--ngf 8" in page and "--niter 1" in page
 
 
 def test_loss_log_format(tmp_path) -> None:
