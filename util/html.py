@@ -104,8 +104,8 @@ class HTML:
                 for pictures, caption, anchor in cells:
                     with figure(id=anchor):
                         for thumbnail, full in pictures:
-                            with a(href=_url(full), target="_blank"):
-                                img_tag(src=_url(thumbnail), loading="lazy", width=int(thumb_width), alt=caption)
+                            with a(href=relative_url(full), target="_blank"):
+                                img_tag(src=relative_url(thumbnail), loading="lazy", width=int(thumb_width), alt=caption)
                         figcaption(caption)
     def add_header(self, text: str) -> None:
         """Append an ``<h3>`` header."""
@@ -121,17 +121,17 @@ class HTML:
         """Append a paragraph holding one link (``href`` relative to the page)."""
         with self.doc:
             with p():
-                a(text, href=_url(href))
+                a(text, href=relative_url(href))
 
     def add_video(self, src: str, width: int = 512) -> None:
         """Append an HTML5 ``<video>`` player for ``src`` (relative to the page, at most ``width`` pixels wide
         and never wider than the window) with a download link."""
         with self.doc:
             with p():
-                video(src=_url(src), controls=True, muted=True, preload="metadata", playsinline=True,
+                video(src=relative_url(src), controls=True, muted=True, preload="metadata", playsinline=True,
                       style=f"width:{int(width)}px; max-width:100%")
                 br()
-                a(os.path.basename(src), href=_url(src))
+                a(os.path.basename(src), href=relative_url(src))
 
     def add_images(self, images: Sequence[str], captions: Sequence[str], links: Optional[Sequence[str]] = None,
                    width: int = 400) -> None:
@@ -155,8 +155,8 @@ class HTML:
             with div(cls="row"):
                 for image, caption, link in zip(images, captions, links):
                     with figure():
-                        with a(href=_url(link)):
-                            img_tag(style=f"width:{int(width)}px", src=_url(image))
+                        with a(href=relative_url(link)):
+                            img_tag(style=f"width:{int(width)}px", src=relative_url(image))
                         figcaption(caption)
 
     def add_table(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -182,6 +182,6 @@ class HTML:
         return path
 
 
-def _url(path: str) -> str:
+def relative_url(path: str) -> str:
     """A relative file path as a URL path (forward slashes, special characters escaped)."""
     return quote(path.replace(os.sep, "/"))
