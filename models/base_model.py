@@ -88,11 +88,15 @@ def output_frame(opt: argparse.Namespace, item: dict, image: Tensor, encoded: Te
         image: (3, H, W) generated frame in [-1, 1].
         encoded: (C, H, W) network-ready input of that frame, shown beside it.
         kind: Page caption (``"key"``, ``"interpolated"``) or empty.
+
+    The real frame (``item["B"]``, read with ``--use_real_img``) goes beside them in the video.
     """
     sequence, stem = frame_names(item["A_path"][0])
     visual = input_visual(encoded, label_nc=opt.label_nc, dataset_mode=opt.dataset_mode,
                           use_instance=opt.use_instance)
-    return OutputFrame(sequence, int(item["frame_index"][0]), stem, image, visual, kind)
+    real = item.get("B")
+    real_visual = tensor2im(real.reshape(-1, *real.shape[-3:])[-1]) if isinstance(real, Tensor) else None
+    return OutputFrame(sequence, int(item["frame_index"][0]), stem, image, visual, kind, real_visual)
 
 
 class BaseModel(ABC):

@@ -71,6 +71,15 @@ def test_toy_every_first_frame_mode(toy, tmp_path, mode):
     summary = _run(toy, tmp_path, TOY, mode)
     sequences = sorted(p.name for p in (toy / "test_A").iterdir())
     _check_results(summary, {s: 6 - 2 for s in sequences}, (64, 32))
+    # the video shows input | synthesized, and the real frames third where they were read (--use_real_img)
+    import cv2
+
+    capture = cv2.VideoCapture(summary["videos"][sequences[0]])
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+    capture.release()
+    assert width == 64 * (3 if mode == "real" else 2)
+    page = Path(summary["page"]).read_text()
+    assert ("input | synthesized | real" in page) == (mode == "real") and "input | synthesized" in page
 
 
 def test_how_many_counts_frames_over_sequences(toy, tmp_path):

@@ -123,14 +123,16 @@ class HTML:
             with p():
                 a(text, href=relative_url(href))
 
-    def add_video(self, src: str, width: int = 512) -> None:
+    def add_video(self, src: str, width: int = 512, caption: str = "") -> None:
         """Append an HTML5 ``<video>`` player for ``src`` (relative to the page, at most ``width`` pixels wide
-        and never wider than the window) with a download link."""
+        and never wider than the window) with a caption and a download link."""
         with self.doc:
             with p():
                 video(src=relative_url(src), controls=True, muted=True, preload="metadata", playsinline=True,
                       style=f"width:{int(width)}px; max-width:100%")
                 br()
+                if caption:
+                    text(f"{caption} · ")
                 a(os.path.basename(src), href=relative_url(src))
 
     def add_images(self, images: Sequence[str], captions: Sequence[str], links: Optional[Sequence[str]] = None,

@@ -97,6 +97,7 @@ class ResultsPage:
         self.thumb_width = thumb_width
         self.frames: OrderedDict[str, list[PageFrame]] = OrderedDict()
         self.videos: dict[str, str] = {}
+        self.with_real: set[str] = set()
         self.started = time.time()
 
     def add_frame(self, sequence: str, input_file: str, output_file: str, kind: str = "") -> None:
@@ -107,9 +108,12 @@ class ResultsPage:
                           make_thumbnail(self.folder, output_file, self.thumb_width), kind)
         self.frames.setdefault(sequence, []).append(frame)
 
-    def add_video(self, sequence: str, video_file: str) -> None:
-        """Show ``video_file`` (relative to ``folder``) as the sequence's player."""
+    def add_video(self, sequence: str, video_file: str, with_real: bool = False) -> None:
+        """Show ``video_file`` (relative to ``folder``) as the sequence's player; ``with_real``: its frames are
+        input | synthesized | real rather than input | synthesized."""
         self.videos[sequence] = video_file
+        if with_real:
+            self.with_real.add(sequence)
 
     def _video_of(self, sequence: str) -> Optional[str]:
         """The registered video, else ``<sequence>.mp4`` next to the page or inside the sequence folder."""
@@ -149,7 +153,8 @@ class ResultsPage:
         page.add_header(f"{sequence} ({len(frames)} frames)")
         video_file = self._video_of(sequence)
         if video_file is not None:
-            page.add_video(video_file, width=self.width)
+            panels = "input | synthesized | real" if sequence in self.with_real else "input | synthesized"
+            page.add_video(video_file, width=self.width * (3 if sequence in self.with_real else 2), caption=panels)
         if any(frame.kind for frame in frames):
             marks = [(frame.kind or "generated", f"{frame.stem}: {frame.kind or 'generated'}",
                       anchor_id(sequence, frame.stem)) for frame in frames]
