@@ -117,13 +117,15 @@ def screenshot(html_path: str | os.PathLike, png_path: str | os.PathLike, width:
                full_page: bool = True) -> str:
     """Save a PNG of the page as headless Chromium shows it (``full_page``: the whole height, up to 8000 px)."""
     with OpenPage(html_path, width, height) as driver:
-        if full_page:
-            total = int(driver.execute_script("return document.documentElement.scrollHeight"))
-            driver.set_window_size(width, min(max(total + 100, height), 8000))
-        driver.execute_script("document.querySelectorAll('img').forEach(function (i) { i.loading = 'eager'; });")
         import time
 
+        driver.execute_script("document.querySelectorAll('img').forEach(function (i) { i.loading = 'eager'; });")
         time.sleep(1.0)
+        if full_page:
+            total = int(driver.execute_script("return document.documentElement.scrollHeight"))
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": width, "height": min(max(total, height), 8000), "deviceScaleFactor": 1, "mobile": False})
+            time.sleep(0.5)
         driver.save_screenshot(str(png_path))
     return str(png_path)
 

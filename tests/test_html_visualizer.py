@@ -184,4 +184,4 @@ def test_results_page_player_thumbnails_strip_and_summary(tmp_path) -> None:
     assert "<td>2 generated, 2 interpolated</td>" in text and "<td>4 in 1 sequence(s)</td>" in text
     assert "2.0 s (2.00 frames/s" in text and "latest (after epoch 60)" in text
     assert "--ngf 8" in text and "--keyframes published" in text and "--gpu_ids" not in text
-    assert "--dataroot" not in text  # at its default
+    assert "--dataroot" not in text and "--dataset_mode" not in text and "--name" not in text  # defaults, derived, shown above

@@ -205,8 +205,8 @@ def _add_sequence(page: HTML, runs: Sequence[Run], sequence: str, out_dir: str, 
     stems = shown_stems(having, sequence)
     for run in having:
         paths = [run.frames[sequence][stem] for stem in stems]
-        page.add_images([_relative(out_dir, run, _thumbnail(run, p)) for p in paths],
-                        [f"{run.label}: {stem}" for stem in stems],
+        page.add_text(run.label)
+        page.add_images([_relative(out_dir, run, _thumbnail(run, p)) for p in paths], stems,
                         links=[_relative(out_dir, run, p) for p in paths], width=160)
 
 

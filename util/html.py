@@ -102,7 +102,7 @@ class HTML:
         with self.doc:
             with div(cls="grid"):
                 for pictures, caption, anchor in cells:
-                    with figure(id=anchor):
+                    with figure(id=anchor, style=f"width:{int(thumb_width)}px"):
                         for thumbnail, full in pictures:
                             with a(href=relative_url(full), target="_blank"):
                                 img_tag(src=relative_url(thumbnail), loading="lazy", width=int(thumb_width), alt=caption)
@@ -156,9 +156,9 @@ class HTML:
         with self.doc:
             with div(cls="row"):
                 for image, caption, link in zip(images, captions, links):
-                    with figure():
+                    with figure(style=f"width:{int(width)}px"):
                         with a(href=relative_url(link)):
-                            img_tag(style=f"width:{int(width)}px", src=relative_url(image))
+                            img_tag(style="width:100%", src=relative_url(image))
                         figcaption(caption)
 
     def add_table(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

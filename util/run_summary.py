@@ -7,8 +7,8 @@ import argparse
 import os
 from typing import Any
 
-SKIPPED_KEYS = ("devices", "device", "isTrain", "gpu_ids", "n_gpus_gen")
-"""Fields ``parse`` derives (their values are no flag a user typed)."""
+SKIPPED_KEYS = ("devices", "device", "isTrain", "gpu_ids", "n_gpus_gen", "name")
+"""Fields ``parse`` derives (their values are no flag a user typed), and the run's name (shown on its own)."""
 
 
 def _as_flag_value(value: Any) -> str:
@@ -23,8 +23,9 @@ def option_defaults(opt: argparse.Namespace) -> dict[str, Any]:
     from options import TestOptions, TrainOptions
 
     options = TrainOptions() if getattr(opt, "isTrain", False) else TestOptions()
-    options.gather(["--model", str(getattr(opt, "model", "vid2vid"))])
-    return {action.dest: action.default for action in options.parser._actions if action.dest != "help"}
+    defaults = vars(options.gather(["--model", str(getattr(opt, "model", "vid2vid"))]))
+    defaults["dataset_mode"] = options._dataset_mode(argparse.Namespace(**defaults))  # as parse derives it
+    return defaults
 
 
 def changed_flags(opt: argparse.Namespace) -> list[str]:
