@@ -48,6 +48,7 @@ def make_thumbnail(folder: str, relative: str, width: int = THUMB_WIDTH) -> str:
                          + ".jpg")
     try:
         with Image.open(source) as image:
+            image.draft("RGB", (width, max(1, image.height * width // image.width)))  # JPEG: decode scaled down
             image = image.convert("RGB")
             width = min(width, image.width)
             height = max(1, round(image.height * width / image.width))
