@@ -83,7 +83,7 @@ def test_training_page_loss_plots_summary_and_no_refresh_after_training(tmp_path
     assert "refresh" not in page and "ended; last images from epoch 2 of 2" in page
     assert page.index("epoch [2]") < page.index("epoch [1]")
     titles = re.findall(r">(\w[\w ]*) losses</text>", page)
-    assert titles == ["generator", "discriminator", "temporal discriminator", "flow and other"]
+    assert titles == ["generator", "discriminator", "temporal GAN", "flow and other"]
     assert page.count("<svg") == 4 and ">G_VGG</text>" in page and ">epoch</text>" in page
     assert "--ngf 8" in page and "--niter 1" in page
 
@@ -184,4 +184,5 @@ def test_results_page_player_thumbnails_strip_and_summary(tmp_path) -> None:
     assert "<td>2 generated, 2 interpolated</td>" in text and "<td>4 in 1 sequence(s)</td>" in text
     assert "2.0 s (2.00 frames/s" in text and "latest (after epoch 60)" in text
     assert "--ngf 8" in text and "--keyframes published" in text and "--gpu_ids" not in text
-    assert "--dataroot" not in text and "--dataset_mode" not in text and "--name" not in text  # defaults, derived, shown above
+    assert "--dataroot" not in text and "--dataset_mode" not in text  # at their defaults (dataset mode derived)
+    assert "--name" not in text  # shown as the run

@@ -38,10 +38,14 @@ document.querySelectorAll('.players').forEach(function (group) {
     busy = false;
   }
   players.forEach(function (v) {
-    v.addEventListener('play', function () { others(v, function (o) { o.currentTime = v.currentTime; o.play(); }); });
+    v.addEventListener('play', function () {
+      others(v, function (o) { o.currentTime = v.currentTime; o.play(); });
+    });
     v.addEventListener('pause', function () { others(v, function (o) { o.pause(); }); });
     v.addEventListener('seeked', function () {
-      others(v, function (o) { if (Math.abs(o.currentTime - v.currentTime) > 0.05) { o.currentTime = v.currentTime; } });
+      others(v, function (o) {
+        if (Math.abs(o.currentTime - v.currentTime) > 0.05) { o.currentTime = v.currentTime; }
+      });
     });
   });
   var play = group.parentNode.querySelector('button.play-all');

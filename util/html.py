@@ -16,7 +16,6 @@ from dominate.util import raw, text
 
 from util.checkpoint import atomic_write_text
 
-
 PAGE_CSS = """
 body { font-family: sans-serif; margin: 12px; max-width: 100%; overflow-wrap: anywhere; }
 img, video, svg { max-width: 100%; height: auto; }
@@ -105,7 +104,8 @@ class HTML:
                     with figure(id=anchor, style=f"width:{int(thumb_width)}px"):
                         for thumbnail, full in pictures:
                             with a(href=relative_url(full), target="_blank"):
-                                img_tag(src=relative_url(thumbnail), loading="lazy", width=int(thumb_width), alt=caption)
+                                img_tag(src=relative_url(thumbnail), loading="lazy", width=int(thumb_width),
+                                        alt=caption)
                         figcaption(caption)
     def add_header(self, text: str) -> None:
         """Append an ``<h3>`` header."""

@@ -106,11 +106,13 @@ def _axes(frame: _Frame, x_label: str, y_label: str) -> list[str]:
     for value in frame.y_ticks:
         y = frame.py(value)
         parts.append(f'<line x1="{MARGIN_LEFT}" x2="{frame.right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
-        parts.append(f'<text x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{tick_label(value, y_step)}</text>')
+        label = tick_label(value, y_step)
+        parts.append(f'<text x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
     x_step = frame.x_ticks[1] - frame.x_ticks[0] if len(frame.x_ticks) > 1 else 1.0
     for value in frame.x_ticks:
         x = frame.px(value)
-        parts.append(f'<text x="{x:.1f}" y="{frame.bottom + 16}" text-anchor="middle">{tick_label(value, x_step)}</text>')
+        label = tick_label(value, x_step)
+        parts.append(f'<text x="{x:.1f}" y="{frame.bottom + 16}" text-anchor="middle">{label}</text>')
     parts.append(f'<text x="{(MARGIN_LEFT + frame.right) / 2}" y="{frame.bottom + 32}" '
                  f'text-anchor="middle">{escape(x_label)}</text>')
     middle = (MARGIN_TOP + frame.bottom) / 2

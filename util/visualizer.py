@@ -6,7 +6,8 @@
 - ``logs/``: TensorBoard scalars and images with ``--tf_log`` (``torch.utils.tensorboard``, no TensorFlow).
 Only the process created with ``enabled=True`` (rank 0) writes anything.
 
-``save_test_images`` (and :class:`util.results_page.ResultsPage`) write test.py's outputs under ``<results_dir>/<name>/<phase>_<epoch>/``.
+``save_test_images`` (and :class:`util.results_page.ResultsPage`) write test.py's outputs under
+``<results_dir>/<name>/<phase>_<epoch>/``.
 """
 
 from __future__ import annotations
@@ -211,13 +212,14 @@ def _is_number(text: str) -> bool:
     return True
 
 
-LOSS_GROUPS = ("generator", "discriminator", "temporal discriminator", "flow and other")
+LOSS_GROUPS = ("generator", "discriminator", "temporal GAN", "flow and other")
 
 
 def loss_group(name: str) -> str:
-    """The plot a loss goes to: temporal discriminator, discriminator, generator, or flow and other losses."""
+    """The plot a loss goes to: generator, discriminator, temporal GAN (D_T and G_T terms), or flow and other
+    losses."""
     if "_T_" in name or name.startswith("D_T"):
-        return "temporal discriminator"
+        return "temporal GAN"
     if name.startswith("D"):
         return "discriminator"
     if name.startswith("G"):
