@@ -43,7 +43,7 @@ def test_training_page_images_load(tmp_path) -> None:
 
 def test_missing_image_is_reported(tmp_path) -> None:
     html_path = _results_page(tmp_path)
-    (tmp_path / "seq_b" / "thumbs" / "fake_B_frame_0001.jpg").unlink()
+    (tmp_path / "seq_b" / "thumbs" / "thumb_fake_B_frame_0001.jpg").unlink()
     with pytest.raises(AssertionError, match="fake_B_frame_0001.jpg"):
         assert_page_images_load(html_path)
 
@@ -74,7 +74,7 @@ def test_results_page_video_plays_fits_1400px_and_thumbnails_open_frames(tmp_pat
         ready, time_s, error, width = play_video(driver, driver.find_element(By.TAG_NAME, "video"))
         assert error == 0 and ready >= 2 and width == 256 and time_s > 0.2, (ready, time_s, error, width)
         link = driver.find_elements(By.CSS_SELECTOR, ".grid figure a")[1]  # the synthesized frame of frame 0
-        assert link.find_element(By.TAG_NAME, "img").get_attribute("src").endswith("seq/thumbs/fake_B_frame_0000.jpg")
+        assert link.find_element(By.TAG_NAME, "img").get_attribute("src").endswith("seq/thumbs/thumb_fake_B_frame_0000.jpg")
         link.click()
         driver.switch_to.window(driver.window_handles[-1])
         assert driver.current_url.endswith("seq/fake_B_frame_0000.jpg")

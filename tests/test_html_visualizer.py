@@ -173,12 +173,13 @@ def test_results_page_player_thumbnails_strip_and_summary(tmp_path) -> None:
     thumbs = re.findall(r'<img[^>]*src="([^"]+)"', text)
     assert len(thumbs) == 8 and all(t.startswith("seq/thumbs/") for t in thumbs)
     assert text.count('loading="lazy"') == 8
+    from PIL import Image
+
     for thumb in thumbs:  # small files, not the full frames scaled by the browser
-        full = tmp_path / "res" / "seq" / os.path.basename(thumb)
-        assert (tmp_path / "res" / thumb).stat().st_size * 4 < (tmp_path / "res" / "seq").joinpath(
-            os.path.basename(thumb)).stat().st_size or not full.exists()
-        from PIL import Image
+        full = tmp_path / "res" / "seq" / os.path.basename(thumb)[len("thumb_"):]
+        assert (tmp_path / "res" / thumb).stat().st_size * 4 < full.stat().st_size
         assert Image.open(tmp_path / "res" / thumb).size == (THUMB_WIDTH, THUMB_WIDTH // 2)
+    assert not list((tmp_path / "res").rglob("fake_B_*.jpg"))[4:]  # thumbnails escape globs for the frames
     assert 'href="seq/fake_B_frame_0003.jpg"' in text and 'href="seq/real_A_frame_0003.jpg"' in text
     assert re.findall(r'title="frame_\d+: (\w+)"', text) == kinds
     assert "<td>2 generated, 2 interpolated</td>" in text and "<td>4 in 1 sequence(s)</td>" in text

@@ -18,7 +18,7 @@ from dominate.util import raw
 
 from util.html import HTML, relative_url
 from util.metrics_report import format_value
-from util.results_page import THUMB_FOLDER
+from util.results_page import thumbnail_path
 
 FAKE = re.compile(r"^fake_B_(.+)\.(jpg|png)$")
 METRIC_COLUMNS = (("psnr", "PSNR (dB)", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"), ("lpips", "LPIPS", "{:.4f}"),
@@ -149,7 +149,7 @@ def _relative(out_dir: str, run: Run, path: str) -> str:
 
 def _thumbnail(run: Run, path: str) -> str:
     """The run's thumbnail of a frame (test pages write them) or the frame itself."""
-    thumb = os.path.join(os.path.dirname(path), THUMB_FOLDER, os.path.splitext(os.path.basename(path))[0] + ".jpg")
+    thumb = thumbnail_path(path)
     return thumb if os.path.isfile(os.path.join(run.folder, thumb)) else path
 
 

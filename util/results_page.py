@@ -1,8 +1,8 @@
 """The test-results page ``index.html``: a run summary, then per sequence a video player, a strip marking key
 and interpolated frames (key-frame runs) and a grid of small thumbnails, each opening its full frame.
 
-Thumbnails are small JPEG files written beside the frames (``<sequence>/thumbs/``), so a page of 1,000 frames
-loads a few megabytes, lazily, rather than the full frames scaled down by the browser.
+Thumbnails are small JPEG files written beside the frames (``<sequence>/thumbs/thumb_<frame>.jpg``), so a page
+of 1,000 frames loads a few megabytes, lazily, rather than the full frames scaled down by the browser.
 """
 
 from __future__ import annotations
@@ -37,6 +37,13 @@ class PageFrame:
     kind: str = ""
 
 
+def thumbnail_path(relative: str) -> str:
+    """``seq/fake_B_frame_0003.jpg`` -> ``seq/thumbs/thumb_fake_B_frame_0003.jpg`` (a name that globs for the
+    frames, ``**/fake_B_*.jpg``, do not pick up)."""
+    stem = os.path.splitext(os.path.basename(relative))[0]
+    return os.path.join(os.path.dirname(relative), THUMB_FOLDER, f"thumb_{stem}.jpg")
+
+
 def make_thumbnail(folder: str, relative: str, width: int = THUMB_WIDTH) -> str:
     """Write a ``width``-pixel-wide JPEG copy of ``folder/relative`` into ``thumbs/`` beside it.
 
@@ -44,8 +51,7 @@ def make_thumbnail(folder: str, relative: str, width: int = THUMB_WIDTH) -> str:
         The thumbnail's path relative to ``folder``; ``relative`` itself when the frame cannot be read.
     """
     source = os.path.join(folder, relative)
-    thumb = os.path.join(os.path.dirname(relative), THUMB_FOLDER, os.path.splitext(os.path.basename(relative))[0]
-                         + ".jpg")
+    thumb = thumbnail_path(relative)
     try:
         with Image.open(source) as image:
             image.draft("RGB", (width, max(1, image.height * width // image.width)))  # JPEG: decode scaled down
