@@ -22,30 +22,42 @@ def main(argv: Sequence[str] | None = None) -> dict:
         from data.check import ensure_dataset_ok
 
         ensure_dataset_ok(opt)  # before the model is built: a bad dataset needs no checkpoint to be reported
-    from tqdm import tqdm
-
     from data import create_test_loader
     from models import create_model
     from models.fast_vid2vid.keyframe_inference import with_keyframes
+    from util.progress import progress as progress_bar
     from util.results_writer import ResultsWriter
 
     loader = create_test_loader(opt)
     frames = with_keyframes(opt, create_model(opt).make_inference())
     started = time.time()
-    with ResultsWriter(opt) as writer, tqdm(total=len(loader), desc="input frames", unit="frame") as progress:
+    with ResultsWriter(opt) as writer, progress_bar(total=len(loader), desc="input frames",
+                                                unit="frame") as progress:
         for item in loader:
             writer.add_all(_first(frames.step(item), opt.how_many - writer.written))
             progress.update(1)
-            progress.set_postfix(written=writer.written)
+            progress.set_postfix(written=writer.written, refresh=False)
             if writer.written >= opt.how_many:
                 break
         else:
             writer.add_all(_first(frames.flush(), opt.how_many - writer.written))
+            progress.set_postfix(written=writer.written, refresh=False)  # frames held back until the end count too
     seconds = time.time() - started
     fps = writer.written / seconds if seconds > 0 else 0.0
-    print(f"generated {writer.written} frames in {seconds:.1f} s ({fps:.2f} frames/s); results: {writer.page_path}")
+    print(f"generated {writer.written} frames{_kinds(writer.page)} in {seconds:.1f} s ({fps:.2f} frames/s); "
+          f"results: {writer.page_path}")
     return {"frames": writer.written, "seconds": seconds, "fps": fps, "folder": writer.folder,
             "page": writer.page_path, "videos": writer.videos}
+
+
+def _kinds(page) -> str:
+    """`` (K key frames, I interpolated)`` for a key-frame run, else nothing."""
+    from util.results_page import kind_counts
+
+    counts = kind_counts([frame for frames in page.frames.values() for frame in frames])
+    if not counts.get("key") and not counts.get("interpolated"):
+        return ""
+    return f" ({counts.get('key', 0)} key frames, {counts.get('interpolated', 0)} interpolated)"
 
 
 def _first(frames: list, count: int) -> list:

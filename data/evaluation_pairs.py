@@ -18,6 +18,7 @@ from typing import Optional
 from data.video_folder import IMG_EXTENSIONS, FrameSequence, find_sequences
 from util.evaluation import FramePair, SequencePairs
 from util.metrics_page import FILES_FOLDER
+from util.results_page import THUMB_FOLDER
 
 FAKE_PREFIX = "fake_B_"
 REAL_PREFIX = "real_"
@@ -50,7 +51,7 @@ def generated_sequences(results: str) -> list[tuple[str, dict[str, str]]]:
     found = []
     for sequence in find_sequences(results, IMG_EXTENSIONS):
         frames = generated_frames(sequence)
-        if frames and sequence.name.split("/")[0] != FILES_FOLDER:
+        if frames and sequence.name.split("/")[0] != FILES_FOLDER and sequence.name.split("/")[-1] != THUMB_FOLDER:
             found.append((sequence.name, frames))
     if not found:
         raise FileNotFoundError(f"--results {results}: no generated frames found (expected test.py's "

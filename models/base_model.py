@@ -71,6 +71,14 @@ class FrameGenerator(ABC):
         return []
 
 
+def train_state_labels(epochs: list[str]) -> list[str]:
+    """The checkpoint labels that get a ``<label>_train_state.pth`` (optimizer moments, schedule, counters):
+    ``latest`` only when it is among them, since ``--continue_train`` resumes from it; numbered epochs keep
+    their networks (what ``--which_epoch N`` loads), not a copy of the train state (about 2/3 of a
+    checkpoint's size; a resume from a numbered epoch reads ``iter.txt``, as the reference does)."""
+    return ["latest"] if "latest" in epochs else list(epochs)
+
+
 def output_frame(opt: argparse.Namespace, item: dict, image: Tensor, encoded: Tensor, kind: str = "") -> OutputFrame:
     """The :class:`OutputFrame` of test item ``item``, named after its input file as the reference names results.
 
@@ -80,11 +88,15 @@ def output_frame(opt: argparse.Namespace, item: dict, image: Tensor, encoded: Te
         image: (3, H, W) generated frame in [-1, 1].
         encoded: (C, H, W) network-ready input of that frame, shown beside it.
         kind: Page caption (``"key"``, ``"interpolated"``) or empty.
+
+    The real frame (``item["B"]``, read with ``--use_real_img``) goes beside them in the video.
     """
     sequence, stem = frame_names(item["A_path"][0])
     visual = input_visual(encoded, label_nc=opt.label_nc, dataset_mode=opt.dataset_mode,
                           use_instance=opt.use_instance)
-    return OutputFrame(sequence, int(item["frame_index"][0]), stem, image, visual, kind)
+    real = item.get("B")
+    real_visual = tensor2im(real.reshape(-1, *real.shape[-3:])[-1]) if isinstance(real, Tensor) else None
+    return OutputFrame(sequence, int(item["frame_index"][0]), stem, image, visual, kind, real_visual)
 
 
 class BaseModel(ABC):
@@ -158,9 +170,9 @@ class BaseModel(ABC):
         return os.path.join(folder or self.save_dir, f"{epoch}_net_{label}.pth")
 
     def save(self, epochs: list[str], session: dict) -> None:
-        """Write ``<epoch>_net_<label>.pth`` for every network, ``<epoch>_train_state.pth`` (for each of
-        ``epochs``) and ``iter.txt`` as one unit: a resumed run sees either all of the new files or all of the
-        old ones.
+        """Write ``<epoch>_net_<label>.pth`` for every network (for each of ``epochs``), the train state (see
+        :func:`train_state_labels`) and ``iter.txt`` as one unit: a resumed run sees either all of the new files
+        or all of the old ones.
 
         Args:
             epochs: Checkpoint labels (``["latest"]``, or ``["latest", "5"]`` at the end of epoch 5).
@@ -172,6 +184,7 @@ class BaseModel(ABC):
         for epoch in epochs:
             for label, state in states.items():
                 unit.add_tensors(os.path.basename(self.network_path(label, epoch)), state)
+        for epoch in train_state_labels(epochs):
             unit.add_tensors(f"{epoch}_train_state.pth", train_state)
         unit.add_text("iter.txt", f"{session['epoch']}\n{session['epoch_iter']}\n")
         unit.commit()

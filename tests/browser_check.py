@@ -20,6 +20,7 @@ CHROMEDRIVER = os.environ.get("VID2VID_CHROMEDRIVER", "/usr/bin/chromedriver")
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage",
+    "--autoplay-policy=no-user-gesture-required", "--allow-file-access-from-files",
 )
 
 # Returns [src, complete, naturalWidth, naturalHeight] for every <img> once the page has loaded.
@@ -55,6 +56,78 @@ def _start_driver(profile_dir: str, timeout: float):
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(timeout)
     return driver
+
+
+class OpenPage:
+    """A page open in headless Chromium at a given window size (a context manager yielding the driver).
+
+    Args:
+        html_path: The page file.
+        width: Window width in pixels.
+        height: Window height in pixels.
+        timeout: Seconds to wait for the page to load.
+    """
+
+    def __init__(self, html_path: str | os.PathLike, width: int = 1400, height: int = 900,
+                 timeout: float = 60.0) -> None:
+        self.url = Path(html_path).resolve().as_uri()
+        self.size, self.timeout = (width, height), timeout
+        self.profile_dir = tempfile.mkdtemp(prefix="vid2vid_chromium_")
+        self.driver = None
+
+    def __enter__(self):
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        self.driver = _start_driver(self.profile_dir, self.timeout)
+        self.driver.set_window_size(*self.size)
+        self.driver.get(self.url)
+        WebDriverWait(self.driver, self.timeout).until(
+            lambda d: d.execute_script("return document.readyState") == "complete")
+        self.driver.set_script_timeout(self.timeout)
+        return self.driver
+
+    def __exit__(self, *exc_info) -> None:
+        if self.driver is not None:
+            self.driver.quit()
+        shutil.rmtree(self.profile_dir, ignore_errors=True)
+
+
+def horizontal_overflow(driver) -> int:
+    """How many pixels the page is wider than the window (0: no horizontal scrolling)."""
+    return int(driver.execute_script(
+        "return Math.max(document.documentElement.scrollWidth, document.body.scrollWidth) - window.innerWidth"))
+
+
+# Plays the video for about a second; returns [readyState, currentTime, error code or 0, videoWidth].
+_PLAY_JS = """
+var video = arguments[0], done = arguments[arguments.length - 1];
+video.muted = true;
+video.play().then(function () {
+  setTimeout(function () { done([video.readyState, video.currentTime, 0, video.videoWidth]); }, 1200);
+}).catch(function (err) { done([video.readyState, video.currentTime, video.error ? video.error.code : -1, 0]); });
+"""
+
+
+def play_video(driver, video) -> tuple[int, float, int, int]:
+    """Play ``video`` (a WebElement) muted for a second: ``(readyState, currentTime, error code, videoWidth)``."""
+    return tuple(driver.execute_async_script(_PLAY_JS, video))
+
+
+def screenshot(html_path: str | os.PathLike, png_path: str | os.PathLike, width: int = 1400, height: int = 900,
+               full_page: bool = True) -> str:
+    """Save a PNG of the page as headless Chromium shows it (``full_page``: the whole height, up to 8000 px)."""
+    with OpenPage(html_path, width, height) as driver:
+        import time
+
+        driver.execute_script("document.querySelectorAll('img').forEach(function (i) { i.loading = 'eager'; });")
+        time.sleep(1.0)
+        if full_page:
+            total = int(driver.execute_script("return document.documentElement.scrollHeight"))
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": width, "height": min(max(total, height), 8000), "deviceScaleFactor": 1, "mobile": False})
+            time.sleep(0.5)
+        driver.save_screenshot(str(png_path))
+    return str(png_path)
 
 
 def page_images(html_path: str | os.PathLike, timeout: float = 60.0) -> list[tuple[str, bool, int, int]]:

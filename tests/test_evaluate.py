@@ -92,15 +92,21 @@ def test_frames_shuffled_in_time_score_a_higher_warping_error(tmp_path, city_fra
 def test_weight_free_cli_end_to_end(tmp_path, city_frames, capsys):
     results = write_results(tmp_path / "results" / "demo" / "test_latest", city_frames, blur=1.0, ext="jpg")
     write_real(tmp_path / "data" / "test_B", city_frames, scale=2)
+    from util.results_page import make_thumbnail
+
+    for fake in sorted((results / "seq0000").glob("fake_B_*.jpg")):  # the results page's thumbnails are no sequence
+        make_thumbnail(str(results), f"seq0000/{fake.name}")
     assert main(["--results", str(results), "--dataroot", str(tmp_path / "data"), "--gpu_ids", "-1",
                  "--worst", "2"]) == 0
     out = capsys.readouterr().out
     assert "seq0000" in out and "PSNR (dB)" in out and "resized" in out
     document = json.loads((results / "metrics.json").read_text())
+    assert [seq["name"] for seq in document["sequences"]] == ["seq0000"]
     assert document["frames"] == FRAMES and document["sequences"][0]["real_size"] == [2 * SIZE[0], 2 * SIZE[1]]
     assert isinstance(document["overall"]["warp_error_real"], float)
     page = (results / "metrics.html").read_text()
     assert "metrics_files/psnr.svg" in page and "metrics_files/worst01_real.jpg" in page
+    assert "Solid: the generated video; dashed and lighter: the real video" in page  # captions say what a plot is
     for name in ("psnr.svg", "warp_error.svg"):
         ET.fromstring((results / "metrics_files" / name).read_text())
     with Image.open(results / "metrics_files" / "worst00_real.jpg") as real:

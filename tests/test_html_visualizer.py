@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from util.html import HTML
+from util.results_page import THUMB_WIDTH
 from util.visualizer import ResultsPage, Visualizer, format_errors, frame_names, results_folder, save_test_images
 
 
@@ -52,14 +53,39 @@ def test_visualizer_writes_epoch_images_and_newest_first_index(tmp_path) -> None
     text = (tmp_path / "ckpt" / "run" / "web" / "index.html").read_text()
     assert "Experiment name = run" in text
     assert text.index("epoch [2]") < text.index("epoch [1]")
-    assert text.count("<table") == 2 and "width:64px" in text
+    assert text.count('<div class="row">') == 2 and "width:64px" in text
 
 
-def test_visualizer_splits_many_visuals_into_two_rows(tmp_path) -> None:
+def test_visualizer_puts_many_visuals_in_one_wrapping_row(tmp_path) -> None:
     vis = Visualizer(_opt(tmp_path))
     vis.display_current_results(_visuals(7), epoch=1, step=1)
     text = (tmp_path / "ckpt" / "run" / "web" / "index.html").read_text()
-    assert text.count("<table") == 2 and text.count("<img") == 7
+    assert text.count('<div class="row">') == 1 and text.count("<img") == 7 and "flex-wrap: wrap" in text
+
+
+def test_training_page_loss_plots_summary_and_no_refresh_after_training(tmp_path) -> None:
+    """While training the page reloads itself; after the last epoch (close) it does not. One SVG loss plot per
+    group, over the epochs; the summary names the model and the changed flags."""
+    from options import TrainOptions
+
+    opt = TrainOptions().parse(["--name", "run", "--ngf", "8", "--niter", "1", "--niter_decay", "1", "--gpu_ids",
+                                "-1", "--checkpoints_dir", str(tmp_path / "ckpt")], save=False)
+    vis = Visualizer(opt)
+    for epoch in (1, 2):
+        for i in (10, 20):
+            vis.print_current_errors(epoch, i, {"G_GAN": 1.0 / epoch, "G_VGG": 2.0, "D_real": 0.5, "D_fake": 0.4,
+                                                "D_T_real0": 0.3, "F_Flow": 0.1 * i}, 0.1)
+        vis.display_current_results(_visuals(), epoch=epoch, step=epoch * 20)
+        page = (tmp_path / "ckpt" / "run" / "web" / "index.html").read_text()
+        assert 'http-equiv="refresh"' in page and "running" in page
+    vis.close()
+    page = (tmp_path / "ckpt" / "run" / "web" / "index.html").read_text()
+    assert "refresh" not in page and "ended; last images from epoch 2 of 2" in page
+    assert page.index("epoch [2]") < page.index("epoch [1]")
+    titles = re.findall(r">(\w[\w ]*) losses</text>", page)
+    assert titles == ["generator", "discriminator", "temporal GAN", "flow and other"]
+    assert page.count("<svg") == 4 and ">G_VGG</text>" in page and ">epoch</text>" in page
+    assert "--ngf 8" in page and "--niter 1" in page
 
 
 def test_loss_log_format(tmp_path) -> None:
@@ -121,3 +147,43 @@ def test_results_page_sections_and_video_link(tmp_path) -> None:
     assert text.index("seqA (2 frames)") < text.index("seqB (2 frames)")
     assert 'href="seqA.mp4"' in text and "seqB.mp4" not in text
     assert text.count("<img") == 8 and 'src="seqB/fake_B_1.jpg"' in text
+
+
+def test_results_page_player_thumbnails_strip_and_summary(tmp_path) -> None:
+    """Per sequence a player, then small lazy thumbnails opening the full frames; a strip marks key frames; the
+    summary names the model, the changed flags, the frames and the key / interpolated counts."""
+    from options import TestOptions
+
+    opt = TestOptions().parse(["--name", "tiny", "--ngf", "8", "--gpu_ids", "-1", "--keyframes", "published",
+                               "--checkpoints_dir", str(tmp_path / "ckpt")], save=False)
+    (tmp_path / "ckpt" / "tiny").mkdir(parents=True)
+    (tmp_path / "ckpt" / "tiny" / "iter.txt").write_text("61\n0\n")
+    page = ResultsPage(tmp_path / "res", "results", opt=opt)
+    rng = np.random.default_rng(0)
+    kinds = ["key", "interpolated", "interpolated", "key"]
+    for t, kind in enumerate(kinds):
+        visuals = {"real_A": rng.integers(0, 256, (256, 512, 3), dtype=np.uint8),
+                   "fake_B": rng.integers(0, 256, (256, 512, 3), dtype=np.uint8)}
+        written = save_test_images(str(tmp_path / "res"), visuals, sequence="seq", stem=f"frame_{t:04d}")
+        page.add_frame("seq", written["real_A"], written["fake_B"], kind=kind)
+    (tmp_path / "res" / "seq" / "seq.mp4").write_bytes(b"\x00")
+    text = open(page.save(seconds=2.0)).read()
+    assert text.index("<video") < text.index('class="strip"') < text.index('class="grid"')
+    assert 'src="seq/seq.mp4"' in text and "preload=\"metadata\"" in text
+    thumbs = re.findall(r'<img[^>]*src="([^"]+)"', text)
+    assert len(thumbs) == 8 and all(t.startswith("seq/thumbs/") for t in thumbs)
+    assert text.count('loading="lazy"') == 8
+    from PIL import Image
+
+    for thumb in thumbs:  # small files, not the full frames scaled by the browser
+        full = tmp_path / "res" / "seq" / os.path.basename(thumb)[len("thumb_"):]
+        assert (tmp_path / "res" / thumb).stat().st_size * 4 < full.stat().st_size
+        assert Image.open(tmp_path / "res" / thumb).size == (THUMB_WIDTH, THUMB_WIDTH // 2)
+    assert not list((tmp_path / "res").rglob("fake_B_*.jpg"))[4:]  # thumbnails escape globs for the frames
+    assert 'href="seq/fake_B_frame_0003.jpg"' in text and 'href="seq/real_A_frame_0003.jpg"' in text
+    assert re.findall(r'title="frame_\d+: (\w+)"', text) == kinds
+    assert "<td>2 generated, 2 interpolated</td>" in text and "<td>4 in 1 sequence(s)</td>" in text
+    assert "2.0 s (2.00 frames/s" in text and "latest (after epoch 60)" in text
+    assert "--ngf 8" in text and "--keyframes published" in text and "--gpu_ids" not in text
+    assert "--dataroot" not in text and "--dataset_mode" not in text  # at their defaults (dataset mode derived)
+    assert "--name" not in text  # shown as the run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -69,6 +70,24 @@ def test_line_plot_is_valid_svg_with_gaps():
     tags = [element.tag.split("}")[1] for element in root.iter()]
     assert tags.count("polyline") == 1 and tags.count("circle") == 2  # a: one dot + one line; b: one dot
     assert "no finite values" in line_plot([Series("a", [math.inf])], title="t", y_label="y")
+
+
+def test_line_plot_round_ticks_frame_numbers_and_legend_samples():
+    """Ticks are round numbers, the x axis shows the frame numbers given, the legend shows each line's dash."""
+    from util.svg_plot import nice_ticks, tick_label
+
+    svg = line_plot([Series("seq generated", [18.53, 19.1, 20.7], x=[14, 15, 16]),
+                     Series("seq real", [18.9, 19.3, 19.9], dashed=True, x=[14, 15, 16])],
+                    title="t", y_label="PSNR", x_label="frame number", x_min_step=1)
+    root = ET.fromstring(svg)
+    texts = [element.text for element in root.iter() if element.tag.endswith("text")]
+    assert {"18", "19", "20", "21"} <= set(texts) and {"14", "15", "16"} <= set(texts)
+    assert not [t for t in texts if t and re.fullmatch(r"\d+\.\d{3,}", t)]  # no 18.53-style ticks
+    samples = [e for e in root.iter() if e.get("class") == "legend-sample"]
+    assert len(samples) == 2 and samples[0].get("stroke-dasharray") is None and samples[1].get("stroke-dasharray")
+    assert "seq generated" in texts and "seq real" in texts and "frame number" in texts
+    assert [tick_label(v, 0.001) for v in nice_ticks(0.005342, 0.0089, 5)] == ["0.005", "0.006", "0.007", "0.008",
+                                                                              "0.009"]
 
 
 def _evaluation() -> Evaluation:

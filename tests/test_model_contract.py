@@ -73,7 +73,7 @@ def test_frames_emitted_late_two_at_a_time_out_of_order_are_saved_in_order(citys
     plain_dir, late_dir = Path(in_order["folder"]) / "stuttgart_00", Path(late["folder"]) / "stuttgart_00"
     assert _fake_names(late_dir) == _fake_names(plain_dir)
     page = Path(late["page"]).read_text()
-    shown = re.findall(r'src="stuttgart_00/(fake_B_[^"]+)"', page)
+    shown = re.findall(r'href="stuttgart_00/(fake_B_[^"]+)"', page)  # each thumbnail opens its full frame
     assert shown == _fake_names(late_dir)  # the page lists frames in frame order
     assert count_video_frames(str(late_dir / "stuttgart_00.mp4")) == 7
     for name in _fake_names(late_dir):  # same frame content under the same name
@@ -100,7 +100,7 @@ def test_writer_orders_frames_and_refuses_frames_going_backwards(tmp_path):
         writer.add_all([_frame("b", 0), _frame("a", 7)])  # a's 7 is written before b starts (a gap at 6)
     titles = list(writer.page.frames)
     assert titles == ["a", "b"]
-    assert [Path(f).name for f, _, _ in writer.page.frames["a"]] == [f"real_A_f{i:03d}.jpg" for i in (2, 3, 4, 5, 7)]
+    assert [Path(f.input_file).name for f in writer.page.frames["a"]] == [f"real_A_f{i:03d}.jpg" for i in (2, 3, 4, 5, 7)]
 
 
 def test_output_frame_names_follow_the_input_file():

@@ -82,12 +82,21 @@ def test_derived_fields_and_cpu_fallback():
     assert opt.fg_labels == [26, 27] and opt.n_gpus_gen == 1 and opt.isTrain
 
 
-def test_absent_gpu_falls_back_to_cpu(caplog):
+def test_absent_gpu_falls_back_to_cpu(caplog, monkeypatch):
+    """Without any GPU the fallback is information, said once per process (not a warning on every run)."""
+    import logging
+
+    from util import device
+
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
+    monkeypatch.setattr(device, "_told_no_gpu", set())
+    caplog.set_level(logging.INFO)
     opt = make_opt(["--gpu_ids", "0,1"])
     assert opt.devices == [torch.device("cpu")]
-    assert "not present" in caplog.text
+    assert device.resolve_devices([0, 1]) == [torch.device("cpu")]
+    told = [r for r in caplog.records if "not present" in r.getMessage()]
+    assert len(told) == 1 and told[0].levelno == logging.INFO and "running on the CPU" in told[0].getMessage()
 
 
 @pytest.mark.parametrize("argv,flag", [

@@ -54,7 +54,7 @@ def _run(root: Path, tmp: Path, flags: list[str], mode: str, *extra: str) -> dic
 def _check_results(summary: dict, expected: dict[str, int], size: tuple[int, int]) -> None:
     folder = Path(summary["folder"])
     page = Path(summary["page"]).read_text()
-    sources = set(re.findall(r'<img[^>]*src="([^"]+)"', page))
+    sources = set(re.findall(r'<a[^>]*href="([^"]+)"', page))  # each thumbnail opens its full frame
     for sequence, count in expected.items():
         fakes = sorted((folder / sequence).glob("fake_B_*.jpg"))
         inputs = sorted((folder / sequence).glob("real_A_*.png"))
@@ -71,6 +71,15 @@ def test_toy_every_first_frame_mode(toy, tmp_path, mode):
     summary = _run(toy, tmp_path, TOY, mode)
     sequences = sorted(p.name for p in (toy / "test_A").iterdir())
     _check_results(summary, {s: 6 - 2 for s in sequences}, (64, 32))
+    # the video shows input | synthesized, and the real frames third where they were read (--use_real_img)
+    import cv2
+
+    capture = cv2.VideoCapture(summary["videos"][sequences[0]])
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+    capture.release()
+    assert width == 64 * (3 if mode == "real" else 2)
+    page = Path(summary["page"]).read_text()
+    assert ("input | synthesized | real" in page) == (mode == "real") and "input | synthesized" in page
 
 
 def test_how_many_counts_frames_over_sequences(toy, tmp_path):
@@ -152,7 +161,7 @@ def test_label_colors_map_back_to_ids():
     assert np.array_equal(colors_to_ids(colorize_labels(ids, 35), 35), ids)
 
 
-def test_keyframes_on_stuttgart_write_every_frame_in_order(cityscapes_root, tmp_path):
+def test_keyframes_on_stuttgart_write_every_frame_in_order(cityscapes_root, tmp_path, capsys):
     """--keyframes published: the keys are generated, the rest interpolated; the same files as every-frame
     inference, in order, marked on the page; the mp4 holds every output frame."""
     from models.fast_vid2vid.keyframe_selection import KeyframePolicy, label_picture, select_keyframes
@@ -168,9 +177,17 @@ def test_keyframes_on_stuttgart_write_every_frame_in_order(cityscapes_root, tmp_
     assert names == sorted(p.name for p in (Path(every["folder"]) / "stuttgart_00").iterdir()
                            if p.suffix in (".jpg", ".png"))
     page = Path(keyed["page"]).read_text()
-    captions = re.findall(r"(key|interpolated) frame: fake_B_(\w+)\.jpg", page)
+    captions = [(kind, stem) for stem, kind in re.findall(r"<figcaption>(\w+) (key|interpolated)</figcaption>", page)]
     stems = [Path(p).stem for p in inputs]
     assert [stem for _, stem in captions] == stems[2:]  # every frame, in order
+    strip = re.findall(r'title="(\w+): (key|interpolated)"', page)
+    assert [(kind, stem) for stem, kind in strip] == captions  # the strip marks every frame too
+    n_keys = sum(kind == "key" for kind, _ in captions)
+    assert f"<td>{n_keys} generated, {written - n_keys} interpolated</td>" in page
+    # the progress bar's last count, the printed summary and the page agree, and the summary counts the keys
+    captured = capsys.readouterr()
+    assert re.findall(r"written=(\d+)", captured.err)[-1] == str(written)
+    assert f"generated {written} frames ({n_keys} key frames, {written - n_keys} interpolated)" in captured.out
     opt = TestOptions().parse(CITY + ["--dataroot", str(cityscapes_root)], save=False)
     from data import create_test_loader
 

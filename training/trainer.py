@@ -21,7 +21,6 @@ from typing import Iterator, Optional
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from data import create_dataset
 from models import create_model
@@ -29,6 +28,7 @@ from models.base_model import StepResult
 from training.sampler import EpochSampler, SeededItems
 from util.checkpoint import CheckpointError, recover_checkpoints
 from util.distributed import barrier, broadcast_parameters, cleanup_distributed, init_distributed
+from util.progress import progress
 from util.seed import seed_everything
 from util.visualizer import Visualizer
 
@@ -130,7 +130,7 @@ class Trainer:
         loader = DataLoader(SeededItems(self.dataset), batch_size=opt.batchSize, sampler=sampler,
                             num_workers=0 if opt.debug else opt.nThreads)
         total = opt.niter + opt.niter_decay
-        yield from tqdm(loader, desc=f"epoch {epoch}/{total}", disable=not self.dist.is_main, leave=False)
+        yield from progress(loader, desc=f"epoch {epoch}/{total}", disable=not self.dist.is_main, leave=False)
 
     def after_step(self, epoch: int, result: StepResult) -> None:
         """Advance the counters; print, display and save at their frequencies."""

@@ -43,11 +43,30 @@ def _disk_error(err: OSError, folder: str) -> CheckpointError:
     return CheckpointError(f"cannot write in {folder} ({err.strerror or err}); the previous checkpoint is kept")
 
 
+def current_umask() -> int:
+    """The process's file-creation mask (read from /proc where possible, so no other thread sees it change)."""
+    try:
+        with open("/proc/self/status") as stream:
+            for line in stream:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _write_temp(folder: str, name: str, write: Callable[[BinaryIO], None]) -> str:
-    """Write a new temporary file beside ``name`` in ``folder`` with ``write`` and fsync it; returns its path."""
+    """Write a new temporary file beside ``name`` in ``folder`` with ``write`` and fsync it; returns its path.
+
+    The file gets the mode an ordinary ``open`` would give it (0666 less the umask), not the temporary-file
+    default 0600, so results and checkpoints can be shared and served like any other file.
+    """
     os.makedirs(folder, exist_ok=True)
     handle, tmp_path = tempfile.mkstemp(prefix=TMP_PREFIX, suffix="_" + name, dir=folder)
     try:
+        os.fchmod(handle, 0o666 & ~current_umask())
         with os.fdopen(handle, "wb") as stream:
             write(stream)
             stream.flush()

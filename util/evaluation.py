@@ -333,14 +333,14 @@ def resize_notes(sequences: list[SequenceScores]) -> list[str]:
 
 def evaluate(sequences: list[SequencePairs], scorers: Scorers, progress: bool = False) -> Evaluation:
     """Score every sequence and the set (with a tqdm bar over frames when ``progress``)."""
-    from tqdm import tqdm
+    from util.progress import progress as progress_bar
 
     bank = FeatureBank()
     scored = []
-    with tqdm(total=sum(len(s.pairs) for s in sequences), desc="scoring", unit="frame",
+    with progress_bar(total=sum(len(s.pairs) for s in sequences), desc="scoring", unit="frame",
               disable=not progress) as bar:
         for sequence in sequences:
-            bar.set_postfix_str(sequence.name)
+            bar.set_postfix_str(sequence.name, refresh=False)
             scored.append(score_sequence(sequence, scorers, bank, progress=lambda: bar.update(1)))
     set_scores, notes = set_distances(bank, scorers)
     labels = {name: SET_MEASURES[name].format(clip_length=scorers.clip_length, clip_size=scorers.clip_size)

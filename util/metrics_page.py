@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import Sequence
 
 import numpy as np
@@ -23,21 +24,41 @@ FILES_FOLDER = "metrics_files"
 DIFF_GAIN = 4.0
 
 
+PSNR_CAPTION = ("PSNR of each generated frame against its real frame, one line per sequence, over the frame number "
+                "of the file names (higher is closer; identical frames are not drawn)")
+WARP_CAPTION = ("warping error per frame: frame t-1 warped to frame t by the flow of the real frames, compared with "
+                "frame t (lower is smoother). Solid: the generated video; dashed and lighter: the real video, "
+                "whose own error is the floor a generated video can reach")
+
+
+def frame_number(stem: str, position: int) -> int:
+    """The frame number in a file stem (``frame_0014`` -> 14, the last digit run), else ``position``."""
+    digits = re.findall(r"\d+", stem)
+    return int(digits[-1]) if digits else position
+
+
+def _frame_numbers(seq: SequenceScores) -> list[int]:
+    """The x values of a sequence's frames: numbers from the file names when they rise, else 0, 1, 2..."""
+    numbers = [frame_number(frame.stem, i) for i, frame in enumerate(seq.frames)]
+    return numbers if all(b > a for a, b in zip(numbers, numbers[1:])) else list(range(len(seq.frames)))
+
+
 def psnr_plot(evaluation: Evaluation) -> str:
     """SVG of the per-frame PSNR, one line per sequence (infinite values are not drawn)."""
-    series = [Series(seq.name, [f.psnr for f in seq.frames], PALETTE[i % len(PALETTE)])
+    series = [Series(seq.name, [f.psnr for f in seq.frames], PALETTE[i % len(PALETTE)], x=_frame_numbers(seq))
               for i, seq in enumerate(evaluation.sequences)]
-    return line_plot(series, title="PSNR per frame", y_label="PSNR (dB)")
+    return line_plot(series, title="PSNR per frame", y_label="PSNR (dB)", x_label="frame number", x_min_step=1)
 
 
 def warp_plot(evaluation: Evaluation) -> str:
-    """SVG of the per-frame warping error: generated (solid) and real (dashed) per sequence."""
+    """SVG of the per-frame warping error: generated (solid) and real (dashed, lighter) per sequence."""
     series = []
     for i, seq in enumerate(evaluation.sequences):
-        color = PALETTE[i % len(PALETTE)]
-        series.append(Series(seq.name, [f.warp_error for f in seq.frames], color))
-        series.append(Series(f"{seq.name} (real)", [f.warp_error_real for f in seq.frames], color, dashed=True))
-    return line_plot(series, title="warping error per frame (pair t-1, t)", y_label="warping error")
+        color, x = PALETTE[i % len(PALETTE)], _frame_numbers(seq)
+        series.append(Series(f"{seq.name} generated", [f.warp_error for f in seq.frames], color, x=x))
+        series.append(Series(f"{seq.name} real", [f.warp_error_real for f in seq.frames], color, dashed=True, x=x))
+    return line_plot(series, title="warping error per frame (frame t-1 warped to t)", y_label="warping error",
+                     x_label="frame number", x_min_step=1)
 
 
 def worst_frames(evaluation: Evaluation, count: int) -> list[tuple[SequenceScores, FrameScores]]:
@@ -106,8 +127,9 @@ def write_page(evaluation: Evaluation, page_folder: str, *, title: str, info: Se
     page.add_table(header, rows)
     for line in set_lines(evaluation) + [f"note: {note}" for note in evaluation.notes]:
         page.add_text(line)
-    for name, svg in (("psnr.svg", psnr_plot(evaluation)), ("warp_error.svg", warp_plot(evaluation))):
+    plots = (("psnr.svg", psnr_plot(evaluation), PSNR_CAPTION), ("warp_error.svg", warp_plot(evaluation), WARP_CAPTION))
+    for name, svg, caption in plots:
         atomic_write_text(svg, os.path.join(files, name))
-        page.add_images([os.path.join(FILES_FOLDER, name)], [name], width=720)
+        page.add_images([os.path.join(FILES_FOLDER, name)], [caption], width=720)
     _add_worst(page, evaluation, page_folder, worst, width)
     return page.save("metrics.html")

@@ -36,6 +36,7 @@ class OutputFrame:
         image: (3, H, W) or (1, 3, H, W) generated frame in [-1, 1].
         input_visual: (H, W, 3) uint8 picture of the input shown beside it.
         kind: Shown on the page: ``""`` (every frame generated), ``"key"`` or ``"interpolated"``.
+        real_visual: (H, W, 3) uint8 real frame, when the dataset gave one: shown third in the video.
     """
 
     sequence: str
@@ -44,6 +45,7 @@ class OutputFrame:
     image: Tensor
     input_visual: np.ndarray
     kind: str = ""
+    real_visual: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -68,7 +70,7 @@ class ResultsWriter:
         self.opt, self.fps = opt, fps
         self.folder = results_folder(opt.results_dir, opt.name, opt.phase, opt.which_epoch)
         self.page = ResultsPage(self.folder, f"{opt.name}: {opt.phase} results, epoch {opt.which_epoch}",
-                                width=int(getattr(opt, "display_winsize", 384)))
+                                width=int(getattr(opt, "display_winsize", 384)), opt=opt)
         self.page_path = os.path.join(self.folder, "index.html")
         self.videos: dict[str, str] = {}
         self.written = 0
@@ -146,8 +148,9 @@ class ResultsWriter:
             self._video = VideoWriter(os.path.join(self.folder, relative), fps=self.fps)
             self._video_sequence = frame.sequence
             self.videos[frame.sequence] = os.path.join(self.folder, relative)
-            self.page.add_video(frame.sequence, relative)
-        self._video.write(side_by_side(visuals["real_A"], visuals["fake_B"]))
+            self.page.add_video(frame.sequence, relative, with_real=frame.real_visual is not None)
+        picture = side_by_side(visuals["real_A"], visuals["fake_B"])
+        self._video.write(picture if frame.real_visual is None else side_by_side(picture, frame.real_visual))
 
     def _wait(self) -> None:
         if self._pending is not None:

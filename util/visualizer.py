@@ -6,21 +6,27 @@
 - ``logs/``: TensorBoard scalars and images with ``--tf_log`` (``torch.utils.tensorboard``, no TensorFlow).
 Only the process created with ``enabled=True`` (rank 0) writes anything.
 
-``save_test_images`` and ``ResultsPage`` write test.py's outputs under ``<results_dir>/<name>/<phase>_<epoch>/``.
+``save_test_images`` (and :class:`util.results_page.ResultsPage`) write test.py's outputs under
+``<results_dir>/<name>/<phase>_<epoch>/``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 import numpy as np
 
 from util.html import HTML
 from util.image import save_image
+from util.results_page import ResultsPage  # noqa: F401 - the test-results page, imported from here by callers
+from util.run_summary import model_rows
+from util.svg_plot import PALETTE, Series, line_plot
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +51,9 @@ class Visualizer:
         self.img_dir = os.path.join(self.web_dir, "images")
         self.log_dir = os.path.join(self.run_dir, "logs")
         self.log_name = os.path.join(self.run_dir, "loss_log.txt")
+        self.opt = opt
         self._writer = None
+        self._page_state: Optional[tuple[list[str], int]] = None
         if not enabled:
             return
         os.makedirs(self.run_dir, exist_ok=True)
@@ -81,23 +89,37 @@ class Visualizer:
                 save_image(image, os.path.join(self.img_dir, f"epoch{epoch:03d}_{label}.jpg"))
             self._write_index(list(visuals), epoch)
 
-    def _write_index(self, labels: list[str], last_epoch: int) -> str:
-        """Rebuild the training page: for each epoch, newest first, one table of its saved images."""
-        page = HTML(self.web_dir, f"Experiment name = {self.name}", refresh=30)
+    def _write_index(self, labels: list[str], last_epoch: int, finished: bool = False) -> str:
+        """Rebuild the training page: the run summary, a loss plot per loss group, then each epoch's images,
+        newest first. While training runs the page reloads itself every 30 s; once it has ended it does not."""
+        page = HTML(self.web_dir, f"Experiment name = {self.name}", refresh=0 if finished else 30)
+        page.add_header(f"Experiment name = {self.name}")
+        page.add_summary(self._summary_rows(last_epoch, finished))
+        records = read_loss_log(self.log_name)
+        if records:
+            page.add_header("losses")
+            for group, names in loss_groups(records).items():
+                page.add_svg(loss_plot(records, group, names))
         for epoch in range(last_epoch, 0, -1):
-            names = [f"epoch{epoch:03d}_{label}.jpg" for label in labels]
-            present = [(n, label) for n, label in zip(names, labels) if os.path.isfile(os.path.join(self.img_dir, n))]
+            present = [label for label in labels
+                       if os.path.isfile(os.path.join(self.img_dir, f"epoch{epoch:03d}_{label}.jpg"))]
             if not present:
                 continue
             page.add_header(f"epoch [{epoch}]")
-            paths = [f"images/{n}" for n, _ in present]
-            captions = [label for _, label in present]
-            # Many visuals do not fit one row: split them into two rows of about half each.
-            split = (len(paths) + 1) // 2 if len(paths) >= 6 else len(paths)
-            page.add_images(paths[:split], captions[:split], width=self.win_size)
-            if split < len(paths):
-                page.add_images(paths[split:], captions[split:], width=self.win_size)
+            page.add_images([f"images/epoch{epoch:03d}_{label}.jpg" for label in present], present,
+                            width=self.win_size)
+        self._page_state = (list(labels), last_epoch)
         return page.save()
+
+    def _summary_rows(self, last_epoch: int, finished: bool) -> list[tuple[str, str]]:
+        """Run summary: model, generator, changed flags, how far training got."""
+        rows = model_rows(self.opt) if hasattr(self.opt, "model") else [("run", self.name)]
+        total = int(getattr(self.opt, "niter", 0)) + int(getattr(self.opt, "niter_decay", 0))
+        of_total = f" of {total}" if total else ""
+        state = "ended" if finished else "running (this page reloads every 30 s)"
+        rows.append(("training", f"{state}; last images from epoch {last_epoch}{of_total}; "
+                                 f"updated {time.strftime('%Y-%m-%d %H:%M:%S')}"))
+        return rows
 
     def plot_current_errors(self, errors: Mapping[str, Any], step: int) -> None:
         """Write each loss as a TensorBoard scalar (only with ``--tf_log``)."""
@@ -130,7 +152,10 @@ class Visualizer:
             log_file.write(message + "\n")
 
     def close(self) -> None:
-        """Flush and close the TensorBoard writer."""
+        """Rewrite the training page without its reload tag (training has ended), flush and close TensorBoard."""
+        if self.enabled and self.use_html and self._page_state is not None:
+            self._write_index(*self._page_state, finished=True)
+            self._page_state = None
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -149,6 +174,84 @@ def format_errors(epoch: int, i: int, errors: Mapping[str, Any], t: float) -> st
         if value != 0:
             parts.append(f"{key}: {value:.3f}")
     return " ".join(parts)
+
+
+LOSS_LINE = re.compile(r"^\(epoch: (\d+), iters: (\d+), time: [^)]*\)(.*)$")
+MAX_PLOT_POINTS = 400
+
+
+@dataclass(frozen=True)
+class LossRecord:
+    """One line of ``loss_log.txt``: when (epoch, samples seen in the epoch) and the losses printed."""
+
+    epoch: int
+    iters: int
+    losses: dict
+
+
+def read_loss_log(path: str) -> list[LossRecord]:
+    """Every loss line of ``loss_log.txt`` (headers and other lines skipped); empty if there is no log."""
+    if not os.path.isfile(path):
+        return []
+    records = []
+    with open(path) as stream:
+        for line in stream:
+            match = LOSS_LINE.match(line.strip())
+            if match:
+                pairs = re.findall(r"(\S+): (\S+)", match.group(3))
+                losses = {key: float(value) for key, value in pairs if _is_number(value)}
+                records.append(LossRecord(int(match.group(1)), int(match.group(2)), losses))
+    return records
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+LOSS_GROUPS = ("generator", "discriminator", "temporal GAN", "flow and other")
+
+
+def loss_group(name: str) -> str:
+    """The plot a loss goes to: generator, discriminator, temporal GAN (D_T and G_T terms), or flow and other
+    losses."""
+    if "_T_" in name or name.startswith("D_T"):
+        return "temporal GAN"
+    if name.startswith("D"):
+        return "discriminator"
+    if name.startswith("G"):
+        return "generator"
+    return "flow and other"
+
+
+def loss_groups(records: list[LossRecord]) -> "OrderedDict[str, list[str]]":
+    """Group name -> sorted loss names seen in ``records``."""
+    names = sorted({name for record in records for name in record.losses})
+    groups: OrderedDict[str, list[str]] = OrderedDict((group, []) for group in LOSS_GROUPS)
+    for name in names:
+        groups[loss_group(name)].append(name)
+    return OrderedDict((group, members) for group, members in groups.items() if members)
+
+
+def epoch_positions(records: list[LossRecord]) -> list[float]:
+    """Each record's place in training in epochs: ``epoch - 1 + iters / (largest iters logged in that epoch)``."""
+    longest: dict[int, int] = {}
+    for record in records:
+        longest[record.epoch] = max(longest.get(record.epoch, 0), record.iters)
+    return [record.epoch - 1 + record.iters / max(longest[record.epoch], 1) for record in records]
+
+
+def loss_plot(records: list[LossRecord], group: str, names: list[str], width: int = 480, height: int = 220) -> str:
+    """SVG of the losses ``names`` over the epochs (at most :data:`MAX_PLOT_POINTS` points per line)."""
+    stride = max(1, -(-len(records) // MAX_PLOT_POINTS))
+    kept = records[::stride]
+    x = epoch_positions(records)[::stride]
+    series = [Series(name, [record.losses.get(name) for record in kept], PALETTE[i % len(PALETTE)], x=x)
+              for i, name in enumerate(names)]
+    return line_plot(series, title=f"{group} losses", y_label="loss", x_label="epoch", width=width, height=height)
 
 
 def results_folder(results_dir: str, name: str, phase: str, which_epoch: str) -> str:
@@ -187,58 +290,3 @@ def save_test_images(save_dir: str, visuals: Mapping[str, np.ndarray], *, sequen
         save_image(image, os.path.join(save_dir, relative), aspect_ratio=aspect_ratio)
         written[label] = relative
     return written
-
-
-class ResultsPage:
-    """The test-results page: per sequence, input and synthesized frames side by side.
-
-    Args:
-        folder: The results folder; ``index.html`` is written there and all paths are relative to it.
-        title: Page title.
-        width: Displayed image width in pixels.
-    """
-
-    def __init__(self, folder: str | os.PathLike, title: str, width: int = 384) -> None:
-        self.folder = os.fspath(folder)
-        self.title = title
-        self.width = width
-        self.frames: OrderedDict[str, list[tuple[str, str, str]]] = OrderedDict()
-        self.videos: dict[str, str] = {}
-
-    def add_frame(self, sequence: str, input_file: str, output_file: str, kind: str = "") -> None:
-        """Record one frame: the input visual and the synthesized image (paths relative to ``folder``).
-
-        ``kind`` (e.g. ``"key"`` or ``"interpolated"``) is shown in the frame's caption.
-        """
-        self.frames.setdefault(sequence, []).append((input_file, output_file, kind))
-
-    def add_video(self, sequence: str, video_file: str) -> None:
-        """Link ``video_file`` (relative to ``folder``) in the sequence's section."""
-        self.videos[sequence] = video_file
-
-    def _video_of(self, sequence: str) -> Optional[str]:
-        """The registered video, else ``<sequence>.mp4`` next to the page or inside the sequence folder."""
-        candidates = [self.videos.get(sequence), f"{sequence}.mp4", os.path.join(sequence, f"{sequence}.mp4")]
-        for candidate in candidates:
-            if candidate and os.path.isfile(os.path.join(self.folder, candidate)):
-                return candidate
-        return None
-
-    def build(self) -> HTML:
-        """The page: a header and a video link per sequence, then one row per frame (input | synthesized)."""
-        page = HTML(self.folder, self.title)
-        for sequence, frames in self.frames.items():
-            page.add_header(f"{sequence} ({len(frames)} frames)")
-            video_file = self._video_of(sequence)
-            if video_file is not None:
-                page.add_link(f"video: {video_file}", video_file)
-            for input_file, output_file, kind in frames:
-                made = f"{kind} frame" if kind else "synthesized"
-                captions = [f"input: {os.path.basename(input_file)}", f"{made}: {os.path.basename(output_file)}"]
-                page.add_images([input_file, output_file], captions, width=self.width)
-        return page
-
-    def save(self) -> str:
-        """Write ``<folder>/index.html`` atomically and return its path."""
-        os.makedirs(self.folder, exist_ok=True)
-        return self.build().save()
