@@ -131,3 +131,11 @@ def test_quick_doctor_in_ci(tmp_path):
         elif not entry["gpu"]:
             assert entry["status"] == OK, entry
     assert f"{sum(r['status'] == OK for r in table)} ok" in result.stdout
+
+
+def test_bad_dataroot_is_one_error_line(tmp_path, capsys):
+    from util.cli import run
+
+    assert run(doctor_main, ["--only", "versions", "--dataroot", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --dataroot {tmp_path}: needs train_A and test_A") and "Traceback" not in err
