@@ -19,7 +19,7 @@ setup(
     version="0.1.0",
     description="A faithful, modern PyTorch reimplementation of NVIDIA vid2vid and Fast-Vid2Vid",
     python_requires=">=3.9",
-    packages=find_packages(include=["options*", "data*", "models*", "training*", "util*"]),
+    packages=find_packages(include=["options*", "data*", "models*", "training*", "util*", "doctor*"]),
     package_data={"models.networks.flow": ["csrc/*"]},
     py_modules=["train", "test"],
     install_requires=[

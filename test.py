@@ -24,12 +24,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         ensure_dataset_ok(opt)  # before the model is built: a bad dataset needs no checkpoint to be reported
     from data import create_test_loader
     from models import create_model
-    from models.fast_vid2vid.keyframe_inference import with_keyframes
     from util.progress import progress as progress_bar
     from util.results_writer import ResultsWriter
 
     loader = create_test_loader(opt)
-    frames = with_keyframes(opt, create_model(opt).make_inference())
+    frames = create_model(opt).make_inference()
+    if opt.keyframes != "off":  # the key-frame pipeline imports OpenCV: only when it runs
+        from models.fast_vid2vid.keyframe_inference import with_keyframes
+
+        frames = with_keyframes(opt, frames)
     started = time.time()
     with ResultsWriter(opt) as writer, progress_bar(total=len(loader), desc="input frames",
                                                 unit="frame") as progress:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.transforms import functional as TF
 
 BICUBIC = Image.BICUBIC
 BILINEAR = Image.BILINEAR
@@ -169,8 +168,21 @@ def transform_image(img: Image.Image, params: TransformParams, method: int = BIC
     Returns:
         (C, H, W) float32 tensor, H x W = ``params.out_size`` reversed.
     """
-    tensor = TF.to_tensor(apply_geometry(img, params, method))
+    tensor = to_tensor(apply_geometry(img, params, method))
     return tensor.sub(0.5).div(0.5) if normalize else tensor
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """torchvision's ``to_tensor`` without importing torchvision (seconds of start-up): (H, W[, C]) -> (C, H, W).
+
+    8-bit images become float32 in [0, 1] (``/ 255``), 1-bit images 0.0 / 1.0; other modes (``I``, ``F``) keep
+    their numbers and dtype.
+    """
+    array = np.array(img, copy=True)
+    tensor = torch.from_numpy(array[:, :, None] if array.ndim == 2 else array).permute(2, 0, 1).contiguous()
+    if array.dtype == np.uint8:
+        return tensor.float().div(255)
+    return tensor.float() if array.dtype == np.bool_ else tensor
 
 
 def transform_label(img: Image.Image, params: TransformParams) -> torch.Tensor:

@@ -70,15 +70,12 @@ class Vid2VidModel(BaseModel):
     def setup(self) -> None:
         """Build the networks; in training also discriminators, flow, optimizers; load what the flags ask."""
         opt = self.opt
+        if not opt.isTrain:
+            self._setup_inference()
+            return
         self.generator = define_G(opt).to(self.gen_devices[0])
         for s, net in enumerate(self.generator.scales):
             self.networks[f"G{s}"] = net
-        if not opt.isTrain:
-            self.inference = Vid2VidInference(opt, self.generator, self.device)
-            self._load_generator(opt.which_epoch, None, all_required=True)
-            if opt.use_single_G and not (opt.use_real_img or opt.no_first_img):
-                self._load_single_generator()
-            return
         discriminators = {k: v.to(self.d_device) for k, v in define_D(opt).items()}
         self.networks.update(discriminators)
         self.criterion = Vid2VidCriterion(opt, discriminators, self._face_box_fn()).to(self.d_device)
@@ -95,6 +92,20 @@ class Vid2VidModel(BaseModel):
             self._load_generator(opt.which_epoch, opt.load_pretrain, all_required=False)
             self._load_discriminators(opt.which_epoch, opt.load_pretrain, partial=True)
 
+    def _setup_inference(self) -> None:
+        """test.py: the generator built on ``meta`` (no memory, no random initialisation: every weight comes
+        from the checkpoint), loaded, then moved to the generator device."""
+        opt = self.opt
+        with torch.device("meta"):
+            self.generator = define_G(opt)
+        for s, net in enumerate(self.generator.scales):
+            self.networks[f"G{s}"] = net
+        self._load_generator(opt.which_epoch, None, all_required=True)
+        self.generator.to(self.gen_devices[0])
+        self.inference = Vid2VidInference(opt, self.generator, self.device)
+        if opt.use_single_G and not (opt.use_real_img or opt.no_first_img):
+            self._load_single_generator()
+
     def _load_single_generator(self) -> None:
         """The pretrained first-frame generator of ``--use_single_G`` (street by size, or the face models)."""
         opt = self.opt
@@ -107,7 +118,9 @@ class Vid2VidModel(BaseModel):
                                                               self.device)
             return
         single_opt = argparse.Namespace(**{**vars(opt), "loadSize": single_generator_size(opt)})
-        self.inference.load_single_generator(define_single_G(single_opt), single_generator_path(opt))
+        with torch.device("meta"):  # every weight comes from the checkpoint
+            single_g = define_single_G(single_opt)
+        self.inference.load_single_generator(single_g, single_generator_path(opt))
 
     def _face_box_fn(self):
         if not self.opt.add_face_disc:

@@ -107,11 +107,18 @@ def export(step: GeneratorStep, example: tuple[Tensor, Tensor], path: str, opset
                           opset_version=opset, dynamo=False)
 
 
-def max_difference(path: str, step: GeneratorStep, inputs: tuple[Tensor, Tensor]) -> float:
-    """Largest absolute difference between onnxruntime (CPU) and PyTorch on ``inputs``."""
+def max_difference(path: str, step: GeneratorStep, inputs: tuple[Tensor, Tensor],
+                   provider: str = "CPUExecutionProvider") -> float:
+    """Largest absolute difference between onnxruntime (on ``provider``) and PyTorch (CPU) on ``inputs``.
+
+    Raises:
+        RuntimeError: onnxruntime did not take ``provider`` (it falls back to the CPU silently otherwise).
+    """
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(path, providers=[provider])
+    if session.get_providers()[0] != provider:
+        raise RuntimeError(f"onnxruntime runs {path} on {session.get_providers()[0]}, not {provider}")
     feeds = {name: value.numpy() for name, value in zip(INPUT_NAMES, inputs)}
     ours = session.run(OUTPUT_NAMES, feeds)[0]
     with torch.no_grad():

@@ -32,7 +32,7 @@ def test_no_cuda_only_patterns():
 
 
 def test_every_package_init_has_a_docstring():
-    for init in ["options", "data", "models", "models/networks", "util"]:
+    for init in ["options", "data", "models", "models/networks", "util", "doctor"]:
         text = (REPO / init / "__init__.py").read_text().lstrip()
         assert text.startswith('"""'), f"{init}/__init__.py needs a docstring"
 

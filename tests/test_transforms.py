@@ -181,3 +181,15 @@ def test_transform_image_ranges():
     torch.testing.assert_close(normalized, plain * 2 - 1)
     gray = transform_image(rgb_img.convert("L"), params)
     assert gray.shape == (1, 32, 48)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "1", "RGBA", "P", "I", "F"])
+def test_to_tensor_is_torchvisions(mode):
+    from torchvision.transforms import functional as TF
+
+    from data.transforms import to_tensor
+
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    img = Image.fromarray(pixels).convert(mode)
+    ours, theirs = to_tensor(img), TF.to_tensor(img)
+    assert ours.dtype == theirs.dtype and torch.equal(ours, theirs)

@@ -223,8 +223,10 @@ def load_state_dict_strict(module: nn.Module, state: Mapping[str, torch.Tensor],
                            advice: str = FLAGS_ADVICE) -> None:
     """Load ``state`` into ``module`` requiring identical keys and shapes.
 
-    ``num_batches_tracked`` buffers missing from torch<=0.4 checkpoints are filled from the module. ``advice``
-    ends the error message (by default: check the network flags).
+    ``num_batches_tracked`` buffers missing from torch<=0.4 checkpoints are filled from the module (zeros for a
+    module built on the ``meta`` device). ``advice`` ends the error message (by default: check the network flags).
+    A module built on ``meta`` (no memory, no initialisation: see :func:`is_meta`) takes the checkpoint's tensors
+    themselves (``assign``), cast to the module's floating dtype, so the result is the copy-load's.
 
     Raises:
         CheckpointError: listing the first missing, unexpected and mis-shaped keys.
@@ -233,7 +235,7 @@ def load_state_dict_strict(module: nn.Module, state: Mapping[str, torch.Tensor],
     state = dict(state)
     for key, value in own.items():
         if key.endswith("num_batches_tracked") and key not in state:
-            state[key] = value
+            state[key] = torch.zeros_like(value, device="cpu") if value.is_meta else value
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     mis_shaped = [f"{k}: checkpoint {tuple(state[k].shape)} vs network {tuple(own[k].shape)}"
@@ -243,7 +245,14 @@ def load_state_dict_strict(module: nn.Module, state: Mapping[str, torch.Tensor],
             f"{source} does not match the network layout ({type(module).__name__}):\n"
             + _key_report("missing keys", missing) + _key_report("unexpected keys", unexpected)
             + _key_report("shape mismatches", mis_shaped) + advice)
-    module.load_state_dict(state, strict=True)
+    if is_meta(module):
+        state = {k: v.to(own[k].dtype) if v.is_floating_point() else v for k, v in state.items()}
+    module.load_state_dict(state, strict=True, assign=is_meta(module))
+
+
+def is_meta(module: nn.Module) -> bool:
+    """Whether ``module`` holds tensors on the ``meta`` device (built without memory, waiting for its weights)."""
+    return any(t.is_meta for t in module.state_dict().values())
 
 
 def _key_report(title: str, keys: list[str], limit: int = 8) -> str:

@@ -11,7 +11,6 @@ import os
 from collections import OrderedDict
 from typing import Optional, Tuple
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -138,6 +137,8 @@ def tensor2flow(flow: Tensor) -> np.ndarray:
     Returns:
         (H, W, 3) uint8 RGB (OpenCV HSV convention: hue in [0, 180), saturation 255).
     """
+    import cv2  # here, not at the top: test.py's start-up does not need OpenCV
+
     frame = _select_frame(flow).numpy()
     magnitude, angle = cv2.cartToPolar(np.ascontiguousarray(frame[0]), np.ascontiguousarray(frame[1]))
     hsv = np.zeros(frame.shape[1:] + (3,), dtype=np.uint8)

@@ -11,7 +11,6 @@ import os
 import re
 from typing import Iterator, Optional
 
-import cv2
 import numpy as np
 
 logger = logging.getLogger(__name__)
@@ -93,6 +92,8 @@ class VideoWriter:
                 if self.backend == "ffmpeg":
                     raise
                 logger.warning("ffmpeg unavailable (%s); writing %s with OpenCV mp4v", err, self.path)
+        import cv2  # where used: test.py's start-up does not need OpenCV
+
         self._cv2 = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
         if not self._cv2.isOpened():
             raise RuntimeError(f"OpenCV could not open a video writer for {self.path}")
@@ -113,6 +114,8 @@ class VideoWriter:
         if self._ffmpeg is not None:
             self._ffmpeg.send(frame.tobytes())
         else:
+            import cv2
+
             self._cv2.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         self.frames_written += 1
 
@@ -140,6 +143,8 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     height = left.shape[0]
     if right.shape[0] != height:
         width = max(1, int(round(right.shape[1] * height / right.shape[0])))
+        import cv2
+
         right = cv2.resize(right, (width, height), interpolation=cv2.INTER_AREA)
     return np.concatenate([left, right], axis=1)
 
@@ -172,6 +177,8 @@ def read_video_frames(source: str | os.PathLike) -> Iterator[np.ndarray]:
         return
     if not os.path.isfile(source):
         raise FileNotFoundError(f"no video file or image folder at {source}")
+    import cv2
+
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
         raise RuntimeError(f"OpenCV cannot open the video {source}")

@@ -36,8 +36,12 @@ def get_norm_layer(kind: str) -> NormFactory:
 def init_weights(module: nn.Module) -> None:
     """Reference init, for ``net.apply``: conv weights N(0, 0.02), BatchNorm weight N(1, 0.02) and bias 0.
 
-    Conv biases keep PyTorch's default initialisation, as in the reference.
+    Conv biases keep PyTorch's default initialisation, as in the reference. Modules built on the ``meta`` device
+    (test.py: every weight comes from a checkpoint) are left alone: there is nothing to fill, and torch's meta
+    ``normal_`` imports torch._dynamo, seconds of start-up.
     """
+    if any(p.is_meta for p in module.parameters(recurse=False)):
+        return
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(module.weight, 0.0, 0.02)
     elif isinstance(module, nn.BatchNorm2d):

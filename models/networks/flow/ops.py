@@ -6,13 +6,16 @@ Each operator has two implementations with the same semantics (vid2vid.md sectio
 - ``"cuda"``: this project's kernels (:mod:`models.networks.flow.cuda_ops`), for CUDA tensors once built.
 
 ``impl="auto"`` (the default) picks the kernels for CUDA tensors when the extension builds and falls back to
-PyTorch otherwise; one log line per operator says which implementation ran.
+PyTorch otherwise; one log line per operator says which implementation ran. The first time a process would run
+a compiled operator, :func:`models.networks.flow.ops_check.verify_once` compares it with the PyTorch one on a
+small random input; an operator beyond tolerance (or failing) warns once and runs in PyTorch from then on.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -26,8 +29,29 @@ IMPLEMENTATIONS = ("auto", "pytorch", "cuda")
 _announced: set[tuple[str, str]] = set()
 
 
+def compiled_available(device: torch.device) -> bool:
+    """Whether the compiled kernels can run on ``device``: a CUDA device and an extension that builds."""
+    if device.type != "cuda":
+        return False
+    from models.networks.flow import cuda_ops
+
+    return cuda_ops.load_extension() is not None
+
+
+def _unavailable_reason(tensor: Tensor) -> str:
+    """Why ``impl="cuda"`` cannot run on ``tensor``."""
+    if not tensor.is_cuda:
+        return f"impl='cuda' needs CUDA tensors, got a tensor on {tensor.device}"
+    from models.networks.flow import cuda_ops
+
+    return f"CUDA flow operators unavailable: {cuda_ops.load_error()}"
+
+
 def _resolve(op: str, impl: str, tensor: Tensor) -> str:
     """The implementation that runs ``op`` on ``tensor``: "cuda" or "pytorch"; logs it once per operator.
+
+    "auto" takes the compiled kernels only where they build and passed their first-use check
+    (:func:`~models.networks.flow.ops_check.verify_once`); "cuda" insists on them.
 
     Raises:
         ValueError: unknown ``impl``.
@@ -35,20 +59,23 @@ def _resolve(op: str, impl: str, tensor: Tensor) -> str:
     """
     if impl not in IMPLEMENTATIONS:
         raise ValueError(f"unknown operator implementation {impl!r}; choose one of {IMPLEMENTATIONS}")
+    available = impl != "pytorch" and compiled_available(tensor.device)
+    if impl == "cuda" and not available:
+        raise RuntimeError(_unavailable_reason(tensor))
     chosen = "pytorch"
-    if impl != "pytorch" and tensor.is_cuda:
-        from models.networks.flow import cuda_ops
-
-        if cuda_ops.load_extension() is not None:
-            chosen = "cuda"
-        elif impl == "cuda":
-            raise RuntimeError(f"CUDA flow operators unavailable: {cuda_ops.load_error()}")
-    elif impl == "cuda":
-        raise RuntimeError(f"impl='cuda' needs CUDA tensors, got a tensor on {tensor.device}")
+    if impl == "cuda" or (available and _trusted(op, tensor.device)):
+        chosen = "cuda"
     if (op, chosen) not in _announced:
         _announced.add((op, chosen))
         logger.info("FlowNet2 %s: %s implementation", op, "compiled CUDA" if chosen == "cuda" else "pure-PyTorch")
     return chosen
+
+
+def _trusted(op: str, device: torch.device) -> bool:
+    """The first-use check's verdict on the compiled ``op`` (run on the first call)."""
+    from models.networks.flow.ops_check import verify_once
+
+    return verify_once(op, device)
 
 
 def correlation_output_size(height: int, width: int, *, pad_size: int, kernel_size: int, max_displacement: int,
@@ -132,6 +159,34 @@ def channel_norm_pytorch(input1: Tensor) -> Tensor:
     return torch.linalg.vector_norm(input1, ord=2, dim=1, keepdim=True)
 
 
+def correlation_compiled(input1: Tensor, input2: Tensor, *, pad_size: int, kernel_size: int,
+                         max_displacement: int, stride1: int, stride2: int) -> Tensor:
+    """:func:`correlation_pytorch` on the compiled kernel (CUDA tensors, extension built)."""
+    from models.networks.flow.cuda_ops import CorrelationFunction
+
+    return CorrelationFunction.apply(input1, input2, (pad_size, kernel_size, max_displacement, stride1, stride2))
+
+
+def resample2d_compiled(image: Tensor, flow: Tensor) -> Tensor:
+    """:func:`resample2d_pytorch` on the compiled kernel."""
+    from models.networks.flow.cuda_ops import Resample2dFunction
+
+    return Resample2dFunction.apply(image, flow)
+
+
+def channel_norm_compiled(input1: Tensor) -> Tensor:
+    """:func:`channel_norm_pytorch` on the compiled kernel."""
+    from models.networks.flow.cuda_ops import ChannelNormFunction
+
+    return ChannelNormFunction.apply(input1)
+
+
+# The compiled implementation of each operator, called as the pure-PyTorch one (a test plants a faulty one here).
+COMPILED: dict[str, Callable[..., Tensor]] = {
+    "Correlation": correlation_compiled, "Resample2d": resample2d_compiled, "ChannelNorm": channel_norm_compiled,
+}
+
+
 def correlation(input1: Tensor, input2: Tensor, *, pad_size: int = 20, kernel_size: int = 1,
                 max_displacement: int = 20, stride1: int = 1, stride2: int = 2, impl: str = "auto") -> Tensor:
     """FlowNet correlation: (B, C, H, W) x2 -> (B, (2*(max_disp//stride2)+1)^2, H_out, W_out).
@@ -145,9 +200,7 @@ def correlation(input1: Tensor, input2: Tensor, *, pad_size: int = 20, kernel_si
     params = dict(pad_size=pad_size, kernel_size=kernel_size, max_displacement=max_displacement,
                   stride1=stride1, stride2=stride2)
     if _resolve("Correlation", impl, input1) == "cuda":
-        from models.networks.flow.cuda_ops import CorrelationFunction
-
-        return CorrelationFunction.apply(input1, input2, tuple(params.values()))
+        return COMPILED["Correlation"](input1, input2, **params)
     return correlation_pytorch(input1, input2, **params)
 
 
@@ -156,18 +209,14 @@ def resample2d(image: Tensor, flow: Tensor, *, impl: str = "auto") -> Tensor:
     if flow.shape[1] != 2 or image.shape[0] != flow.shape[0] or image.shape[2:] != flow.shape[2:]:
         raise ValueError(f"resample2d: image {tuple(image.shape)} and flow {tuple(flow.shape)} do not match")
     if _resolve("Resample2d", impl, image) == "cuda":
-        from models.networks.flow.cuda_ops import Resample2dFunction
-
-        return Resample2dFunction.apply(image, flow)
+        return COMPILED["Resample2d"](image, flow)
     return resample2d_pytorch(image, flow)
 
 
 def channel_norm(input1: Tensor, *, impl: str = "auto") -> Tensor:
     """FlowNet2's ChannelNorm: L2 norm over channels, (B, C, H, W) -> (B, 1, H, W)."""
     if _resolve("ChannelNorm", impl, input1) == "cuda":
-        from models.networks.flow.cuda_ops import ChannelNormFunction
-
-        return ChannelNormFunction.apply(input1)
+        return COMPILED["ChannelNorm"](input1)
     return channel_norm_pytorch(input1)
 
 
