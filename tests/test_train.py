@@ -233,3 +233,29 @@ def test_truncated_train_state_names_the_file(toy_root, tmp_path):
     state.write_bytes(state.read_bytes()[:200])
     with pytest.raises(CheckpointError, match=f"training state: cannot read {state}"):
         _run(toy_root, tmp_path, "cut", "--niter", "2", "--niter_decay", "0", "--continue_train")
+
+
+def test_continue_train_with_a_missing_epoch_names_it_and_the_saved_epochs(toy_root, tmp_path, monkeypatch):
+    from training.trainer import Trainer
+    from util.checkpoint import CheckpointError
+
+    _run(toy_root, tmp_path, "e", "--niter", "2", "--niter_decay", "0", "--save_epoch_freq", "1")
+    run = tmp_path / "e"
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != "opt.txt"}
+    built = []
+    monkeypatch.setattr(Trainer, "_initial_counters", lambda self: built.append(1))
+    with pytest.raises(CheckpointError) as caught:
+        _run(toy_root, tmp_path, "e", "--niter", "3", "--niter_decay", "0", "--continue_train",
+             "--which_epoch", "7")
+    message = str(caught.value)
+    assert str(run / "7_net_*.pth") in message and "the saved epochs are: latest, 1, 2" in message
+    assert "--which_epoch" in message and not built  # stopped before the model was built
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != "opt.txt"} == before
+
+
+def test_last_epoch_is_saved_whatever_the_epoch_frequency(toy_root, tmp_path):
+    _run(toy_root, tmp_path, "last", "--niter", "1", "--niter_decay", "0", "--save_epoch_freq", "100")
+    run = tmp_path / "last"
+    for name in ["latest_net_G0.pth", "latest_train_state.pth", "1_net_G0.pth", "1_train_state.pth"]:
+        assert (run / name).is_file(), name
+    assert (run / "iter.txt").read_text().split() == ["2", "0"]

@@ -13,8 +13,10 @@ and the model is used only through the contract of :class:`models.base_model.Bas
 from __future__ import annotations
 
 import argparse
+import glob
 import logging
 import os
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Iterator, Optional
@@ -67,6 +69,8 @@ class Trainer:
         if self.dist.is_main:
             recover_checkpoints(self.save_dir)
         barrier(self.dist)
+        if opt.continue_train:
+            check_resume_epoch(self.save_dir, opt.which_epoch)
         self.dataset = create_dataset(opt)
         self.model = create_model(opt, devices=devices or self._process_devices(), dist_ctx=self.dist)
         broadcast_parameters(self.model.networks.values(), self.dist)
@@ -153,8 +157,8 @@ class Trainer:
         """Schedule updates, then the epoch's checkpoints (so a resume starts with the updated schedule)."""
         self.model.end_epoch(epoch, self.dataset.longest_sequence())
         self.counters.epoch, self.counters.epoch_iter = epoch + 1, 0
-        if epoch % self.opt.save_epoch_freq == 0:
-            self.save(["latest", str(epoch)])
+        if epoch % self.opt.save_epoch_freq == 0 or epoch == self.opt.niter + self.opt.niter_decay:
+            self.save(["latest", str(epoch)])  # the last epoch always (the reference: only at the frequency)
         self.visualizer.vis_print(f"End of epoch {epoch} / {self.opt.niter + self.opt.niter_decay}")
 
     def save(self, labels: list[str]) -> None:
@@ -172,6 +176,34 @@ class Trainer:
         """Flush logs and leave the process group."""
         self.visualizer.close()
         cleanup_distributed(self.dist)
+
+
+def saved_epochs(folder: str) -> list[str]:
+    """The checkpoint labels of ``folder``'s networks (``latest`` first, then epochs in order)."""
+    names = (os.path.basename(path) for path in glob.glob(os.path.join(glob.escape(folder), "*_net_*.pth")))
+    labels = {match.group(1) for match in map(re.compile(r"([A-Za-z0-9]+)_net_").match, names) if match}
+    return sorted(labels, key=lambda label: (label != "latest", int(label) if label.isdigit() else 0, label))
+
+
+def check_resume_epoch(folder: str, which_epoch: str) -> None:
+    """``--continue_train``: ``<which_epoch>_net_*.pth`` must exist when ``folder`` holds an earlier run.
+
+    A folder without any checkpoint starts a new run (as the reference); one whose networks are saved under other
+    labels would otherwise resume the counters with random weights and overwrite ``latest_*``.
+
+    Raises:
+        CheckpointError: naming the missing files and the labels that exist.
+    """
+    wanted = os.path.join(glob.escape(folder), f"{glob.escape(which_epoch)}_net_*.pth")
+    if not os.path.isdir(folder) or glob.glob(wanted):
+        return
+    epochs = saved_epochs(folder)
+    if not epochs and not os.path.isfile(os.path.join(folder, "iter.txt")):
+        return
+    have = f"the saved epochs are: {', '.join(epochs)}" if epochs else "it holds iter.txt but no saved networks"
+    raise CheckpointError(f"--continue_train --which_epoch {which_epoch}: no checkpoint "
+                          f"{os.path.join(folder, which_epoch + '_net_*.pth')}; {have}. Pass one of them to "
+                          "--which_epoch, or another --name to start a new run")
 
 
 def read_iter_txt(path: str) -> tuple[int, int]:
