@@ -259,3 +259,65 @@ def test_last_epoch_is_saved_whatever_the_epoch_frequency(toy_root, tmp_path):
     for name in ["latest_net_G0.pth", "latest_train_state.pth", "1_net_G0.pth", "1_train_state.pth"]:
         assert (run / name).is_file(), name
     assert (run / "iter.txt").read_text().split() == ["2", "0"]
+
+
+class _FillingStream:
+    """A file that takes ``room`` bytes, then fails as a full disk does."""
+
+    def __init__(self, stream, room: int) -> None:
+        self._stream, self._room = stream, room
+
+    def write(self, data) -> int:
+        self._room -= len(data)
+        if self._room < 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self._stream.write(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+    def __enter__(self) -> "_FillingStream":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stream.close()
+
+
+def test_checkpoint_folder_filling_during_a_save_gives_the_disk_full_error(toy_root, tmp_path, monkeypatch, capsys):
+    from util.checkpoint import TMP_PREFIX
+    from util.cli import run
+
+    _run(toy_root, tmp_path, "full", "--niter", "1", "--niter_decay", "0")
+    folder = tmp_path / "full"
+    before = {p.name: p.read_bytes() for p in folder.glob("*.pth")}
+    real_fdopen = os.fdopen
+
+    def filling_fdopen(fd, *args, **kwargs):
+        stream = real_fdopen(fd, *args, **kwargs)
+        is_temporary = TMP_PREFIX in os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+        return _FillingStream(stream, room=3000) if is_temporary else stream
+
+    monkeypatch.setattr(os, "fdopen", filling_fdopen)
+    code = run(train.main, ["--dataroot", str(toy_root), "--checkpoints_dir", str(tmp_path), "--name", "full",
+                            *TINY, "--niter", "2", "--niter_decay", "0", "--continue_train"])
+    monkeypatch.undo()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"error: disk full while saving in {folder}; the previous checkpoint is kept. "
+                                 "Free some space or pass another --checkpoints_dir"]
+    assert {p.name: p.read_bytes() for p in folder.glob("*.pth")} == before
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(TMP_PREFIX)]
+
+
+def test_disk_full_from_the_start_names_the_folder_and_leaves_nothing(toy_root, tmp_path, monkeypatch, capsys):
+    from options import TrainOptions
+    from util.cli import run
+
+    def full_disk(self, opt):
+        raise OSError(errno.ENOSPC, "No space left on device")  # an unnamed write, as a buffered flush raises
+
+    monkeypatch.setattr(TrainOptions, "save_options", full_disk)
+    code = run(train.main, ["--dataroot", str(toy_root), "--checkpoints_dir", str(tmp_path), "--name", "nospace",
+                            *TINY, "--niter", "1", "--niter_decay", "0"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"error: disk full in {tmp_path / 'nospace'} ")
+    assert not (tmp_path / "nospace").exists()  # no loss_log.txt, no web/

@@ -13,7 +13,10 @@ and the model is used only through the contract of :class:`models.base_model.Bas
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import glob
+import shutil
 import logging
 import os
 import re
@@ -176,6 +179,39 @@ class Trainer:
         """Flush logs and leave the process group."""
         self.visualizer.close()
         cleanup_distributed(self.dist)
+
+
+# What a run's start writes in its folder (the visualizer's log and pages, the options).
+STARTUP_FILES = ("loss_log.txt", "web", "logs", "opt.txt", "train_opt.txt")
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def startup_writes(folder: str) -> Iterator[None]:
+    """Around a run's start: a full disk removes what the start created in ``folder`` (the folder too when it
+    was new) and stops with an error naming the folder, so a failed start leaves nothing behind.
+
+    Raises:
+        CheckpointError: the disk (or the quota) is full.
+    """
+    existed = {name for name in STARTUP_FILES if os.path.lexists(os.path.join(folder, name))}
+    folder_existed = os.path.isdir(folder)
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in DISK_FULL_ERRNOS:
+            raise
+        for name in set(STARTUP_FILES) - existed:
+            path = os.path.join(folder, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.lexists(path):
+                os.remove(path)
+        if not folder_existed:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise CheckpointError(f"disk full in {folder} before training started ({err.strerror or err}); nothing "
+                              "was written. Free some space or pass another --checkpoints_dir") from err
 
 
 def saved_epochs(folder: str) -> list[str]:

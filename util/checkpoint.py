@@ -58,11 +58,24 @@ def _write_temp(folder: str, name: str, write: Callable[[BinaryIO], None]) -> st
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
+        cause = _os_error_behind(err)
+        if cause is not None and cause is not err:
+            raise cause from err  # torch's zip writer turns a failed write into a RuntimeError
         raise
     return tmp_path
+
+
+def _os_error_behind(err: BaseException) -> OSError | None:
+    """The OSError ``err`` is or was raised from (a full disk under torch.save's RuntimeError), else None."""
+    seen: BaseException | None = err
+    for _ in range(8):
+        if seen is None or isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def atomic_save(obj: Any, path: str) -> None:
