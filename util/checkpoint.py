@@ -23,8 +23,8 @@ TMP_PREFIX = ".tmp_"
 # The only files a checkpoint unit holds (see BaseModel.save): <label>_net_<network>.pth,
 # <label>_train_state.pth and iter.txt. A journal naming anything else was not written by this program.
 CHECKPOINT_NAME = re.compile(r"[A-Za-z0-9]+_net_[A-Za-z0-9_]+\.pth|[A-Za-z0-9]+_train_state\.pth|iter\.txt")
-# tempfile.mkstemp's random part uses lower-case letters, digits and "_".
-TMP_NAME = re.compile(re.escape(TMP_PREFIX) + r"[A-Za-z0-9_]+_(?P<final>.+)")
+# tempfile.mkstemp's random part (between TMP_PREFIX and "_<final name>") uses letters, digits and "_".
+TMP_RANDOM = re.compile(r"[A-Za-z0-9_]+")
 
 
 def _fsync_folder(folder: str) -> None:
@@ -182,8 +182,9 @@ def _entry_problem(folder: str, entry: object) -> str | None:
     if not CHECKPOINT_NAME.fullmatch(final_name):
         return f"names {final_name!r}, which is not a checkpoint file name (<epoch>_net_<net>.pth, " \
                "<epoch>_train_state.pth, iter.txt) inside the folder"
-    match = TMP_NAME.fullmatch(tmp_name)
-    if match is None or match.group("final") != final_name:
+    random_part = tmp_name[len(TMP_PREFIX):-len(final_name) - 1]
+    if not (tmp_name.startswith(TMP_PREFIX) and tmp_name.endswith("_" + final_name)
+            and TMP_RANDOM.fullmatch(random_part)):
         return f"names {tmp_name!r}, which is not a temporary file of {final_name!r} inside the folder"
     for name in (tmp_name, final_name):
         path = os.path.join(folder, name)
