@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,22 @@ def test_resume_after_kill_gives_identical_weights(toy_root, tmp_path, monkeypat
     assert full.keys() == resumed.keys()
     for key in full:
         assert_close(resumed[key], full[key], rtol=0, atol=0, msg=key)
+    # the whole train state too: optimizers, schedule, counters and every RNG (the DataLoader's per-iterator
+    # seed once came from the global torch RNG, one draw more in the resumed run)
+    full_state, resumed_state = (_flat(torch.load(tmp_path / run / "run" / "latest_train_state.pth",
+                                                  weights_only=True)) for run in ("full", "part"))
+    assert full_state.keys() == resumed_state.keys()
+    for key, value in full_state.items():
+        same = torch.equal(value, resumed_state[key]) if torch.is_tensor(value) else value == resumed_state[key]
+        assert same, key
+
+
+def _flat(tree, prefix: str = "") -> dict:
+    """Nested dicts and lists as {"/a/0/b": leaf}."""
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, (list, tuple)) else None
+    if items is None:
+        return {prefix: tree}
+    return {key: leaf for name, sub in items for key, leaf in _flat(sub, f"{prefix}/{name}").items()}
 
 
 def test_truncated_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatch):
@@ -294,14 +311,14 @@ def test_checkpoint_folder_filling_during_a_save_gives_the_disk_full_error(toy_r
 
     def filling_fdopen(fd, *args, **kwargs):
         stream = real_fdopen(fd, *args, **kwargs)
-        is_temporary = TMP_PREFIX in os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
-        return _FillingStream(stream, room=3000) if is_temporary else stream
+        name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+        return _FillingStream(stream, room=3000) if name.startswith(TMP_PREFIX) and name.endswith(".pth") else stream
 
     monkeypatch.setattr(os, "fdopen", filling_fdopen)
     code = run(train.main, ["--dataroot", str(toy_root), "--checkpoints_dir", str(tmp_path), "--name", "full",
                             *TINY, "--niter", "2", "--niter_decay", "0", "--continue_train"])
     monkeypatch.undo()
-    err = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in re.split(r"[\r\n]", capsys.readouterr().err) if "error" in line]
     assert code == 2 and err == [f"error: disk full while saving in {folder}; the previous checkpoint is kept. "
                                  "Free some space or pass another --checkpoints_dir"]
     assert {p.name: p.read_bytes() for p in folder.glob("*.pth")} == before
@@ -318,6 +335,6 @@ def test_disk_full_from_the_start_names_the_folder_and_leaves_nothing(toy_root, 
     monkeypatch.setattr(TrainOptions, "save_options", full_disk)
     code = run(train.main, ["--dataroot", str(toy_root), "--checkpoints_dir", str(tmp_path), "--name", "nospace",
                             *TINY, "--niter", "1", "--niter_decay", "0"])
-    err = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in re.split(r"[\r\n]", capsys.readouterr().err) if "error" in line]
     assert code == 2 and len(err) == 1 and err[0].startswith(f"error: disk full in {tmp_path / 'nospace'} ")
     assert not (tmp_path / "nospace").exists()  # no loss_log.txt, no web/

@@ -134,8 +134,12 @@ class Trainer:
         sampler = EpochSampler(len(self.dataset), base_seed=self.counters.base_seed, epoch=epoch,
                                shuffle=not opt.serial_batches, start=self.counters.epoch_iter,
                                rank=self.dist.rank, world_size=self.dist.world_size)
+        # Its own generator: a DataLoader draws a base seed per iterator from the global torch RNG otherwise, and
+        # a resumed run creates one more iterator mid-epoch, so its saved RNG state would differ from an
+        # uninterrupted run's (items are seeded by SeededItems, so the draw changes nothing else).
         loader = DataLoader(SeededItems(self.dataset), batch_size=opt.batchSize, sampler=sampler,
-                            num_workers=0 if opt.debug else opt.nThreads)
+                            num_workers=0 if opt.debug else opt.nThreads,
+                            generator=torch.Generator().manual_seed(self.counters.base_seed + epoch))
         total = opt.niter + opt.niter_decay
         yield from tqdm(loader, desc=f"epoch {epoch}/{total}", disable=not self.dist.is_main, leave=False)
 
