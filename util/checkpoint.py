@@ -260,8 +260,18 @@ def load_file(path: str, map_location: torch.device | str = "cpu", what: str = "
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling error means an unusable file
-        raise CheckpointError(f"{what}: cannot read {path} ({type(err).__name__}: {err}); the file may be "
-                              "truncated or not a PyTorch checkpoint" + (f". {hint}" if hint else "")) from err
+        raise CheckpointError(f"{what}: cannot read {path} ({type(err).__name__}: {_one_line(err)}); the file may "
+                              "be truncated or not a PyTorch checkpoint" + (f". {hint}" if hint else "")) from err
+
+
+def _one_line(err: BaseException) -> str:
+    """A load error in one line: for a refused weights-only load, the reason (e.g. "Trying to load unsupported
+    GLOBAL posix.system ..."), not torch's advice to load the file unsafely."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    reasons = [line for line in lines[1:] if not line.startswith("Check the documentation")]
+    if reasons and "Weights only load failed" in lines[0]:
+        return "refused, it would run code: " + reasons[0]
+    return " ".join(lines)
 
 
 def cpu_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:

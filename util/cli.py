@@ -29,6 +29,7 @@ USER_ERRORS = (
     ("util.checkpoint", "CheckpointError"),
     ("util.download", "DownloadError"),
     ("util.results_writer", "ResultsError"),
+    ("util.registry", "UnknownPluginError"),
     ("models.vid2vid.criterion", "NonFiniteLossError"),
 )
 DISK_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
