@@ -10,9 +10,9 @@ import os
 import sys
 from typing import Sequence
 
-from training.trainer import Trainer, startup_writes
 from models.vid2vid.criterion import NonFiniteLossError
 from options import TrainOptions
+from training.trainer import Trainer, startup_writes
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -16,10 +16,10 @@ import argparse
 import contextlib
 import errno
 import glob
-import shutil
 import logging
 import os
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from typing import Iterator, Optional
@@ -29,9 +29,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from data import create_dataset
-from training.sampler import EpochSampler, SeededItems
 from models import create_model
 from models.base_model import StepResult
+from training.sampler import EpochSampler, SeededItems
 from util.checkpoint import CheckpointError, recover_checkpoints
 from util.distributed import barrier, broadcast_parameters, cleanup_distributed, init_distributed
 from util.seed import seed_everything
