@@ -146,3 +146,17 @@ def test_a_complete_new_version_replaces_the_folder_as_a_whole(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["test_latest"]
     staged.discard()  # after commit: nothing happens
     assert (final / "seq_b").is_dir()
+
+
+def test_an_error_while_reading_discards_the_run_and_keeps_its_own_message(tmp_path):
+    """Only the writer's own failures name the results folder; a failed read keeps its error (and the old run)."""
+    from options import TestOptions
+    from util.results_writer import ResultsWriter
+
+    opt = TestOptions().parse(["--results_dir", str(tmp_path), "--gpu_ids", "-1", "--no_video"], save=False)
+    folder = tmp_path / opt.name / f"{opt.phase}_{opt.which_epoch}"
+    folder.mkdir(parents=True)
+    (folder / "index.html").write_text("previous run")
+    with pytest.raises(FileNotFoundError, match="frame_0007.png"), ResultsWriter(opt):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "frame_0007.png")
+    assert _snapshot(folder) == {"index.html": b"previous run"} and _leftovers(folder) == []

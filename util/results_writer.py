@@ -114,12 +114,7 @@ class ResultsWriter:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
-        try:
-            self.close(complete=exc is None)
-        except (OSError, CheckpointError) as err:
-            raise results_write_error(err, self.folder) from err
-        if isinstance(exc, (OSError, CheckpointError)):
-            raise results_write_error(exc, self.folder) from exc
+        self.close(complete=exc is None)
 
     def add_all(self, frames: Iterable[OutputFrame]) -> int:
         """Queue frames (any order within the call); returns how many were written now."""
@@ -186,9 +181,13 @@ class ResultsWriter:
         self._video.write(side_by_side(visuals["real_A"], visuals["fake_B"]))
 
     def _wait(self) -> None:
+        """Wait for the frame being written; a failed write (full disk...) becomes a :class:`ResultsError`."""
         if self._pending is not None:
-            self._pending.result()
-            self._pending = None
+            pending, self._pending = self._pending, None
+            try:
+                pending.result()
+            except (OSError, CheckpointError) as err:
+                raise results_write_error(err, self.folder) from err
 
     def _close_video(self) -> None:
         if self._video is not None:
@@ -202,11 +201,18 @@ class ResultsWriter:
                 for order in self._order.values():
                     self._finish_sequence(order)
                 self._wait()
-                self._close_video()
-                self.page.save()
-                self._staged.commit()
+                self._finish_files()
         finally:
             self._pool.shutdown(wait=True)
             with contextlib.suppress(Exception):  # only after a failure: the run is being discarded anyway
                 self._close_video()
             self._staged.discard()
+
+    def _finish_files(self) -> None:
+        """Close the last video, save the page and swap the run into place (errors name the results folder)."""
+        try:
+            self._close_video()
+            self.page.save()
+            self._staged.commit()
+        except (OSError, CheckpointError) as err:
+            raise results_write_error(err, self.folder) from err
