@@ -6,12 +6,13 @@ Several processes: ``torchrun --nproc_per_node N train.py ...`` (one sequence pe
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Sequence
 
 from models.vid2vid.criterion import NonFiniteLossError
 from options import TrainOptions
-from training.trainer import Trainer
+from training.trainer import Trainer, startup_writes
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -19,9 +20,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     options = TrainOptions()
     opt = options.parse(argv, save=False)
-    trainer = Trainer(opt)
-    if trainer.dist.is_main:
-        options.save_options(opt)
+    with startup_writes(os.path.join(opt.checkpoints_dir, opt.name)):
+        trainer = Trainer(opt)
+        if trainer.dist.is_main:
+            options.save_options(opt)
     try:
         for epoch in trainer.epochs():
             for batch in trainer.batches(epoch):

@@ -59,6 +59,7 @@ def create_dataset(opt: argparse.Namespace) -> BaseDataset:
 def create_test_loader(opt: argparse.Namespace) -> DataLoader:
     """test.py's loader: frames in order, one per item; workers read ahead while the generator runs."""
     dataset = create_dataset(opt)
+    dataset.check_start_frame()
     workers = 0 if opt.debug else opt.nThreads
     return DataLoader(dataset, batch_size=1, shuffle=False, num_workers=workers,
                       prefetch_factor=4 if workers > 0 else None)

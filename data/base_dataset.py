@@ -127,6 +127,25 @@ class BaseDataset(Dataset, ABC):
             self._test_params[seq] = self.make_params(seq, random.Random(seq))
         return self._test_params[seq]
 
+    def check_start_frame(self) -> None:
+        """test.py's ``--start_frame`` (frames skipped in the first sequence): a first sequence no longer than it
+        is skipped whole, said in one line; with no other sequence to generate, an error.
+
+        Raises:
+            OptionError: no frame is left to generate.
+        """
+        start = getattr(self.opt, "start_frame", 0)
+        if start <= 0 or not self.sequences or start < len(self.sequences[0]):
+            return
+        skipped = (f"--start_frame {start} skips the whole first sequence {self.sequence_name(0)} "
+                   f"({len(self.sequences[0])} frames)")
+        if self.n_sequences() <= 1:
+            from options.validation import OptionError
+
+            raise OptionError(f"{skipped} and no other sequence is left to generate; use --start_frame below "
+                              f"{len(self.sequences[0])}")
+        logger.warning("%s; generation starts with the next sequence, %s", skipped, self.sequence_name(1))
+
     def sequence_name(self, seq: int) -> str:
         """Name of a sequence: ``self.sequence_names[seq]`` when filled, else its folder name."""
         if seq < len(self.sequence_names):

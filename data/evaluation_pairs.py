@@ -40,6 +40,12 @@ def generated_frames(sequence: FrameSequence) -> dict[str, str]:
     return {_stem(path): path for path in sequence.frames}
 
 
+def _hidden(name: str) -> bool:
+    """Whether a sequence lies in a hidden folder: test.py's unfinished or retired runs (``.test_latest.writing_*``,
+    see :mod:`util.folder_swap`) are never scored."""
+    return any(part.startswith(".") and part != "." for part in name.split("/"))
+
+
 def generated_sequences(results: str) -> list[tuple[str, dict[str, str]]]:
     """(sequence name, stem -> generated frame) of every frame folder under ``results``, in natural order.
 
@@ -51,7 +57,8 @@ def generated_sequences(results: str) -> list[tuple[str, dict[str, str]]]:
     found = []
     for sequence in find_sequences(results, IMG_EXTENSIONS):
         frames = generated_frames(sequence)
-        if frames and sequence.name.split("/")[0] != FILES_FOLDER and sequence.name.split("/")[-1] != THUMB_FOLDER:
+        if (frames and sequence.name.split("/")[0] != FILES_FOLDER and sequence.name.split("/")[-1] != THUMB_FOLDER
+                and not _hidden(sequence.name)):
             found.append((sequence.name, frames))
     if not found:
         raise FileNotFoundError(f"--results {results}: no generated frames found (expected test.py's "

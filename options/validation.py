@@ -108,6 +108,7 @@ def validate(opt: argparse.Namespace) -> None:
         OptionError: one line per problem, each naming the flag and a valid value.
     """
     problems = list(range_problems(opt)) + list(_problems(opt)) + list(size_problems(opt))
+    problems += [problem for check in MORE_CHECKS for problem in check(opt)]
     problems += list(output_problems(opt))
     if problems:
         raise OptionError("invalid options:\n  - " + "\n  - ".join(problems))
@@ -294,3 +295,52 @@ def warn_ineffective(opt: argparse.Namespace) -> None:
     elif opt.fp16 and opt.device.type != "cuda":
         logger.warning("--fp16 has no effect on the %s: mixed precision training runs on CUDA only",
                        opt.device.type)
+
+
+# ---------------------------------------------------------------------- checks added in hardening round 2
+#: Output channels every dataset mode loads (RGB frames) and every released checkpoint generates.
+OUTPUT_NC = 3
+#: Widest or tallest side a saved JPEG may have (libjpeg's limit is 65535).
+MAX_SAVED_SIDE = 65500
+
+
+def fg_label_problems(opt: argparse.Namespace) -> Iterator[str]:
+    """``--fg`` with an empty ``--fg_labels``: the foreground branch would never be used."""
+    if opt.fg and opt.label_nc and not opt.fg_labels:
+        yield ("--fg with an empty --fg_labels: no label is foreground, so the foreground branch is never used; "
+               "list the foreground label ids (e.g. --fg_labels 26) or drop --fg")
+
+
+def output_nc_problems(opt: argparse.Namespace) -> Iterator[str]:
+    """``--output_nc`` other than 3 (checked before ``opt.txt`` is written)."""
+    if opt.output_nc >= 1 and opt.output_nc != OUTPUT_NC:
+        yield (f"--output_nc {opt.output_nc}: every dataset mode loads RGB frames and the released checkpoints "
+               f"generate {OUTPUT_NC} channels; use --output_nc {OUTPUT_NC}")
+
+
+def aspect_ratio_problems(opt: argparse.Namespace) -> Iterator[str]:
+    """test.py's ``--aspect_ratio`` stretching a saved frame beyond what an image file can hold."""
+    ratio = getattr(opt, "aspect_ratio", 1.0)
+    if opt.isTrain or ratio == 1 or not (math.isfinite(ratio) and ratio > 0):
+        return  # not used, or reported by range_problems
+    stretch = max(ratio, 1 / ratio)
+    side = opt.loadSize if opt.resize_or_crop != "none" else MIN_SIDE
+    if side <= MAX_SAVED_SIDE < side * stretch:
+        yield (f"--aspect_ratio {ratio:g} stretches a {side}-px side of the saved frames {stretch:g} times, past "
+               f"the {MAX_SAVED_SIDE} px an image file holds; use a ratio from {side / MAX_SAVED_SIDE:.3g} to "
+               f"{MAX_SAVED_SIDE / side:.3g}")
+
+
+def model_problems(opt: argparse.Namespace) -> Iterator[str]:
+    """Checks that live beside their network or model (imported here so that they run before any work)."""
+    from models.networks.sr_mobile import sr_mobile_problems
+
+    yield from sr_mobile_problems(opt)
+    if getattr(opt, "model", "") in VID2VID_MODELS and not opt.isTrain:
+        from models.vid2vid.inference import first_frame_problems, single_generator_problems
+
+        yield from first_frame_problems(opt)
+        yield from single_generator_problems(opt)
+
+
+MORE_CHECKS = (fg_label_problems, output_nc_problems, aspect_ratio_problems, model_problems)

@@ -1,12 +1,14 @@
-"""Runs ``train.main`` and SIGKILLs itself at a planned moment, for tests/test_kill_resume.py.
+"""Runs ``train.main`` (or ``test.main``) and SIGKILLs itself at a planned moment, for tests/test_kill_resume.py
+and tests/test_results_folder.py.
 
-Usage: ``python tests/kill_runner.py PLAN [train.py flags]`` where PLAN is
+Usage: ``python tests/kill_runner.py PLAN [train.py or test.py flags]`` where PLAN is
 
 - ``none``: run to the end;
 - ``write:<file name>:<n>``: die half-way through writing the n-th copy of that checkpoint file;
 - ``rename:<k>:<n>``: die in the n-th checkpoint commit after k of its files were renamed into place;
 - ``random:<n>:<seconds>``: die ``seconds`` after the n-th training step ended (a random moment of the next
-  step or save, as the test draws it).
+  step or save, as the test draws it);
+- ``frame:<n>``: run test.py and die once its n-th result frame is written.
 """
 
 from __future__ import annotations
@@ -74,8 +76,28 @@ def _plan_timer(nth: int, seconds: float) -> None:
     Trainer.after_step = timed_after_step
 
 
+def _plan_frame(nth: int) -> None:
+    from util import results_writer
+
+    original, frames = results_writer.ResultsWriter._write, {"n": 0}
+
+    def dying_write(self, frame, visuals):
+        original(self, frame, visuals)
+        frames["n"] += 1
+        if frames["n"] == nth:
+            _die()
+
+    results_writer.ResultsWriter._write = dying_write
+
+
 def main(plan: str, flags: list[str]) -> None:
     kind, *args = plan.split(":")
+    if kind == "frame":
+        _plan_frame(int(args[0]))
+        import test
+
+        test.main(flags)
+        return
     if kind == "write":
         _plan_write(args[0], int(args[1]))
     elif kind == "rename":

@@ -61,6 +61,11 @@ TRAIN_CASES = [
     (["--gpu_ids", "abc"], "--gpu_ids"),  # 27 lines of traceback before
     (["--n_gpus_gen", "3"], "--n_gpus_gen"),
     (["--resize_or_crop", "randomScaleWidth", "--fineSize", "128"], "--fineSize"),
+    (["--fg", "--fg_labels", ""], "--fg_labels"),  # the foreground branch was never used
+    (["--netG", "sr_mobile_composite", "--n_scales_spatial", "2"], "--n_scales_spatial"),  # ValueError before
+    (["--model", "vid2vdi"], "did you mean vid2vid?"),
+    (["--dataset_mode", "temporl"], "did you mean temporal?"),
+    (["--output_nc", "1"], "--output_nc"),  # a shape error after opt.txt was written
 ]
 # test.py
 TEST_CASES = [
@@ -81,6 +86,17 @@ TEST_CASES = [
     (["--keyframes", "published", "--max_key_gap", "-1"], "--max_key_gap"),
     (["--keyframes", "published", "--flow_backend", "flownet2", "--flownet_checkpoint", "absent.pth"],
      "absent.pth"),  # the interpolation's flow network, before any frame is read
+    (["--aspect_ratio", "1e-9"], "--aspect_ratio"),  # OverflowError after partial results
+    (["--aspect_ratio", "1e7"], "--aspect_ratio"),  # MemoryError after partial results
+    (["--model", "vid2vdi"], "did you mean vid2vid?"),
+    (["--start_frame", "1000"], "--start_frame 1000 skips the whole first sequence"),  # the only one
+]
+# test.py without TEST's --use_real_img: the first-frame mode
+FIRST_FRAME_CASES = [
+    ([], "test.py --model vid2vid needs a first-frame mode"),  # a ValueError traceback once the model was built
+    (["--use_single_G", "--no_first_img"], "--use_single_G and --no_first_img"),  # --use_single_G was ignored
+    (["--use_single_G", "--use_real_img"], "--use_single_G and --use_real_img"),
+    (["--use_single_G", "--loadSize", "128"], "released ones are for 512, 1024, 2048"),  # no such generator
 ]
 
 
@@ -113,6 +129,12 @@ def test_invalid_training_flag(toy, tmp_path, capsys, flags, flag):
 def test_invalid_test_flag(toy, tmp_path, capsys, flags, flag):
     code = run(test_script.main, ["--dataroot", str(toy), "--name", "x", *_outputs(tmp_path, "test"), *TEST, *flags])
     _assert_one_error(code, capsys.readouterr().err, flag, tmp_path)
+
+
+@pytest.mark.parametrize("flags,message", FIRST_FRAME_CASES, ids=[" ".join(f) or "none" for f, _ in FIRST_FRAME_CASES])
+def test_first_frame_mode_flags(toy, tmp_path, capsys, flags, message):
+    code = run(test_script.main, ["--dataroot", str(toy), "--name", "x", *_outputs(tmp_path, "test"), *BASE, *flags])
+    _assert_one_error(code, capsys.readouterr().err, message, tmp_path)
 
 
 def test_argparse_type_errors_stay_usage_errors(toy, tmp_path, capsys):

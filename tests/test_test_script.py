@@ -195,3 +195,11 @@ def test_keyframes_on_stuttgart_write_every_frame_in_order(cityscapes_root, tmp_
     keys = select_keyframes(pictures[:len(inputs)], KeyframePolicy(mode="published", n_frames_G=3))
     assert [kind for kind, _ in captions] == ["key" if i in keys else "interpolated" for i in range(2, len(inputs))]
     assert 0 < sum(kind == "interpolated" for kind, _ in captions) < written
+
+
+def test_start_frame_past_the_first_sequence_names_it_and_goes_on(toy, tmp_path, caplog):
+    with caplog.at_level("WARNING"):
+        summary = _run(toy, tmp_path, TOY, "real", "--start_frame", "100")
+    sequences = sorted(p.name for p in (toy / "test_A").iterdir())
+    assert f"--start_frame 100 skips the whole first sequence {sequences[0]} (6 frames)" in caplog.text
+    assert list(summary["videos"]) == [sequences[1]] and summary["frames"] == 4

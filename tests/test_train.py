@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,22 @@ def test_resume_after_kill_gives_identical_weights(toy_root, tmp_path, monkeypat
     assert full.keys() == resumed.keys()
     for key in full:
         assert_close(resumed[key], full[key], rtol=0, atol=0, msg=key)
+    # the whole train state too: optimizers, schedule, counters and every RNG (the DataLoader's per-iterator
+    # seed once came from the global torch RNG, one draw more in the resumed run)
+    full_state, resumed_state = (_flat(torch.load(tmp_path / run / "run" / "latest_train_state.pth",
+                                                  weights_only=True)) for run in ("full", "part"))
+    assert full_state.keys() == resumed_state.keys()
+    for key, value in full_state.items():
+        same = torch.equal(value, resumed_state[key]) if torch.is_tensor(value) else value == resumed_state[key]
+        assert same, key
+
+
+def _flat(tree, prefix: str = "") -> dict:
+    """Nested dicts and lists as {"/a/0/b": leaf}."""
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, (list, tuple)) else None
+    if items is None:
+        return {prefix: tree}
+    return {key: leaf for name, sub in items for key, leaf in _flat(sub, f"{prefix}/{name}").items()}
 
 
 def test_truncated_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatch):
@@ -233,3 +250,91 @@ def test_truncated_train_state_names_the_file(toy_root, tmp_path):
     state.write_bytes(state.read_bytes()[:200])
     with pytest.raises(CheckpointError, match=f"training state: cannot read {state}"):
         _run(toy_root, tmp_path, "cut", "--niter", "2", "--niter_decay", "0", "--continue_train")
+
+
+def test_continue_train_with_a_missing_epoch_names_it_and_the_saved_epochs(toy_root, tmp_path, monkeypatch):
+    from training.trainer import Trainer
+    from util.checkpoint import CheckpointError
+
+    _run(toy_root, tmp_path, "e", "--niter", "2", "--niter_decay", "0", "--save_epoch_freq", "1")
+    run = tmp_path / "e"
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != "opt.txt"}
+    built = []
+    monkeypatch.setattr(Trainer, "_initial_counters", lambda self: built.append(1))
+    with pytest.raises(CheckpointError) as caught:
+        _run(toy_root, tmp_path, "e", "--niter", "3", "--niter_decay", "0", "--continue_train",
+             "--which_epoch", "7")
+    message = str(caught.value)
+    assert str(run / "7_net_*.pth") in message and "the saved epochs are: latest, 1, 2" in message
+    assert "--which_epoch" in message and not built  # stopped before the model was built
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != "opt.txt"} == before
+
+
+def test_last_epoch_is_saved_whatever_the_epoch_frequency(toy_root, tmp_path):
+    _run(toy_root, tmp_path, "last", "--niter", "1", "--niter_decay", "0", "--save_epoch_freq", "100")
+    run = tmp_path / "last"
+    for name in ["latest_net_G0.pth", "latest_train_state.pth", "1_net_G0.pth", "1_train_state.pth"]:
+        assert (run / name).is_file(), name
+    assert (run / "iter.txt").read_text().split() == ["2", "0"]
+
+
+class _FillingStream:
+    """A file that takes ``room`` bytes, then fails as a full disk does."""
+
+    def __init__(self, stream, room: int) -> None:
+        self._stream, self._room = stream, room
+
+    def write(self, data) -> int:
+        self._room -= len(data)
+        if self._room < 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self._stream.write(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+    def __enter__(self) -> "_FillingStream":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stream.close()
+
+
+def test_checkpoint_folder_filling_during_a_save_gives_the_disk_full_error(toy_root, tmp_path, monkeypatch, capsys):
+    from util.checkpoint import TMP_PREFIX
+    from util.cli import run
+
+    _run(toy_root, tmp_path, "full", "--niter", "1", "--niter_decay", "0")
+    folder = tmp_path / "full"
+    before = {p.name: p.read_bytes() for p in folder.glob("*.pth")}
+    real_fdopen = os.fdopen
+
+    def filling_fdopen(fd, *args, **kwargs):
+        stream = real_fdopen(fd, *args, **kwargs)
+        name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+        return _FillingStream(stream, room=3000) if name.startswith(TMP_PREFIX) and name.endswith(".pth") else stream
+
+    monkeypatch.setattr(os, "fdopen", filling_fdopen)
+    code = run(train.main, ["--dataroot", str(toy_root), "--checkpoints_dir", str(tmp_path), "--name", "full",
+                            *TINY, "--niter", "2", "--niter_decay", "0", "--continue_train"])
+    monkeypatch.undo()
+    err = [line for line in re.split(r"[\r\n]", capsys.readouterr().err) if "error" in line]
+    assert code == 2 and err == [f"error: disk full while saving in {folder}; the previous checkpoint is kept. "
+                                 "Free some space or pass another --checkpoints_dir"]
+    assert {p.name: p.read_bytes() for p in folder.glob("*.pth")} == before
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(TMP_PREFIX)]
+
+
+def test_disk_full_from_the_start_names_the_folder_and_leaves_nothing(toy_root, tmp_path, monkeypatch, capsys):
+    from options import TrainOptions
+    from util.cli import run
+
+    def full_disk(self, opt):
+        raise OSError(errno.ENOSPC, "No space left on device")  # an unnamed write, as a buffered flush raises
+
+    monkeypatch.setattr(TrainOptions, "save_options", full_disk)
+    code = run(train.main, ["--dataroot", str(toy_root), "--checkpoints_dir", str(tmp_path), "--name", "nospace",
+                            *TINY, "--niter", "1", "--niter_decay", "0"])
+    err = [line for line in re.split(r"[\r\n]", capsys.readouterr().err) if "error" in line]
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"error: disk full in {tmp_path / 'nospace'} ")
+    assert not (tmp_path / "nospace").exists()  # no loss_log.txt, no web/

@@ -13,8 +13,13 @@ and the model is used only through the contract of :class:`models.base_model.Bas
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import glob
 import logging
 import os
+import re
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from typing import Iterator, Optional
@@ -67,6 +72,8 @@ class Trainer:
         if self.dist.is_main:
             recover_checkpoints(self.save_dir)
         barrier(self.dist)
+        if opt.continue_train:
+            check_resume_epoch(self.save_dir, opt.which_epoch)
         self.dataset = create_dataset(opt)
         self.model = create_model(opt, devices=devices or self._process_devices(), dist_ctx=self.dist)
         broadcast_parameters(self.model.networks.values(), self.dist)
@@ -127,8 +134,12 @@ class Trainer:
         sampler = EpochSampler(len(self.dataset), base_seed=self.counters.base_seed, epoch=epoch,
                                shuffle=not opt.serial_batches, start=self.counters.epoch_iter,
                                rank=self.dist.rank, world_size=self.dist.world_size)
+        # Its own generator: a DataLoader draws a base seed per iterator from the global torch RNG otherwise, and
+        # a resumed run creates one more iterator mid-epoch, so its saved RNG state would differ from an
+        # uninterrupted run's (items are seeded by SeededItems, so the draw changes nothing else).
         loader = DataLoader(SeededItems(self.dataset), batch_size=opt.batchSize, sampler=sampler,
-                            num_workers=0 if opt.debug else opt.nThreads)
+                            num_workers=0 if opt.debug else opt.nThreads,
+                            generator=torch.Generator().manual_seed(self.counters.base_seed + epoch))
         total = opt.niter + opt.niter_decay
         yield from progress(loader, desc=f"epoch {epoch}/{total}", disable=not self.dist.is_main, leave=False)
 
@@ -153,8 +164,8 @@ class Trainer:
         """Schedule updates, then the epoch's checkpoints (so a resume starts with the updated schedule)."""
         self.model.end_epoch(epoch, self.dataset.longest_sequence())
         self.counters.epoch, self.counters.epoch_iter = epoch + 1, 0
-        if epoch % self.opt.save_epoch_freq == 0:
-            self.save(["latest", str(epoch)])
+        if epoch % self.opt.save_epoch_freq == 0 or epoch == self.opt.niter + self.opt.niter_decay:
+            self.save(["latest", str(epoch)])  # the last epoch always (the reference: only at the frequency)
         self.visualizer.vis_print(f"End of epoch {epoch} / {self.opt.niter + self.opt.niter_decay}")
 
     def save(self, labels: list[str]) -> None:
@@ -172,6 +183,67 @@ class Trainer:
         """Flush logs and leave the process group."""
         self.visualizer.close()
         cleanup_distributed(self.dist)
+
+
+# What a run's start writes in its folder (the visualizer's log and pages, the options).
+STARTUP_FILES = ("loss_log.txt", "web", "logs", "opt.txt", "train_opt.txt")
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def startup_writes(folder: str) -> Iterator[None]:
+    """Around a run's start: a full disk removes what the start created in ``folder`` (the folder too when it
+    was new) and stops with an error naming the folder, so a failed start leaves nothing behind.
+
+    Raises:
+        CheckpointError: the disk (or the quota) is full.
+    """
+    existed = {name for name in STARTUP_FILES if os.path.lexists(os.path.join(folder, name))}
+    folder_existed = os.path.isdir(folder)
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in DISK_FULL_ERRNOS:
+            raise
+        for name in set(STARTUP_FILES) - existed:
+            path = os.path.join(folder, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.lexists(path):
+                os.remove(path)
+        if not folder_existed:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise CheckpointError(f"disk full in {folder} before training started ({err.strerror or err}); nothing "
+                              "was written. Free some space or pass another --checkpoints_dir") from err
+
+
+def saved_epochs(folder: str) -> list[str]:
+    """The checkpoint labels of ``folder``'s networks (``latest`` first, then epochs in order)."""
+    names = (os.path.basename(path) for path in glob.glob(os.path.join(glob.escape(folder), "*_net_*.pth")))
+    labels = {match.group(1) for match in map(re.compile(r"([A-Za-z0-9]+)_net_").match, names) if match}
+    return sorted(labels, key=lambda label: (label != "latest", int(label) if label.isdigit() else 0, label))
+
+
+def check_resume_epoch(folder: str, which_epoch: str) -> None:
+    """``--continue_train``: ``<which_epoch>_net_*.pth`` must exist when ``folder`` holds an earlier run.
+
+    A folder without any checkpoint starts a new run (as the reference); one whose networks are saved under other
+    labels would otherwise resume the counters with random weights and overwrite ``latest_*``.
+
+    Raises:
+        CheckpointError: naming the missing files and the labels that exist.
+    """
+    wanted = os.path.join(glob.escape(folder), f"{glob.escape(which_epoch)}_net_*.pth")
+    if not os.path.isdir(folder) or glob.glob(wanted):
+        return
+    epochs = saved_epochs(folder)
+    if not epochs and not os.path.isfile(os.path.join(folder, "iter.txt")):
+        return
+    have = f"the saved epochs are: {', '.join(epochs)}" if epochs else "it holds iter.txt but no saved networks"
+    raise CheckpointError(f"--continue_train --which_epoch {which_epoch}: no checkpoint "
+                          f"{os.path.join(folder, which_epoch + '_net_*.pth')}; {have}. Pass one of them to "
+                          "--which_epoch, or another --name to start a new run")
 
 
 def read_iter_txt(path: str) -> tuple[int, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import tempfile
 from typing import Any, BinaryIO, Callable, Mapping
 
@@ -19,6 +20,11 @@ class CheckpointError(RuntimeError):
 
 JOURNAL = ".checkpoint_commit.json"
 TMP_PREFIX = ".tmp_"
+# The only files a checkpoint unit holds (see BaseModel.save): <label>_net_<network>.pth,
+# <label>_train_state.pth and iter.txt. A journal naming anything else was not written by this program.
+CHECKPOINT_NAME = re.compile(r"[A-Za-z0-9]+_net_[A-Za-z0-9_]+\.pth|[A-Za-z0-9]+_train_state\.pth|iter\.txt")
+# tempfile.mkstemp's random part (between TMP_PREFIX and "_<final name>") uses letters, digits and "_".
+TMP_RANDOM = re.compile(r"[A-Za-z0-9_]+")
 
 
 def _fsync_folder(folder: str) -> None:
@@ -71,11 +77,24 @@ def _write_temp(folder: str, name: str, write: Callable[[BinaryIO], None]) -> st
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
+        cause = _os_error_behind(err)
+        if cause is not None and cause is not err:
+            raise cause from err  # torch's zip writer turns a failed write into a RuntimeError
         raise
     return tmp_path
+
+
+def _os_error_behind(err: BaseException) -> OSError | None:
+    """The OSError ``err`` is or was raised from (a full disk under torch.save's RuntimeError), else None."""
+    seen: BaseException | None = err
+    for _ in range(8):
+        if seen is None or isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def atomic_save(obj: Any, path: str) -> None:
@@ -166,28 +185,83 @@ def _roll_forward(folder: str, journal: dict) -> None:
     os.remove(os.path.join(folder, JOURNAL))
 
 
+def _journal_refused(journal_path: str, problem: str) -> CheckpointError:
+    """The error for a journal this program did not write (nothing has been moved or deleted)."""
+    return CheckpointError(
+        f"checkpoint journal {journal_path} {problem}, so it was not written by this program (the run folder "
+        f"may have been tampered with); nothing was moved or deleted. Inspect the folder, then delete {JOURNAL} "
+        f"and the {TMP_PREFIX}* files beside it to keep the previous checkpoint")
+
+
+def _entry_problem(folder: str, entry: object) -> str | None:
+    """Why one journal entry ``[temporary, final]`` is not a pair of this program's checkpoint files, or None."""
+    if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(name, str) for name in entry)):
+        return f"holds the entry {entry!r} instead of a [temporary, final] pair of file names"
+    tmp_name, final_name = entry
+    if not CHECKPOINT_NAME.fullmatch(final_name):
+        return f"names {final_name!r}, which is not a checkpoint file name (<epoch>_net_<net>.pth, " \
+               "<epoch>_train_state.pth, iter.txt) inside the folder"
+    random_part = tmp_name[len(TMP_PREFIX):-len(final_name) - 1]
+    if not (tmp_name.startswith(TMP_PREFIX) and tmp_name.endswith("_" + final_name)
+            and TMP_RANDOM.fullmatch(random_part)):
+        return f"names {tmp_name!r}, which is not a temporary file of {final_name!r} inside the folder"
+    for name in (tmp_name, final_name):
+        path = os.path.join(folder, name)
+        if os.path.islink(path):
+            return f"names {name!r}, which is a symbolic link"
+        if os.path.lexists(path) and not os.path.isfile(path):
+            return f"names {name!r}, which is not a regular file"
+    return None
+
+
+def read_journal(folder: str) -> dict | None:
+    """The checkpoint journal of ``folder`` after checking every name in it, or None when there is none.
+
+    Only plain names of the files a checkpoint unit holds (and their temporaries) are accepted, all regular
+    files inside ``folder``: a journal from elsewhere can neither move files out of the folder nor into it.
+
+    Raises:
+        CheckpointError: the journal is unreadable or names anything else (nothing has been touched).
+    """
+    journal_path = os.path.join(folder, JOURNAL)
+    if not os.path.lexists(journal_path):
+        return None
+    if os.path.islink(journal_path) or not os.path.isfile(journal_path):
+        raise _journal_refused(journal_path, "is not a regular file")
+    try:
+        with open(journal_path) as stream:
+            journal = json.load(stream)
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"unreadable checkpoint journal {journal_path} ({err}); remove it and the "
+                              f"{TMP_PREFIX}* files beside it to keep the previous checkpoint") from err
+    files = journal.get("files") if isinstance(journal, dict) else None
+    if not isinstance(files, list):
+        raise _journal_refused(journal_path, 'has no "files" list')
+    for entry in files:
+        problem = _entry_problem(folder, entry)
+        if problem is not None:
+            raise _journal_refused(journal_path, problem)
+    return journal
+
+
 def recover_checkpoints(folder: str) -> None:
     """Finish or discard an interrupted :meth:`CheckpointSet.commit` in ``folder``; remove stale temporaries.
 
     Safe to call on a folder that does not exist or holds no checkpoint.
 
     Raises:
-        CheckpointError: the journal is unreadable (the folder needs a look by hand).
+        CheckpointError: the journal is unreadable or names files this program does not write (see
+            :func:`read_journal`); nothing is moved or deleted then.
     """
     if not os.path.isdir(folder):
         return
-    journal_path = os.path.join(folder, JOURNAL)
-    if os.path.isfile(journal_path):
-        try:
-            with open(journal_path) as stream:
-                journal = json.load(stream)
-        except (OSError, ValueError) as err:
-            raise CheckpointError(f"unreadable checkpoint journal {journal_path} ({err}); remove it and the "
-                                  f"{TMP_PREFIX}* files beside it to keep the previous checkpoint") from err
+    journal = read_journal(folder)
+    if journal is not None:
         _roll_forward(folder, journal)
     for name in os.listdir(folder):
-        if name.startswith(TMP_PREFIX):
-            os.remove(os.path.join(folder, name))
+        path = os.path.join(folder, name)
+        if name.startswith(TMP_PREFIX) and (os.path.islink(path) or os.path.isfile(path)):
+            os.remove(path)
 
 
 def load_file(path: str, map_location: torch.device | str = "cpu", what: str = "checkpoint",
@@ -205,8 +279,18 @@ def load_file(path: str, map_location: torch.device | str = "cpu", what: str = "
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling error means an unusable file
-        raise CheckpointError(f"{what}: cannot read {path} ({type(err).__name__}: {err}); the file may be "
-                              "truncated or not a PyTorch checkpoint" + (f". {hint}" if hint else "")) from err
+        raise CheckpointError(f"{what}: cannot read {path} ({type(err).__name__}: {_one_line(err)}); the file may "
+                              "be truncated or not a PyTorch checkpoint" + (f". {hint}" if hint else "")) from err
+
+
+def _one_line(err: BaseException) -> str:
+    """A load error in one line: for a refused weights-only load, the reason (e.g. "Trying to load unsupported
+    GLOBAL posix.system ..."), not torch's advice to load the file unsafely."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    reasons = [line for line in lines[1:] if not line.startswith("Check the documentation")]
+    if reasons and "Weights only load failed" in lines[0]:
+        return "refused, it would run code: " + reasons[0]
+    return " ".join(lines)
 
 
 def cpu_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:

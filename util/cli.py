@@ -7,8 +7,9 @@ Every ``if __name__ == "__main__":`` block (``train.py``, ``test.py``, ``python 
         sys.exit(run(main))
 
 A user error (bad flags, a bad dataset, a missing or broken checkpoint, a failed download, a full or read-only
-disk, a non-finite loss) prints ``error: <message>`` on stderr and exits with 2, like an argparse usage error;
-``--debug`` on the command line shows the full traceback instead. Anything else is a bug and keeps its traceback.
+disk, an unwritable results folder, a non-finite loss) prints ``error: <message>`` on stderr and exits with 2,
+like an argparse usage error; ``--debug`` on the command line shows the full traceback instead. Anything else
+is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ USER_ERRORS = (
     ("data.prepare.errors", "PrepareError"),
     ("util.checkpoint", "CheckpointError"),
     ("util.download", "DownloadError"),
+    ("util.results_writer", "ResultsError"),
+    ("util.registry", "UnknownPluginError"),
     ("models.vid2vid.criterion", "NonFiniteLossError"),
 )
 DISK_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",

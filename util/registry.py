@@ -7,11 +7,22 @@ A package holds ``<name><suffix>.py`` files (``temporal_dataset.py``, ``vid2vid_
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T", bound=type)
+
+
+class UnknownPluginError(ValueError):
+    """A ``--model`` / ``--dataset_mode`` name with no plugin file (a user error: one ``error:`` line)."""
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """``" did you mean vid2vid?"`` for the closest of ``choices`` to a mistyped ``name`` (empty if none is close)."""
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f" did you mean {close[0]}?" if close else ""
 
 
 def available(folder: Path, suffix: str) -> list[str]:
@@ -32,11 +43,14 @@ def find_class(folder: Path, package: str, suffix: str, name: str, base: T, flag
         kind: What the names are ("modes", "models"), for the error message.
 
     Raises:
-        ValueError: no such file, or no matching class in it; the message lists the available names.
+        UnknownPluginError: no such file (a ValueError; the message suggests the closest name and lists all).
+        ValueError: no matching class in the file; the message lists the available names.
     """
     file_name = folder / f"{name}{suffix}.py"
     if name == "base" or not file_name.exists():
-        raise ValueError(f"{flag} {name!r}: no file {file_name}; available {kind}: {available(folder, suffix)}")
+        choices = available(folder, suffix)
+        raise UnknownPluginError(f"{flag} {name!r}: no file {file_name};{did_you_mean(name, choices)} "
+                                 f"available {kind}: {choices}")
     module = importlib.import_module(f"{package}.{name}{suffix}")
     target = (name + suffix).replace("_", "")
     for attr, obj in vars(module).items():

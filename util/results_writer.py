@@ -6,11 +6,16 @@ time, or out of input order. :class:`ResultsWriter` puts each sequence back in f
 once every frame before it has been written; frames that arrive ahead of a gap wait (only those). The first
 batch a sequence emits must contain its lowest frame index (a frame emitted below an already written one is a
 bug in the model and raises).
+
+The results folder always holds one complete run: the new run is written in a hidden sibling folder and swapped
+in when complete (:mod:`util.folder_swap`); a failure or a kill leaves the previous run as it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import heapq
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,9 +25,27 @@ from typing import Iterable, Optional
 import numpy as np
 from torch import Tensor
 
+from util.checkpoint import CheckpointError
+from util.folder_swap import StagedFolder
 from util.image import tensor2im
 from util.video import VideoWriter, side_by_side
 from util.visualizer import ResultsPage, results_folder, save_test_images
+
+
+class ResultsError(RuntimeError):
+    """The results folder cannot be written (disk full, permissions); the previous results are kept."""
+
+
+def results_write_error(err: BaseException, folder: str) -> ResultsError:
+    """A message naming the results folder for a failed write (``err``: an OSError or one wrapped by
+    :mod:`util.checkpoint`)."""
+    cause = err if isinstance(err, OSError) else err.__cause__
+    if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+        problem = "disk full while writing the results"
+    else:
+        problem = f"cannot write the results ({getattr(cause, 'strerror', None) or err})"
+    return ResultsError(f"{problem} in {folder}; the previous results there are kept and the new run is "
+                        "discarded. Free some space or pass another --results_dir")
 
 
 @dataclass(frozen=True)
@@ -60,6 +83,10 @@ class _SequenceOrder:
 class ResultsWriter:
     """Saves frames (input visual + output), appends them to their sequence's mp4, builds ``index.html``.
 
+    Everything is written in a staging folder beside ``folder``; leaving the ``with`` block normally swaps it in
+    place of the previous run, leaving it with an error discards it (the previous run stays). ``folder``,
+    ``page_path`` and ``videos`` name the final places.
+
     Args:
         opt: Test options (``results_dir``, ``name``, ``phase``, ``which_epoch``, ``label_nc``, ``no_video``,
             ``aspect_ratio``, ``display_winsize``: the image width on the results page).
@@ -69,7 +96,11 @@ class ResultsWriter:
     def __init__(self, opt: argparse.Namespace, fps: int = 15) -> None:
         self.opt, self.fps = opt, fps
         self.folder = results_folder(opt.results_dir, opt.name, opt.phase, opt.which_epoch)
-        self.page = ResultsPage(self.folder, f"{opt.name}: {opt.phase} results, epoch {opt.which_epoch}",
+        try:
+            self._staged = StagedFolder(self.folder)
+        except OSError as err:
+            raise results_write_error(err, self.folder) from err
+        self.page = ResultsPage(self._staged.path, f"{opt.name}: {opt.phase} results, epoch {opt.which_epoch}",
                                 width=int(getattr(opt, "display_winsize", 384)), opt=opt)
         self.page_path = os.path.join(self.folder, "index.html")
         self.videos: dict[str, str] = {}
@@ -84,8 +115,8 @@ class ResultsWriter:
     def __enter__(self) -> "ResultsWriter":
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        self.close(complete=exc is None)
 
     def add_all(self, frames: Iterable[OutputFrame]) -> int:
         """Queue frames (any order within the call); returns how many were written now."""
@@ -137,7 +168,7 @@ class ResultsWriter:
 
     def _write(self, frame: OutputFrame, visuals: dict) -> None:
         png = ("real_A",) if self.opt.label_nc > 0 else ()
-        written = save_test_images(self.folder, visuals, sequence=frame.sequence, stem=frame.stem,
+        written = save_test_images(self._staged.path, visuals, sequence=frame.sequence, stem=frame.stem,
                                    png_labels=png, aspect_ratio=self.opt.aspect_ratio)
         self.page.add_frame(frame.sequence, written["real_A"], written["fake_B"], kind=frame.kind)
         if self.opt.no_video:
@@ -145,7 +176,7 @@ class ResultsWriter:
         if frame.sequence != self._video_sequence:
             self._close_video()
             relative = os.path.join(frame.sequence, f"{frame.sequence}.mp4")
-            self._video = VideoWriter(os.path.join(self.folder, relative), fps=self.fps)
+            self._video = VideoWriter(os.path.join(self._staged.path, relative), fps=self.fps)
             self._video_sequence = frame.sequence
             self.videos[frame.sequence] = os.path.join(self.folder, relative)
             self.page.add_video(frame.sequence, relative, with_real=frame.real_visual is not None)
@@ -153,22 +184,38 @@ class ResultsWriter:
         self._video.write(picture if frame.real_visual is None else side_by_side(picture, frame.real_visual))
 
     def _wait(self) -> None:
+        """Wait for the frame being written; a failed write (full disk...) becomes a :class:`ResultsError`."""
         if self._pending is not None:
-            self._pending.result()
-            self._pending = None
+            pending, self._pending = self._pending, None
+            try:
+                pending.result()
+            except (OSError, CheckpointError) as err:
+                raise results_write_error(err, self.folder) from err
 
     def _close_video(self) -> None:
         if self._video is not None:
             self._video.close()
             self._video = None
 
-    def close(self) -> None:
-        """Write frames still waiting, finish writing, close the last video and save the page."""
+    def close(self, complete: bool = True) -> None:
+        """Finish writing and swap the new run in place (``complete``), or discard it (after an error)."""
         try:
-            for order in self._order.values():
-                self._finish_sequence(order)
-            self._wait()
+            if complete:
+                for order in self._order.values():
+                    self._finish_sequence(order)
+                self._wait()
+                self._finish_files()
         finally:
             self._pool.shutdown(wait=True)
+            with contextlib.suppress(Exception):  # only after a failure: the run is being discarded anyway
+                self._close_video()
+            self._staged.discard()
+
+    def _finish_files(self) -> None:
+        """Close the last video, save the page and swap the run into place (errors name the results folder)."""
+        try:
             self._close_video()
             self.page.save()
+            self._staged.commit()
+        except (OSError, CheckpointError) as err:
+            raise results_write_error(err, self.folder) from err

@@ -20,8 +20,10 @@ downsampling, which only fits the student: a full-resolution teacher's foregroun
 
 from __future__ import annotations
 
+import argparse
 import copy
 import math
+from typing import Iterator
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -174,6 +176,18 @@ def _stride_one_count(input_scale: int, n_downsampling: int) -> int:
     return n_same
 
 
+def single_scale_message(n_scales: int) -> str:
+    """Why ``--n_scales_spatial`` other than 1 is refused with ``--netG sr_mobile_composite``."""
+    return (f"--netG sr_mobile_composite is single-scale (as published): use --n_scales_spatial 1 "
+            f"(got --n_scales_spatial {n_scales})")
+
+
+def sr_mobile_problems(opt: argparse.Namespace) -> Iterator[str]:
+    """Flags the SR-mobile generator cannot take, found before any work (see :func:`sr_mobile_scales`)."""
+    if opt.netG == "sr_mobile_composite" and opt.n_scales_spatial != 1:
+        yield single_scale_message(opt.n_scales_spatial)
+
+
 def sr_mobile_scales(config: GeneratorConfig) -> list[ScaleGenerator]:
     """``--netG sr_mobile_composite``: one :class:`SRMobileCompositeGenerator` (teacher, or with ``--student``
     the student).
@@ -182,8 +196,7 @@ def sr_mobile_scales(config: GeneratorConfig) -> list[ScaleGenerator]:
         ValueError: with more than one spatial scale (the published generator is single-scale).
     """
     if config.n_scales != 1:
-        raise ValueError(f"--netG sr_mobile_composite is single-scale (as published): use --n_scales_spatial 1 "
-                         f"(got --n_scales_spatial {config.n_scales})")
+        raise ValueError(single_scale_message(config.n_scales))
     return [SRMobileCompositeGenerator(
         input_nc=config.input_nc * config.n_frames_G, output_nc=config.output_nc,
         prev_output_nc=(config.n_frames_G - 1) * config.output_nc, ngf=config.ngf,

@@ -167,4 +167,6 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    from util.cli import run
+
+    sys.exit(run(main))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 from torch import Tensor, nn
@@ -115,6 +115,55 @@ class Vid2VidInference(FrameGenerator):
         return torch.stack(frames, dim=1)
 
 
+#: ``--loadSize`` (or ``--single_G_size``) values of the released street single-frame generators.
+STREET_SINGLE_G_SIZES = (512, 1024, 2048)
+FIRST_FRAME_MODES = ("--use_real_img (real frames from <phase>_B)",
+                     "--use_single_G (a pretrained single-frame generator)",
+                     "--no_first_img (a model trained with --no_first_img)")
+
+
+def require_first_frame_mode(opt: argparse.Namespace) -> None:
+    """test.py with a vid2vid model: one of ``--use_real_img``, ``--use_single_G``, ``--no_first_img`` is needed
+    (checked by test.py before any work; parsing alone accepts none, for tools that only build the networks).
+
+    Raises:
+        OptionError: none is given.
+    """
+    if opt.use_real_img or opt.use_single_G or opt.no_first_img:
+        return
+    from options.validation import OptionError
+
+    raise OptionError(f"test.py --model {opt.model} needs a first-frame mode: pass one of "
+                      + ", ".join(FIRST_FRAME_MODES))
+
+
+def first_frame_problems(opt: argparse.Namespace) -> Iterator[str]:
+    """``--use_single_G`` with another first-frame mode (it would be ignored).
+
+    (``--use_real_img`` with ``--no_first_img`` is reported by :mod:`options.validation`.)
+    """
+    if opt.use_single_G and (opt.use_real_img or opt.no_first_img):
+        other = "--use_real_img" if opt.use_real_img else "--no_first_img"
+        yield (f"--use_single_G and {other} are two first-frame modes and --use_single_G would be ignored; "
+               "pass only one")
+
+
+def single_generator_problems(opt: argparse.Namespace) -> Iterator[str]:
+    """``--use_single_G`` for street frames: a released single-frame generator must exist for the size."""
+    if not opt.use_single_G or opt.dataset_mode == "face":
+        return
+    size = single_generator_size(opt)
+    if size in STREET_SINGLE_G_SIZES:
+        return
+    folder = opt.single_G_dir or os.path.join(opt.checkpoints_dir, "label2city_single")
+    found = sorted(int(n[len("latest_net_G_"):-4]) for n in (os.listdir(folder) if os.path.isdir(folder) else [])
+                   if n.startswith("latest_net_G_") and n.endswith(".pth") and n[len("latest_net_G_"):-4].isdigit())
+    held = f"{folder} holds sizes {', '.join(map(str, found))}" if found else f"{folder} holds none yet"
+    yield (f"--use_single_G --loadSize {opt.loadSize}: no single-frame generator for size {size}; the released "
+           f"ones are for {', '.join(map(str, STREET_SINGLE_G_SIZES))} ({held}). Pick one with --single_G_size, "
+           "or use --use_real_img or --no_first_img")
+
+
 def single_generator_path(opt: argparse.Namespace) -> str:
     """Where the reference keeps the single-frame generator for this dataset and ``--loadSize``."""
     if opt.dataset_mode == "face":
@@ -122,7 +171,7 @@ def single_generator_path(opt: argparse.Namespace) -> str:
         return os.path.join(folder, "latest_net_G.pth")
     folder = opt.single_G_dir or os.path.join(opt.checkpoints_dir, "label2city_single")
     size = single_generator_size(opt)
-    if size not in (512, 1024, 2048):
+    if size not in STREET_SINGLE_G_SIZES:
         raise ValueError(f"--use_single_G: the released single-frame street generators exist for --loadSize "
                          f"512, 1024 and 2048, not {size}; pick one with --single_G_size, or use --use_real_img "
                          "or --no_first_img")
