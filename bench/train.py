@@ -6,7 +6,13 @@ synthetic street sequence at 256x128 and 512x256 with the settings of scripts/st
 is what fits in 24 GB), random weights, each size in its own process,
 OpenCV DIS flow (FlowNet2 weights are not available here) and no VGG loss (no ImageNet weights).
 
-Usage: ``python bench/train.py [--sizes 256 512] [--steps 2] [--threads 2] [--ngf 128] [--chunk N]``
+``--profile`` prints where a step's time goes instead: exclusive seconds per step and share of generator, one-hot
+encoding, reference flow, frame D (with the warp and L1 terms), VGG (``--vgg``: random VGG19 weights saved in
+torchvision's format), temporal D, backward passes, optimizer steps, data loading and the rest, measured by timers
+wrapped around the existing calls (the model code is untouched).
+
+Usage: ``python bench/train.py [--sizes 256 512] [--steps 2] [--threads 2] [--ngf 128] [--chunk N] [--profile]
+[--vgg]``
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,8 +38,17 @@ def train_flags(root: str, size: int, ngf: int, chunk: int) -> list[str]:
             "--nThreads", "0", "--no_flip", "--seed", "0"]
 
 
-def measure(size: int, steps: int, ngf: int, chunk: int, workdir: str) -> tuple[float, int]:
-    """Seconds per generated training frame (after one warm-up step) and frames per step."""
+def random_vgg_weights(workdir: str) -> str:
+    """A randomly initialised torchvision VGG19 state dict (ImageNet weights cannot be downloaded here)."""
+    from torchvision.models import vgg19
+
+    path = os.path.join(workdir, "vgg19_random.pth")
+    torch.save(vgg19(weights=None).state_dict(), path)
+    return path
+
+
+def build(size: int, ngf: int, chunk: int, workdir: str, extra: list[str]):
+    """(model, dataset) for the bench flags plus ``extra`` on a synthetic street sequence of 8 frames."""
     from data import create_dataset
     from models import create_model
     from options import TrainOptions
@@ -40,16 +56,105 @@ def measure(size: int, steps: int, ngf: int, chunk: int, workdir: str) -> tuple[
 
     root = os.path.join(workdir, f"data{size}")
     make_toy_dataset(root, n_seqs=1, n_frames=8, width=size, height=size // 2, seed=0)
-    opt = TrainOptions().parse(train_flags(root, size, ngf, chunk) + ["--checkpoints_dir", workdir], save=False)
-    dataset = create_dataset(opt)
-    model = create_model(opt)
-    batch = {k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else v for k, v in dataset[0].items()}
-    frames = batch["B"].shape[1] - opt.n_frames_G + 1
+    flags = train_flags(root, size, ngf, chunk) + ["--checkpoints_dir", workdir] + extra
+    if "--vgg_weights" in extra:
+        flags.remove("--no_vgg")
+    opt = TrainOptions().parse(flags, save=False)
+    return create_model(opt), create_dataset(opt)
+
+
+def load_batch(dataset) -> dict:
+    """Sample 0 of ``dataset`` as a batch of one clip (what the trainer's loader gives with --nThreads 0)."""
+    return {k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else v for k, v in dataset[0].items()}
+
+
+def measure(size: int, steps: int, ngf: int, chunk: int, workdir: str,
+            extra: list[str] | None = None) -> tuple[float, int]:
+    """Seconds per generated training frame (after one warm-up step) and frames per step."""
+    model, dataset = build(size, ngf, chunk, workdir, extra or [])
+    batch = load_batch(dataset)
+    frames = batch["B"].shape[1] - model.opt.n_frames_G + 1
     model.train_sequence(batch)
     started = time.perf_counter()
     for _ in range(steps):
         model.train_sequence(batch)
     return (time.perf_counter() - started) / (steps * frames), frames
+
+
+class StageTimer:
+    """Exclusive wall time per labelled stage: a stage timed inside another is subtracted from the outer one."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._stack: list[list] = []  # [label, start, seconds of timed children]
+
+    def wrap(self, owner: object, attr: str, label: str) -> None:
+        """Replace ``owner.attr`` (a callable) by a timed call labelled ``label``."""
+        inner = getattr(owner, attr)
+        setattr(owner, attr, self.timed(inner, label))
+
+    def timed(self, fn: Callable, label: str) -> Callable:
+        def call(*args, **kwargs):
+            self._stack.append([label, time.perf_counter(), 0.0])
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _, start, children = self._stack.pop()
+                spent = time.perf_counter() - start
+                self.seconds[label] = self.seconds.get(label, 0.0) + spent - children
+                if self._stack:
+                    self._stack[-1][2] += spent
+        return call
+
+    def reset(self) -> None:
+        self.seconds = {}
+
+
+def optimizers_of(model) -> list:
+    """Every torch optimizer the model holds (as attributes or lists of them)."""
+    found = []
+    for value in vars(model).values():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        found += [o for o in items if isinstance(o, torch.optim.Optimizer)]
+    return found
+
+
+def instrument(model, timer: StageTimer) -> None:
+    """Time the existing calls of a vid2vid training step (instance attributes, the classes are untouched)."""
+    import models.vid2vid_model as vid2vid_module
+
+    vid2vid_module.encode_input = timer.timed(vid2vid_module.encode_input, "one-hot encoding")
+    timer.wrap(model, "generate_chunk", "generator forward")
+    timer.wrap(model, "reference_flow", "reference flow")
+    timer.wrap(model.criterion, "frame_losses", "frame D + warp/L1 terms")
+    timer.wrap(model.criterion, "temporal_losses", "temporal D")
+    if model.criterion.vgg is not None:
+        timer.wrap(model.criterion.vgg, "forward", "VGG")
+    timer.wrap(model, "optimize", "backward passes")
+    for optimizer in optimizers_of(model):
+        timer.wrap(optimizer, "step", "optimizer steps")
+
+
+STAGES = ["data loading", "one-hot encoding", "generator forward", "reference flow", "frame D + warp/L1 terms",
+          "VGG", "temporal D", "backward passes", "optimizer steps"]
+
+
+def profile(size: int, steps: int, ngf: int, chunk: int, workdir: str, extra: list[str]) -> list[str]:
+    """Table rows: exclusive seconds per step and share of each stage, over ``steps`` steps after a warm-up."""
+    model, dataset = build(size, ngf, chunk, workdir, extra)
+    timer = StageTimer()
+    instrument(model, timer)
+    fetch = timer.timed(load_batch, "data loading")
+    model.train_sequence(fetch(dataset))
+    timer.reset()
+    started = time.perf_counter()
+    for _ in range(steps):
+        model.train_sequence(fetch(dataset))
+    total = time.perf_counter() - started
+    other = total - sum(timer.seconds.values())
+    rows = [(label, timer.seconds.get(label)) for label in STAGES] + [("other (losses glue, groups, warps)", other)]
+    lines = [f"| {label} | {sec / steps:.2f} | {100 * sec / total:.1f}% |" for label, sec in rows if sec is not None]
+    return lines + [f"| total | {total / steps:.2f} | 100% |"]
 
 
 def default_chunk(size: int) -> int:
@@ -62,17 +167,24 @@ def run_child(size: int, args: argparse.Namespace) -> str:
     chunk = args.chunk or default_chunk(size)
     cmd = [sys.executable, os.path.abspath(__file__), "--child", str(size), "--steps", str(args.steps),
            "--threads", str(args.threads), "--ngf", str(args.ngf), "--chunk", str(chunk)]
+    cmd += ["--profile"] * args.profile + ["--vgg"] * args.vgg
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         last_line = (done.stderr.strip().splitlines() or ["no error output"])[-1]
         reason = "killed (out of memory?)" if done.returncode < 0 else last_line
         return f"| {size}x{size // 2} | {chunk} | - | - | failed: {reason} |"
-    return done.stdout.strip().splitlines()[-1]
+    rows = [row for row in done.stdout.strip().splitlines() if row.startswith("|")]
+    return "\n".join(rows) if args.profile else rows[-1]
 
 
 def child(size: int, args: argparse.Namespace) -> None:
     """Print one table row for ``size``."""
     torch.set_num_threads(args.threads)
+    if args.profile:
+        with tempfile.TemporaryDirectory() as workdir:
+            extra = ["--vgg_weights", random_vgg_weights(workdir)] if args.vgg else []
+            print("\n".join(profile(size, args.steps, args.ngf, args.chunk, workdir, extra)), flush=True)
+        return
     with tempfile.TemporaryDirectory() as workdir:
         seconds, frames = measure(size, args.steps, args.ngf, args.chunk, workdir)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -87,12 +199,21 @@ def main() -> None:
     parser.add_argument("--ngf", type=int, default=128)
     parser.add_argument("--chunk", type=int, default=0,
                         help="--max_frames_per_gpu (0: 6 at 256x128, 2 at 512x256, what fits in 24 GB)")
+    parser.add_argument("--profile", action="store_true",
+                        help="print each stage's share of the step (generator, flow, D, VGG, backward, optimizer, data)")
+    parser.add_argument("--vgg", action="store_true", help="with the VGG loss (random VGG19 weights)")
     parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args)
         return
     print(f"torch {torch.__version__}, {args.threads} threads, ngf {args.ngf}")
+    if args.profile:
+        for size in args.sizes:
+            print(f"\n{size}x{size // 2}, {args.chunk or default_chunk(size)} frames per chunk, {args.steps} steps")
+            print("| stage | s per step | share |\n|---|---:|---:|")
+            print(run_child(size, args), flush=True)
+        return
     print("| size | frames per chunk | frames per step | s per training frame | peak RSS (MB) |")
     print("|---|---:|---:|---:|---:|")
     for size in args.sizes:
