@@ -8,6 +8,7 @@ discriminator and every active temporal discriminator are stepped, in that order
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 from typing import NamedTuple, Optional
@@ -21,6 +22,7 @@ from models.networks import define_D, define_G, define_single_G
 from models.networks.flow.cache import content_keys
 from models.networks.input_encoding import build_pyramid, encode_input
 from models.networks.video_generator import VideoGenerator
+from models.vid2vid.checkpointing import checkpointed_call
 from models.vid2vid.criterion import FrameBatch, Vid2VidCriterion, check_finite, report_losses, total_losses
 from models.vid2vid.face_box import face_box
 from models.vid2vid.inference import Vid2VidInference, single_generator_path, single_generator_size
@@ -252,8 +254,12 @@ class Vid2VidModel(BaseModel):
         prev = [f[:, t:t + self.t_g - 1].to(device) for f in fakes]
         if t % self.schedule.frames_backprop == 0:
             prev = [p.detach() for p in prev]
-        outputs = generator.generate_frame(labels, prev, use_raw_only=use_raw_only,
-                                           detach_coarse=not self.finetune_all)
+        forward = functools.partial(generator.generate_frame, use_raw_only=use_raw_only,
+                                    detach_coarse=not self.finetune_all)
+        if self.opt.isTrain and self.opt.checkpoint_activations and torch.is_grad_enabled():
+            outputs = checkpointed_call(generator, forward, labels, prev)
+        else:
+            outputs = forward(labels, prev)
         return outputs[::-1]
 
     # ------------------------------------------------------------------ training

