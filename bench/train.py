@@ -34,7 +34,7 @@ import torch  # noqa: E402
 def train_flags(root: str, size: int, ngf: int, chunk: int) -> list[str]:
     return ["--dataroot", root, "--name", f"bench{size}", "--label_nc", "35", "--loadSize", str(size),
             "--use_instance", "--fg", "--n_downsample_G", "2", "--num_D", "1", "--max_frames_per_gpu", str(chunk),
-            "--n_frames_total", "6", "--ngf", str(ngf), "--gpu_ids", "-1", "--no_vgg", "--flow_backend", "dis",
+            "--n_frames_total", str(clip_frames(chunk)), "--ngf", str(ngf), "--gpu_ids", "-1", "--no_vgg", "--flow_backend", "dis",
             "--nThreads", "0", "--no_flip", "--seed", "0"]
 
 
@@ -55,7 +55,7 @@ def build(size: int, ngf: int, chunk: int, workdir: str, extra: list[str]):
     from scripts.make_toy_dataset import make_toy_dataset
 
     root = os.path.join(workdir, f"data{size}")
-    make_toy_dataset(root, n_seqs=1, n_frames=8, width=size, height=size // 2, seed=0)
+    make_toy_dataset(root, n_seqs=1, n_frames=max(8, clip_frames(chunk)), width=size, height=size // 2, seed=0)
     flags = train_flags(root, size, ngf, chunk) + ["--checkpoints_dir", workdir] + extra
     if "--vgg_weights" in extra:
         flags.remove("--no_vgg")
@@ -68,10 +68,16 @@ def load_batch(dataset) -> dict:
     return {k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else v for k, v in dataset[0].items()}
 
 
+def clip_frames(chunk: int) -> int:
+    """Clip length: 6 frames (the g1 scripts' --n_frames_total), or one chunk plus its 2 conditioning frames."""
+    return max(6, chunk + 2)
+
+
 def measure(size: int, steps: int, ngf: int, chunk: int, workdir: str,
             extra: list[str] | None = None) -> tuple[float, int]:
     """Seconds per generated training frame (after one warm-up step) and frames per step."""
     model, dataset = build(size, ngf, chunk, workdir, extra or [])
+    torch.manual_seed(0)
     batch = load_batch(dataset)
     frames = batch["B"].shape[1] - model.opt.n_frames_G + 1
     model.train_sequence(batch)
@@ -162,17 +168,19 @@ def default_chunk(size: int) -> int:
     return 6 if size <= 256 else 2
 
 
-def run_child(size: int, args: argparse.Namespace) -> str:
-    """Measure one size in a fresh process, so its peak memory is its own and an out-of-memory kill is reported."""
+def run_child(size: int, args: argparse.Namespace, flags: str = "") -> str:
+    """Measure one size in a fresh process, so its peak memory is its own and an out-of-memory kill is reported.
+
+    ``flags``: extra training flags for this run (one string, e.g. ``"--autocast bf16"``)."""
     chunk = args.chunk or default_chunk(size)
     cmd = [sys.executable, os.path.abspath(__file__), "--child", str(size), "--steps", str(args.steps),
-           "--threads", str(args.threads), "--ngf", str(args.ngf), "--chunk", str(chunk)]
+           "--threads", str(args.threads), "--ngf", str(args.ngf), "--chunk", str(chunk), f"--flags={flags}"]
     cmd += ["--profile"] * args.profile + ["--vgg"] * args.vgg
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         last_line = (done.stderr.strip().splitlines() or ["no error output"])[-1]
         reason = "killed (out of memory?)" if done.returncode < 0 else last_line
-        return f"| {size}x{size // 2} | {chunk} | - | - | failed: {reason} |"
+        return f"| {size}x{size // 2} | {flags or '-'} | {chunk} | - | - | failed: {reason} |"
     rows = [row for row in done.stdout.strip().splitlines() if row.startswith("|")]
     return "\n".join(rows) if args.profile else rows[-1]
 
@@ -183,12 +191,14 @@ def child(size: int, args: argparse.Namespace) -> None:
     if args.profile:
         with tempfile.TemporaryDirectory() as workdir:
             extra = ["--vgg_weights", random_vgg_weights(workdir)] if args.vgg else []
+            extra += args.flags.split()
             print("\n".join(profile(size, args.steps, args.ngf, args.chunk, workdir, extra)), flush=True)
         return
     with tempfile.TemporaryDirectory() as workdir:
-        seconds, frames = measure(size, args.steps, args.ngf, args.chunk, workdir)
+        seconds, frames = measure(size, args.steps, args.ngf, args.chunk, workdir, args.flags.split())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"| {size}x{size // 2} | {args.chunk} | {frames} | {seconds:.2f} | {peak:.0f} |", flush=True)
+    print(f"| {size}x{size // 2} | {args.flags or '-'} | {args.chunk} | {frames} | {seconds:.2f} | {peak:.0f} |",
+          flush=True)
 
 
 def main() -> None:
@@ -202,6 +212,11 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="print each stage's share of the step (generator, flow, D, VGG, backward, optimizer, data)")
     parser.add_argument("--vgg", action="store_true", help="with the VGG loss (random VGG19 weights)")
+    parser.add_argument("--ab", type=str, default="",
+                        help="compare training with and without these flags (one string, e.g. "
+                             "'--checkpoint_activations' or '--autocast bf16'), alternated --rounds times")
+    parser.add_argument("--rounds", type=int, default=2, help="alternations of --ab")
+    parser.add_argument("--flags", type=str, default="", help=argparse.SUPPRESS)
     parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -214,10 +229,15 @@ def main() -> None:
             print("| stage | s per step | share |\n|---|---:|---:|")
             print(run_child(size, args), flush=True)
         return
-    print("| size | frames per chunk | frames per step | s per training frame | peak RSS (MB) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| size | flags | frames per chunk | frames per step | s per training frame | peak RSS (MB) |")
+    print("|---|---|---:|---:|---:|---:|")
     for size in args.sizes:
-        print(run_child(size, args), flush=True)
+        if not args.ab:
+            print(run_child(size, args), flush=True)
+            continue
+        for _ in range(args.rounds):
+            for flags in ("", args.ab):
+                print(run_child(size, args, flags), flush=True)
 
 
 if __name__ == "__main__":

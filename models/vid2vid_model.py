@@ -30,6 +30,7 @@ from models.vid2vid.schedule import TrainingSchedule
 from models.vid2vid.temporal_groups import TemporalBuffers, collect_groups
 from models.vid2vid.visuals import render_visuals, visual_tensors
 from util.checkpoint import load_file, load_state_dict_strict
+from util.device import autocast_dtype
 from util.distributed import DistContext, average_gradients, min_over_ranks
 from util.seed import get_rng_state, set_rng_state
 
@@ -365,8 +366,10 @@ class Vid2VidModel(BaseModel):
         self.scaler.update()
 
     def _autocast(self):
-        """float16 autocast for ``--fp16`` on CUDA (the reference's apex O1); a no-op elsewhere."""
-        return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_fp16)
+        """float16 autocast for ``--fp16`` on CUDA (the reference's apex O1), bfloat16 for ``--autocast bf16``
+        (CPU or CUDA); a no-op otherwise."""
+        dtype = torch.float16 if self.use_fp16 else autocast_dtype(getattr(self.opt, "autocast", "none"))
+        return torch.autocast(device_type=self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
     @property
     def use_fp16(self) -> bool:

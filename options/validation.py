@@ -220,6 +220,8 @@ def _problems(opt: argparse.Namespace) -> Iterator[str]:
     yield from _student_problems(opt)
     yield from keyframe_problems(opt)
     yield from distillation_problems(opt)
+    if opt.isTrain and opt.fp16 and getattr(opt, "autocast", "none") != "none":
+        yield f"--fp16 and --autocast {opt.autocast} both choose the training precision; pass one of them"
     if opt.openpose_only and opt.densepose_only:
         yield "--openpose_only and --densepose_only exclude each other; pass at most one"
     if opt.no_first_img and getattr(opt, "use_real_img", False):

@@ -77,3 +77,23 @@ def test_checkpoint_activations_trains_a_whole_clip(tmp_path):
     result = model.train_clip(*_clip(6))
     assert result.frames > 0 and all(torch.isfinite(torch.tensor(v)) for v in result.losses.values())
     assert any(not torch.equal(b, p) for b, p in zip(before, model.generator.parameters()))
+
+
+def test_autocast_bf16_step_is_finite_and_moves_the_weights(tmp_path):
+    model = _model(tmp_path, ["--autocast", "bf16"])
+    with model._autocast():
+        probe = torch.nn.functional.conv2d(torch.ones(1, 1, 4, 4), torch.ones(1, 1, 3, 3))
+    assert probe.dtype == torch.bfloat16
+    before = {k: v.detach().clone() for k, v in model.generator.named_parameters()}
+    result = model.train_clip(*_clip(4))
+    assert result.losses and all(torch.isfinite(torch.tensor(v)) for v in result.losses.values())
+    after = dict(model.generator.named_parameters())
+    assert all(after[k].dtype == torch.float32 for k in before)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_autocast_with_fp16_is_a_flag_error(tmp_path):
+    from options.validation import OptionError
+
+    with pytest.raises(OptionError, match="--fp16 and --autocast bf16"):
+        make_opt(FLAGS + ["--autocast", "bf16", "--fp16", "--name", "tiny"])
