@@ -97,3 +97,43 @@ def test_autocast_with_fp16_is_a_flag_error(tmp_path):
 
     with pytest.raises(OptionError, match="--fp16 and --autocast bf16"):
         make_opt(FLAGS + ["--autocast", "bf16", "--fp16", "--name", "tiny"])
+
+
+def test_frame_d_on_the_real_side_once_gives_the_same_losses_and_gradients(tmp_path):
+    from models.losses import discriminator_losses
+
+    model = _model(tmp_path, [])
+    net, gan, opt = model.criterion.nets["D"], model.criterion.gan, model.opt
+    gen = torch.Generator().manual_seed(2)
+    real, fake, fake_raw = (torch.rand(2, 8, 32, 64, generator=gen) for _ in range(3))
+    fake.requires_grad_(True)
+    fake_raw.requires_grad_(True)
+    kw = dict(num_D=opt.num_D, n_layers_D=opt.n_layers_D, lambda_feat=opt.lambda_feat)
+
+    def objectives(shared: bool) -> list[torch.Tensor]:
+        pred_real = net(real) if shared else None
+        terms = [discriminator_losses(net, real, f, gan, pred_real=pred_real, **kw) for f in (fake, fake_raw)]
+        summed = {k: terms[0][k] + terms[1][k] for k in terms[0]}
+        return [summed["G_GAN"] + summed["G_GAN_Feat"], (summed["D_real"] + summed["D_fake"]) * 0.5]
+
+    results = []
+    for shared in (False, True):
+        loss_g, loss_d = objectives(shared)
+        grads_g = torch.autograd.grad(loss_g, [fake, fake_raw])
+        grads_d = torch.autograd.grad(loss_d, list(net.parameters()))
+        results.append((loss_g.detach(), loss_d.detach(), grads_g, grads_d))
+    for separate, shared in zip(*results):
+        assert_close(shared, separate, rtol=1e-5, atol=1e-7)
+
+
+def test_vgg_loss_against_precomputed_real_features(tmp_path):
+    from models.losses import VGGLoss
+    from tests.test_losses import _random_vgg_file
+
+    vgg = VGGLoss(weights_path=_random_vgg_file(tmp_path))
+    gen = torch.Generator().manual_seed(3)
+    real, fake = (torch.rand(2, 3, 32, 64, generator=gen) * 2 - 1 for _ in range(2))
+    target = vgg.target_features(real)
+    assert all(not f.requires_grad for f in target)
+    assert_close(vgg(fake, real_features=target), vgg(fake, real))
+    assert vgg(fake, real_features=target) > 0
