@@ -11,6 +11,11 @@ encoding, reference flow, frame D (with the warp and L1 terms), VGG (``--vgg``: 
 torchvision's format), temporal D, backward passes, optimizer steps, data loading and the rest, measured by timers
 wrapped around the existing calls (the model code is untouched).
 
+``--curve MINUTES --ab FLAGS`` trains two models side by side on the shared Cityscapes sample (same seed, same
+weights at the start, the same clip each step, steps alternated): float32 and float32 plus FLAGS (e.g.
+``--autocast bf16``); prints per-step seconds and G/D losses of both and writes an SVG plot of the losses
+(``--plot``).
+
 Usage: ``python bench/train.py [--sizes 256 512] [--steps 2] [--threads 2] [--ngf 128] [--chunk N] [--profile]
 [--vgg]``
 """
@@ -163,6 +168,61 @@ def profile(size: int, steps: int, ngf: int, chunk: int, workdir: str, extra: li
     return lines + [f"| total | {total / steps:.2f} | 100% |"]
 
 
+def objectives(losses: dict[str, float]) -> tuple[float, float]:
+    """(generator terms' sum, frame D's real + fake) of a step's reported losses."""
+    g = sum(v for k, v in losses.items() if k.startswith(("G_", "F_")) or k == "W")
+    return g, losses.get("D_real", 0.0) + losses.get("D_fake", 0.0)
+
+
+def curve(args: argparse.Namespace) -> None:
+    """Alternate training steps of float32 and float32 + ``args.ab`` on the Cityscapes sample for ``args.curve``
+    minutes; print a row per step and the mean time ratio; plot the losses to ``args.plot``."""
+    from data import create_dataset
+    from models import create_model
+    from options import TrainOptions
+    from util.svg_plot import PALETTE, Series, line_plot
+
+    torch.set_num_threads(args.threads)
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "datasets",
+                        "Cityscapes")
+    size = args.sizes[0]
+    chunk = args.chunk or default_chunk(size)
+    with tempfile.TemporaryDirectory() as workdir:
+        base = train_flags(root, size, args.ngf, chunk) + ["--checkpoints_dir", workdir]
+        models, dataset = [], None
+        for flags in ([], args.ab.split()):
+            opt = TrainOptions().parse(base + flags, save=False)
+            torch.manual_seed(0)
+            models.append(create_model(opt))
+            dataset = dataset or create_dataset(opt)
+        seconds, curves = [[], []], [[], []]
+        print(f"| step | s float32 | s {args.ab} | G float32 | G {args.ab} | D float32 | D {args.ab} |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        deadline = time.perf_counter() + 60 * args.curve
+        step = 0
+        while time.perf_counter() < deadline:
+            torch.manual_seed(step)
+            batch = {k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else v
+                     for k, v in dataset[step % len(dataset)].items()}
+            for side in (step % 2, 1 - step % 2):  # which side goes first alternates
+                started = time.perf_counter()
+                result = models[side].train_sequence(batch)
+                seconds[side].append(time.perf_counter() - started)
+                curves[side].append(objectives(result.losses))
+            print(f"| {step} | {seconds[0][-1]:.2f} | {seconds[1][-1]:.2f} | {curves[0][-1][0]:.3f} | "
+                  f"{curves[1][-1][0]:.3f} | {curves[0][-1][1]:.3f} | {curves[1][-1][1]:.3f} |", flush=True)
+            step += 1
+    later = slice(1, None) if step > 1 else slice(None)  # the first step warms up
+    ratio = sum(seconds[0][later]) / sum(seconds[1][later])
+    print(f"{step} steps each; float32 / ({args.ab}) time ratio after the first step: {ratio:.2f}x")
+    if args.plot:
+        series = [Series(f"{name} {label}", [c[i] for c in curves[side]], PALETTE[2 * i + side], dashed=side == 1)
+                  for i, name in enumerate(("G", "D")) for side, label in enumerate(("float32", args.ab))]
+        with open(args.plot, "w") as handle:
+            handle.write(line_plot(series, title=f"losses per step, Cityscapes sample {size}x{size // 2}",
+                                   y_label="loss"))
+
+
 def default_chunk(size: int) -> int:
     """Frames per generator chunk: 6 (the g1 scripts' setting) fits 24 GB at 256x128; 512x256 needs 2."""
     return 6 if size <= 256 else 2
@@ -216,11 +276,17 @@ def main() -> None:
                         help="compare training with and without these flags (one string, e.g. "
                              "'--checkpoint_activations' or '--autocast bf16'), alternated --rounds times")
     parser.add_argument("--rounds", type=int, default=2, help="alternations of --ab")
+    parser.add_argument("--curve", type=float, default=0.0,
+                        help="minutes of side-by-side training on the Cityscapes sample, float32 against --ab")
+    parser.add_argument("--plot", type=str, default="", help="SVG file for the --curve losses")
     parser.add_argument("--flags", type=str, default="", help=argparse.SUPPRESS)
     parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args)
+        return
+    if args.curve:
+        curve(args)
         return
     print(f"torch {torch.__version__}, {args.threads} threads, ngf {args.ngf}")
     if args.profile:
