@@ -11,7 +11,7 @@ encoding, reference flow, frame D (with the warp and L1 terms), VGG (``--vgg``: 
 torchvision's format), temporal D, backward passes, optimizer steps, data loading and the rest, measured by timers
 wrapped around the existing calls (the model code is untouched).
 
-``--curve MINUTES --ab FLAGS`` trains two models side by side on the shared Cityscapes sample (same seed, same
+``--curve MINUTES --ab=FLAGS`` trains two models side by side on the shared Cityscapes sample (same seed, same
 weights at the start, the same clip each step, steps alternated): float32 and float32 plus FLAGS (e.g.
 ``--autocast bf16``); prints per-step seconds and G/D losses of both and writes an SVG plot of the losses
 (``--plot``).
@@ -274,7 +274,7 @@ def main() -> None:
     parser.add_argument("--vgg", action="store_true", help="with the VGG loss (random VGG19 weights)")
     parser.add_argument("--ab", type=str, default="",
                         help="compare training with and without these flags (one string, e.g. "
-                             "'--checkpoint_activations' or '--autocast bf16'), alternated --rounds times")
+                             "'--checkpoint_activations' or '--autocast bf16'; write --ab=FLAGS), alternated --rounds times")
     parser.add_argument("--rounds", type=int, default=2, help="alternations of --ab")
     parser.add_argument("--curve", type=float, default=0.0,
                         help="minutes of side-by-side training on the Cityscapes sample, float32 against --ab")
