@@ -137,3 +137,15 @@ def test_vgg_loss_against_precomputed_real_features(tmp_path):
     assert all(not f.requires_grad for f in target)
     assert_close(vgg(fake, real_features=target), vgg(fake, real))
     assert vgg(fake, real_features=target) > 0
+
+
+def test_bench_train_profile_splits_a_step_into_stages(tmp_path):
+    from bench.train import profile
+
+    rows = profile(64, 1, 8, 2, str(tmp_path), [])
+    shares = {row.split("|")[1].strip(): (float(row.split("|")[2]), row.split("|")[3].strip()) for row in rows}
+    for stage in ("generator forward", "frame D + warp/L1 terms", "temporal D", "backward passes", "optimizer steps",
+                  "data loading", "reference flow"):
+        assert shares[stage][0] > 0, stage
+    parts = sum(float(share.rstrip("%")) for name, (_, share) in shares.items() if name != "total")
+    assert abs(parts - 100) < 0.5
