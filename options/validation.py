@@ -296,3 +296,6 @@ def warn_ineffective(opt: argparse.Namespace) -> None:
     elif opt.fp16 and opt.device.type != "cuda":
         logger.warning("--fp16 has no effect on the %s: mixed precision training runs on CUDA only",
                        opt.device.type)
+    if opt.isTrain and getattr(opt, "autocast", "none") != "none" and opt.model not in VID2VID_MODELS:
+        logger.warning("--autocast %s has no effect on --model %s: bf16 training is implemented for %s",
+                       opt.autocast, opt.model, ", ".join(VID2VID_MODELS))
