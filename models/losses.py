@@ -83,7 +83,7 @@ def feature_matching_loss(pred_fake: Sequence[Sequence[Tensor]], pred_real: Sequ
 
 def discriminator_losses(net_d: nn.Module, real_input: Tensor, fake_input: Tensor, gan_loss: GANLoss, *,
                          num_D: int, n_layers_D: int, lambda_feat: float = 10.0,
-                         use_feat: bool = True) -> dict[str, Tensor]:
+                         use_feat: bool = True, pred_real: Optional[list] = None) -> dict[str, Tensor]:
     """The reference's ``compute_loss_D``: D terms on a detached fake, G terms through the fake.
 
     Args:
@@ -95,11 +95,13 @@ def discriminator_losses(net_d: nn.Module, real_input: Tensor, fake_input: Tenso
         n_layers_D: PatchGAN depth (feature-matching weight).
         lambda_feat: Feature-matching weight.
         use_feat: Compute feature matching (False with --no_ganFeat; the term is then 0).
+        pred_real: ``net_d(real_input)`` when the caller already has it (several fakes scored against the same
+            real sample): the real side is then not computed again.
 
     Returns:
         ``{"G_GAN", "G_GAN_Feat", "D_real", "D_fake"}`` scalars.
     """
-    pred_real = net_d(real_input)
+    pred_real = net_d(real_input) if pred_real is None else pred_real
     pred_fake_d = net_d(fake_input.detach())
     losses = {"D_real": gan_loss(pred_real, True), "D_fake": gan_loss(pred_fake_d, False)}
     pred_fake_g = net_d(fake_input)
@@ -172,11 +174,23 @@ class VGGLoss(nn.Module):
             feats.append(x)
         return feats
 
-    def forward(self, fake: Tensor, real: Tensor) -> Tensor:
-        """fake, real: (N, 3, H, W) in [-1, 1] -> scalar."""
-        while fake.shape[3] > 1024:
-            fake, real = F.avg_pool2d(fake, 2), F.avg_pool2d(real, 2)
+    def target_features(self, real: Tensor) -> list[Tensor]:
+        """real: (N, 3, H, W) in [-1, 1] -> its detached features, to score several fakes against (``forward``)."""
+        with torch.no_grad():
+            return self._features(_halved(real))
+
+    def forward(self, fake: Tensor, real: Tensor | None = None, real_features: list[Tensor] | None = None) -> Tensor:
+        """fake, real: (N, 3, H, W) in [-1, 1] -> scalar; or ``real_features`` from :meth:`target_features`."""
+        if real_features is None:
+            real_features = self.target_features(real)
         total = fake.new_zeros(())
-        for weight, f_fake, f_real in zip(VGG_WEIGHTS, self._features(fake), self._features(real)):
+        for weight, f_fake, f_real in zip(VGG_WEIGHTS, self._features(_halved(fake)), real_features):
             total = total + weight * F.l1_loss(f_fake, f_real.detach())
         return total
+
+
+def _halved(image: Tensor) -> Tensor:
+    """(N, C, H, W) average-pooled by 2 while wider than 1024 pixels, as the reference's VGG loss."""
+    while image.shape[3] > 1024:
+        image = F.avg_pool2d(image, 2)
+    return image

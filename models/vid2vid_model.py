@@ -8,6 +8,7 @@ discriminator and every active temporal discriminator are stepped, in that order
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 from typing import NamedTuple, Optional
@@ -21,6 +22,7 @@ from models.networks import define_D, define_G, define_single_G
 from models.networks.flow.cache import content_keys
 from models.networks.input_encoding import build_pyramid, encode_input
 from models.networks.video_generator import VideoGenerator
+from models.vid2vid.checkpointing import checkpointed_call
 from models.vid2vid.criterion import FrameBatch, Vid2VidCriterion, check_finite, report_losses, total_losses
 from models.vid2vid.face_box import face_box
 from models.vid2vid.inference import Vid2VidInference, single_generator_path, single_generator_size
@@ -28,6 +30,7 @@ from models.vid2vid.schedule import TrainingSchedule
 from models.vid2vid.temporal_groups import TemporalBuffers, collect_groups
 from models.vid2vid.visuals import render_visuals, visual_tensors
 from util.checkpoint import load_file, load_state_dict_strict
+from util.device import autocast_dtype
 from util.distributed import DistContext, average_gradients, min_over_ranks
 from util.seed import get_rng_state, set_rng_state
 
@@ -265,8 +268,12 @@ class Vid2VidModel(BaseModel):
         prev = [f[:, t:t + self.t_g - 1].to(device) for f in fakes]
         if t % self.schedule.frames_backprop == 0:
             prev = [p.detach() for p in prev]
-        outputs = generator.generate_frame(labels, prev, use_raw_only=use_raw_only,
-                                           detach_coarse=not self.finetune_all)
+        forward = functools.partial(generator.generate_frame, use_raw_only=use_raw_only,
+                                    detach_coarse=not self.finetune_all)
+        if self.opt.isTrain and self.opt.checkpoint_activations and torch.is_grad_enabled():
+            outputs = checkpointed_call(generator, forward, labels, prev)
+        else:
+            outputs = forward(labels, prev)
         return outputs[::-1]
 
     # ------------------------------------------------------------------ training
@@ -372,8 +379,10 @@ class Vid2VidModel(BaseModel):
         self.scaler.update()
 
     def _autocast(self):
-        """float16 autocast for ``--fp16`` on CUDA (the reference's apex O1); a no-op elsewhere."""
-        return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_fp16)
+        """float16 autocast for ``--fp16`` on CUDA (the reference's apex O1), bfloat16 for ``--autocast bf16``
+        (CPU or CUDA); a no-op otherwise."""
+        dtype = torch.float16 if self.use_fp16 else autocast_dtype(getattr(self.opt, "autocast", "none"))
+        return torch.autocast(device_type=self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
     @property
     def use_fp16(self) -> bool:

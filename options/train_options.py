@@ -52,6 +52,15 @@ class TrainOptions(BaseOptions):
         g.add_argument("--n_scales_temporal", type=int, default=2,
                        help="temporal discriminators; scale s skips n_frames_D**s frames")
         g.add_argument("--max_frames_per_gpu", type=int, default=1, help="frames generated per chunk per device")
+        g.add_argument("--autocast", type=str, default="none", choices=["none", "bf16"],
+                       help="(new) bfloat16 mixed-precision training: forward passes under torch.autocast in bf16 "
+                            "(weights, optimizer and losses stay float32, no loss scaling needed); faster on CPUs "
+                            "with AVX-512 BF16/AMX and on CUDA GPUs with bf16 (Ampere and later). --fp16 is the "
+                            "float16 alternative on CUDA")
+        g.add_argument("--checkpoint_activations", action="store_true",
+                       help="(new) recompute each generated frame's activations in the backward pass instead of "
+                            "keeping them: less memory per chunk, so a longer --max_frames_per_gpu fits, for about "
+                            "one more generator forward per frame; same losses and gradients")
         g.add_argument("--max_frames_backpropagate", type=int, default=1,
                        help="how many generated frames gradients may reach back through")
         g.add_argument("--max_t_step", type=int, default=1, help="largest random frame stride of a clip")

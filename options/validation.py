@@ -221,6 +221,8 @@ def _problems(opt: argparse.Namespace) -> Iterator[str]:
     yield from _student_problems(opt)
     yield from keyframe_problems(opt)
     yield from distillation_problems(opt)
+    if opt.isTrain and opt.fp16 and getattr(opt, "autocast", "none") != "none":
+        yield f"--fp16 and --autocast {opt.autocast} both choose the training precision; pass one of them"
     if opt.openpose_only and opt.densepose_only:
         yield "--openpose_only and --densepose_only exclude each other; pass at most one"
     if opt.no_first_img and getattr(opt, "use_real_img", False):
@@ -295,6 +297,9 @@ def warn_ineffective(opt: argparse.Namespace) -> None:
     elif opt.fp16 and opt.device.type != "cuda":
         logger.warning("--fp16 has no effect on the %s: mixed precision training runs on CUDA only",
                        opt.device.type)
+    if opt.isTrain and getattr(opt, "autocast", "none") != "none" and opt.model not in VID2VID_MODELS:
+        logger.warning("--autocast %s has no effect on --model %s: bf16 training is implemented for %s",
+                       opt.autocast, opt.model, ", ".join(VID2VID_MODELS))
 
 
 # ---------------------------------------------------------------------- checks added in hardening round 2

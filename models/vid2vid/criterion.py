@@ -55,12 +55,15 @@ class Vid2VidCriterion(nn.Module):
         self.vgg = None if opt.no_vgg else VGGLoss(weights_path=opt.vgg_weights or None)
         self.face_box = face_box
 
-    def _adversarial(self, net: nn.Module, cond: Optional[Tensor], real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+    def _adversarial(self, net: nn.Module, cond: Optional[Tensor], real: Tensor, fake: Tensor,
+                     pred_real: Optional[list] = None) -> dict[str, Tensor]:
+        """D and G terms of ``net`` on (cond, real) and (cond, fake); ``pred_real``: ``net`` on the real side if
+        already computed."""
         opt = self.opt
         real_in = real if cond is None else torch.cat([cond, real], dim=1)
         fake_in = fake if cond is None else torch.cat([cond, fake], dim=1)
         return discriminator_losses(net, real_in, fake_in, self.gan, num_D=opt.num_D, n_layers_D=opt.n_layers_D,
-                                    lambda_feat=opt.lambda_feat, use_feat=not opt.no_ganFeat)
+                                    lambda_feat=opt.lambda_feat, use_feat=not opt.no_ganFeat, pred_real=pred_real)
 
     def frame_losses(self, batch: FrameBatch) -> dict[str, Tensor]:
         """The per-frame terms of one chunk (section 5.2 of the reference notes)."""
@@ -76,9 +79,13 @@ class Vid2VidCriterion(nn.Module):
                 losses["W"] = self.masked_l1(batch.weight, torch.zeros_like(batch.weight), batch.conf_ref)
         losses["G_VGG"] = zero
         if self.vgg is not None:
-            losses["G_VGG"] = (self.vgg(batch.fake, batch.real) + self.vgg(batch.fake_raw, batch.real)) * opt.lambda_feat
-        blended = self._adversarial(self.nets["D"], batch.label, batch.real, batch.fake)
-        raw = self._adversarial(self.nets["D"], batch.label, batch.real, batch.fake_raw)
+            target = self.vgg.target_features(batch.real)  # the real side once for both fakes
+            losses["G_VGG"] = (self.vgg(batch.fake, real_features=target)
+                               + self.vgg(batch.fake_raw, real_features=target)) * opt.lambda_feat
+        # The blended and the raw frame are scored against the same real sample: D runs on it once.
+        pred_real = self.nets["D"](torch.cat([batch.label, batch.real], dim=1))
+        blended = self._adversarial(self.nets["D"], batch.label, batch.real, batch.fake, pred_real)
+        raw = self._adversarial(self.nets["D"], batch.label, batch.real, batch.fake_raw, pred_real)
         losses.update({name: blended[name] + raw[name] for name in blended})
         warped_fake = warp(batch.fake_prev, batch.flow_ref).detach()
         losses["G_Warp"] = self.masked_l1(batch.fake, warped_fake, batch.conf_ref) * opt.lambda_T
