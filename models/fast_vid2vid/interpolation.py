@@ -1,33 +1,33 @@
-"""Motion-compensated interpolation between two generated key frames, occlusion- and label-aware.
+"""Motion-compensated interpolation between two generated key frames, trajectory-weighted and label-aware.
 
 Fast-Vid2Vid generates only key frames and fills the others with ffmpeg's ``minterpolate`` (block motion,
 key frames assumed evenly spaced). Here, for key frames ``key0`` at time ``t0`` and ``key1`` at ``t1`` and any
 in-between time ``t`` (fraction ``f = (t - t0) / (t1 - t0)``, so uneven key spacing is exact):
 
 1. **Flow both ways** between the keys with any flow callable (``flow_fn(current, previous)`` returns the flow
-   ``current -> previous`` in pixels, as :mod:`models.networks.flow.estimator`; OpenCV DIS by default).
-2. **Confirmation** of every key pixel: photometric agreement with the other key at ``p + F01(p)`` times
-   forward-backward consistency (``|F01 + F10(p + F01)|^2`` against ``0.01 (|F01|^2 + |F10|^2) + 0.5``, soft,
-   floored at 0.5 because the other direction's flow may be the wrong one), 0 where the flow leaves the
-   picture. A low value means the pixel is not matched in the other key (occluded there).
-3. **Flow to time t** by forward splatting: each pixel of key0 moves to ``p + f F01(p)`` (key1: ``p + (1 - f)
-   F10(p)``) and leaves its backward flow there, bilinearly; colliding pixels are ordered by confirmation
-   (softmax splatting), so a confirmed foreground hides the background it is about to cover. The splatted mass
-   is the *coverage* of time ``t`` by that key; holes (what the key does not show at ``t``) get their flow by
-   push-pull filling. Each key is then warped to ``t`` with :func:`models.networks.warp.warp`.
-4. **Blending**, per pixel, with weights ``w_k = (c_k + eta) (s_k a_k + eps n_k + floor)``: ``s`` the linear
-   temporal weights (``1 - f``, ``f``), ``c`` coverage, ``a`` the splatted confirmation, ``n`` a sharpened
-   temporal weight (``s^4`` normalised) that picks the nearer key. So: seen and confirmed by both keys ->
-   linear blend of the two motion-compensated keys; seen by one key only (an occlusion) -> that key; seen by
-   both but confirmed by neither (e.g. an object that appears between the keys), or by neither -> the
-   **nearest key**, warped (the fallback).
-5. **Label-aware rule** (vid2vid knows the label maps of the in-between frames): with ``labels0``,
-   ``labels1`` and the labels at ``t``, each key's source pixel must carry the label the frame has at ``t``.
-   Where it does not, the source is moved to the nearest pixel of the key (within ``label_search_radius``
-   pixels around the flow's source) with that label. Then, where exactly one key has a matching source, only
-   that key is used; where neither has one (the class at ``t`` is in neither key nearby), the weights of step 4
-   stand. This fixes thin structures and boundaries the flow smears, and regions whose labels appear or change
-   between the keys.
+   ``current -> previous`` in pixels, as :mod:`models.networks.flow.estimator`; OpenCV DIS by default), once
+   per gap.
+2. **Trajectories** (``method="trajectories"``, the default): each pixel ``p`` of the frame at ``t`` tries
+   straight key0 -> key1 motions ``v``: ``F01`` and ``-F10`` read at ``p`` and at a few offsets around it. Along
+   ``v`` the point lies at ``p - f v`` in key0 and ``p + (1 - f) v`` in key1; the candidate's value is the linear
+   blend of the keys sampled there, its weight ``softmax(-d / temperature)`` with ``d`` the keys' disagreement
+   along it (windowed mean absolute difference). A clear match wins; equally good ones are averaged (the
+   least-squares guess when the motion is uncertain). The plain bidirectional backward warp is the mixture of
+   the two offset-0 candidates, wrong along motion boundaries; this fixes that without splatting.
+3. **Label-aware rule** (vid2vid knows the label maps of the in-between frames): with ``labels0``,
+   ``labels1`` and the labels at ``t``, each key's (weighted) source must carry the label the frame has at
+   ``t``. Where both do, step 2 stands. Otherwise each source is moved to the nearest pixel of its key (within
+   ``label_search_radius``) with that label, and the keys whose source then matches are blended linearly in
+   time (exactly one: that key only); where neither matches, step 2 stands. This fixes thin structures and
+   boundaries the flow smears, and regions whose labels appear or change between the keys.
+
+``method="splat"`` is the first version, kept for comparison (``bench/interpolation.py``): every key pixel is
+rated by forward-backward and photometric **confirmation**; each key is **forward-splatted** to time ``t``
+(softmax splatting ordered by confirmation, push-pull hole filling) and warped with
+:func:`models.networks.warp.warp`; the two are **blended** with weights ``w_k = (c_k + eta) (s_k a_k + eps n_k +
+floor)`` (``s`` linear temporal weights, ``c`` coverage, ``a`` splatted confirmation, ``n`` a sharpened
+temporal weight picking the nearer key): occlusions take the key that sees the pixel, unconfirmed regions the
+nearest key; then the label rule as above (where exactly one key's snapped source matches, that key only).
 
 :class:`GapInterpolator` holds only the two keys around the current gap (and their flows), so memory stays
 flat over a sequence; :func:`interpolate_gap` is the one-call form.
