@@ -48,7 +48,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import cv2
 import numpy as np
@@ -296,20 +296,25 @@ def evaluate_sequence(photos: list[np.ndarray], labels: list[np.ndarray], policy
     first = min(policy.n_frames_G, len(photos)) - 1
     generated = [k for k in keys if k >= first]
     targets = [f for f in range(first, len(photos)) if f not in keys]
-    results: dict[str, Frames] = {}
-    results["ours"], _ = run_ours(photos, None, generated, targets)
-    results["ours + labels"], _ = run_ours(photos, labels, generated, targets)
-    results["splatting (previous)"], _ = run_ours(photos, None, generated, targets, SPLAT)
-    results["splatting (previous) + labels"], _ = run_ours(photos, labels, generated, targets, SPLAT)
-    results["plain bidirectional warp"] = run_plain(photos, generated, targets)
-    results["nearest key"] = run_nearest(photos, generated, targets)
-    results["cross-fade"] = run_crossfade(photos, generated, targets)
+    makers: dict[str, Callable[[], Frames]] = {
+        "ours": lambda: run_ours(photos, None, generated, targets)[0],
+        "ours + labels": lambda: run_ours(photos, labels, generated, targets)[0],
+        "splatting (previous)": lambda: run_ours(photos, None, generated, targets, SPLAT)[0],
+        "splatting (previous) + labels": lambda: run_ours(photos, labels, generated, targets, SPLAT)[0],
+        "plain bidirectional warp": lambda: run_plain(photos, generated, targets),
+        "nearest key": lambda: run_nearest(photos, generated, targets),
+        "cross-fade": lambda: run_crossfade(photos, generated, targets),
+    }
+    wanted = set(args.rows.split(",")) if args.rows else None
+    results = {name: make() for name, make in makers.items() if wanted is None or name in wanted}
     if not args.no_ffmpeg:
         with tempfile.TemporaryDirectory() as work:
-            results["minterpolate (published)"] = run_minterpolate_published(
-                photos, generated, first, Path(work) / "published", args.verbose)
-            results["minterpolate (timestamps)"] = run_minterpolate_timestamps(
-                photos, generated, Path(work) / "timestamps", args.verbose)
+            if wanted is None or "minterpolate (published)" in wanted:
+                results["minterpolate (published)"] = run_minterpolate_published(
+                    photos, generated, first, Path(work) / "published", args.verbose)
+            if wanted is None or "minterpolate (timestamps)" in wanted:
+                results["minterpolate (timestamps)"] = run_minterpolate_timestamps(
+                    photos, generated, Path(work) / "timestamps", args.verbose)
     return results, keys, targets, first
 
 
@@ -360,6 +365,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--max_key_gap", type=int, default=0, help="largest allowed key gap in frames (0: none)")
     parser.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds of the speed measurement (0: none)")
+    parser.add_argument("--rows", default="", help="comma-separated methods to run (default: all)")
     parser.add_argument("--partial_tables", action="store_true", help="also print the table after each sequence")
     parser.add_argument("--no_ffmpeg", action="store_true", help="skip the minterpolate baselines")
     parser.add_argument("--verbose", action="store_true", help="print the ffmpeg commands")
@@ -374,13 +380,15 @@ def main(argv: Optional[list[str]] = None) -> None:
     names = sorted(p.name for p in (args.dataroot / "train_B").iterdir() if p.is_dir())
     names = names[: args.sequences] if args.sequences else names
     sequences = {name: load_sequence(args.dataroot, name, (args.width, args.height)) for name in names}
-    flows = {name: real_flows(photos, args.n_frames_G - 1) for name, (photos, _) in sequences.items()}
+    flows: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}  # the real frames' flows, made once
     for setting in filter(None, (part.strip() for part in args.settings.split(","))):
         policy = policy_of(setting, args)
         totals: dict[str, tuple[list[tuple], list[float]]] = {}
         interpolated = 0
         for name, (photos, labels) in sequences.items():
             results, keys, targets, first = evaluate_sequence(photos, labels, policy, args)
+            if name not in flows:
+                flows[name] = real_flows(photos, first)
             for method, (quality, errors) in score(results, photos, targets, first, flows[name]).items():
                 totals.setdefault(method, ([], []))
                 totals[method][0].extend(quality)
