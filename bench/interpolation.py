@@ -362,6 +362,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--settings", default="2,3,4,published",
                         help="comma-separated key rules: an interval in frames, or 'published'")
     parser.add_argument("--sequences", type=int, default=0, help="use only the first N sequences (0: all)")
+    parser.add_argument("--names", default="", help="comma-separated sequence names to use (default: all)")
     parser.add_argument("--max_key_gap", type=int, default=0, help="largest allowed key gap in frames (0: none)")
     parser.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds of the speed measurement (0: none)")
@@ -379,6 +380,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     cv2.setNumThreads(args.threads)
     names = sorted(p.name for p in (args.dataroot / "train_B").iterdir() if p.is_dir())
     names = names[: args.sequences] if args.sequences else names
+    names = [name for name in names if name in args.names.split(",")] if args.names else names
     sequences = {name: load_sequence(args.dataroot, name, (args.width, args.height)) for name in names}
     flows: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}  # the real frames' flows, made once
     for setting in filter(None, (part.strip() for part in args.settings.split(","))):
