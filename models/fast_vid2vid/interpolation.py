@@ -1,33 +1,33 @@
-"""Motion-compensated interpolation between two generated key frames, occlusion- and label-aware.
+"""Motion-compensated interpolation between two generated key frames, trajectory-weighted and label-aware.
 
 Fast-Vid2Vid generates only key frames and fills the others with ffmpeg's ``minterpolate`` (block motion,
 key frames assumed evenly spaced). Here, for key frames ``key0`` at time ``t0`` and ``key1`` at ``t1`` and any
 in-between time ``t`` (fraction ``f = (t - t0) / (t1 - t0)``, so uneven key spacing is exact):
 
 1. **Flow both ways** between the keys with any flow callable (``flow_fn(current, previous)`` returns the flow
-   ``current -> previous`` in pixels, as :mod:`models.networks.flow.estimator`; OpenCV DIS by default).
-2. **Confirmation** of every key pixel: photometric agreement with the other key at ``p + F01(p)`` times
-   forward-backward consistency (``|F01 + F10(p + F01)|^2`` against ``0.01 (|F01|^2 + |F10|^2) + 0.5``, soft,
-   floored at 0.5 because the other direction's flow may be the wrong one), 0 where the flow leaves the
-   picture. A low value means the pixel is not matched in the other key (occluded there).
-3. **Flow to time t** by forward splatting: each pixel of key0 moves to ``p + f F01(p)`` (key1: ``p + (1 - f)
-   F10(p)``) and leaves its backward flow there, bilinearly; colliding pixels are ordered by confirmation
-   (softmax splatting), so a confirmed foreground hides the background it is about to cover. The splatted mass
-   is the *coverage* of time ``t`` by that key; holes (what the key does not show at ``t``) get their flow by
-   push-pull filling. Each key is then warped to ``t`` with :func:`models.networks.warp.warp`.
-4. **Blending**, per pixel, with weights ``w_k = (c_k + eta) (s_k a_k + eps n_k + floor)``: ``s`` the linear
-   temporal weights (``1 - f``, ``f``), ``c`` coverage, ``a`` the splatted confirmation, ``n`` a sharpened
-   temporal weight (``s^4`` normalised) that picks the nearer key. So: seen and confirmed by both keys ->
-   linear blend of the two motion-compensated keys; seen by one key only (an occlusion) -> that key; seen by
-   both but confirmed by neither (e.g. an object that appears between the keys), or by neither -> the
-   **nearest key**, warped (the fallback).
-5. **Label-aware rule** (vid2vid knows the label maps of the in-between frames): with ``labels0``,
-   ``labels1`` and the labels at ``t``, each key's source pixel must carry the label the frame has at ``t``.
-   Where it does not, the source is moved to the nearest pixel of the key (within ``label_search_radius``
-   pixels around the flow's source) with that label. Then, where exactly one key has a matching source, only
-   that key is used; where neither has one (the class at ``t`` is in neither key nearby), the weights of step 4
-   stand. This fixes thin structures and boundaries the flow smears, and regions whose labels appear or change
-   between the keys.
+   ``current -> previous`` in pixels, as :mod:`models.networks.flow.estimator`; OpenCV DIS by default), once
+   per gap.
+2. **Trajectories** (``method="trajectories"``, the default): each pixel ``p`` of the frame at ``t`` tries
+   straight key0 -> key1 motions ``v``: ``F01`` and ``-F10`` read at ``p`` and at a few offsets around it. Along
+   ``v`` the point lies at ``p - f v`` in key0 and ``p + (1 - f) v`` in key1; the candidate's value is the linear
+   blend of the keys sampled there, its weight ``softmax(-d / temperature)`` with ``d`` the keys' disagreement
+   along it (windowed mean absolute difference). A clear match wins; equally good ones are averaged (the
+   least-squares guess when the motion is uncertain). The plain bidirectional backward warp is the mixture of
+   the two offset-0 candidates, wrong along motion boundaries; this fixes that without splatting.
+3. **Label-aware rule** (vid2vid knows the label maps of the in-between frames): with ``labels0``,
+   ``labels1`` and the labels at ``t``, each key's (weighted) source must carry the label the frame has at
+   ``t``. Where both do, step 2 stands. Otherwise each source is moved to the nearest pixel of its key (within
+   ``label_search_radius``) with that label, and the keys whose source then matches are blended linearly in
+   time (exactly one: that key only); where neither matches, step 2 stands. This fixes thin structures and
+   boundaries the flow smears, and regions whose labels appear or change between the keys.
+
+``method="splat"`` is the first version, kept for comparison (``bench/interpolation.py``): every key pixel is
+rated by forward-backward and photometric **confirmation**; each key is **forward-splatted** to time ``t``
+(softmax splatting ordered by confirmation, push-pull hole filling) and warped with
+:func:`models.networks.warp.warp`; the two are **blended** with weights ``w_k = (c_k + eta) (s_k a_k + eps n_k +
+floor)`` (``s`` linear temporal weights, ``c`` coverage, ``a`` splatted confirmation, ``n`` a sharpened
+temporal weight picking the nearer key): occlusions take the key that sees the pixel, unconfirmed regions the
+nearest key; then the label rule as above (where exactly one key's snapped source matches, that key only).
 
 :class:`GapInterpolator` holds only the two keys around the current gap (and their flows), so memory stays
 flat over a sequence; :func:`interpolate_gap` is the one-call form.
@@ -65,6 +65,15 @@ class InterpolationConfig:
         floor_weight: Smallest weight of a covering key, however far and unconfirmed.
         label_search_radius: Pixels searched around a source whose label does not match (0: no search);
             8 suits 512x256, scale it with the frame width.
+        method: How each key reaches time ``t``: ``"trajectories"`` (candidate straight trajectories weighted
+            by how well the two keys agree along them; the default) or ``"splat"`` (forward splatting with
+            occlusion reasoning, the first version; kept for comparison).
+        trajectory_offsets: ``"trajectories"``: pixel offsets (x, y) whose key-to-key motions are also tried
+            at each pixel ((0, 0): the pixel's own).
+        match_radius: ``"trajectories"``: the keys' disagreement along a trajectory is averaged over a
+            ``2 r + 1`` square window.
+        match_temperature: ``"trajectories"``: softmax temperature of the candidates' weights, in units of
+            the window's mean absolute RGB difference summed over channels ([-1, 1] images).
     """
 
     fb_relative: float = 0.01
@@ -77,6 +86,10 @@ class InterpolationConfig:
     hole_weight: float = 1e-8
     floor_weight: float = 1e-6
     label_search_radius: int = 8
+    method: str = "trajectories"
+    trajectory_offsets: tuple[tuple[int, int], ...] = ((0, 0), (4, 0), (-4, 0), (0, 4), (0, -4))
+    match_radius: int = 3
+    match_temperature: float = 0.4
 
 
 class InterpolatedFrame(NamedTuple):
@@ -236,6 +249,24 @@ def _offsets(radius: int) -> list[tuple[int, int]]:
     return sorted(found, key=lambda o: (o[0] ** 2 + o[1] ** 2, o[1], o[0]))
 
 
+def _sources(flow_t: Tensor) -> Tensor:
+    """(2, H * W) integer source pixels ``round(p + flow_t(p))`` of a (1, 2, H, W) flow."""
+    height, width = flow_t.shape[-2:]
+    return (_pixel_grid(height, width, flow_t) + flow_t[0]).round().long().reshape(2, -1)
+
+
+def source_matches(flow_t: Tensor, key_labels: Tensor, labels_t: Tensor) -> Tensor:
+    """(H, W) bool: whether the key pixel nearest to ``p + flow_t(p)`` carries the label ``labels_t(p)``.
+
+    Args:
+        flow_t: (1, 2, H, W) backward flow from time ``t`` into the key.
+        key_labels: (H, W) int64 label ids of the key.
+        labels_t: (H, W) int64 label ids at time ``t``.
+    """
+    source = _sources(flow_t)
+    return (_lookup(key_labels, source[0], source[1]) == labels_t.reshape(-1)).view(labels_t.shape)
+
+
 def snap_to_labels(flow_t: Tensor, key_labels: Tensor, labels_t: Tensor, radius: int) -> tuple[Tensor, Tensor]:
     """Move each source whose label differs from the label at ``t`` to the nearest key pixel that has it.
 
@@ -249,8 +280,8 @@ def snap_to_labels(flow_t: Tensor, key_labels: Tensor, labels_t: Tensor, radius:
         The corrected flow (1, 2, H, W) and (H, W) bool: whether the (corrected) source carries ``labels_t``.
     """
     height, width = labels_t.shape
-    source = (_pixel_grid(height, width, flow_t) + flow_t[0]).round().long().reshape(2, -1)
-    matched = (_lookup(key_labels, source[0], source[1]) == labels_t.reshape(-1)).view(height, width)
+    source = _sources(flow_t)
+    matched = source_matches(flow_t, key_labels, labels_t)
     near = (source[0] >= -radius) & (source[0] < width + radius) & (source[1] >= -radius) \
         & (source[1] < height + radius)  # sources farther out cannot reach the picture
     todo = (~matched.reshape(-1) & near).nonzero().squeeze(1)
@@ -294,6 +325,78 @@ def blend_weights(fraction: float, coverage: Tensor, confirmed: Tensor, cfg: Int
     return (coverage + cfg.hole_weight) * (linear * confirmed + cfg.unconfirmed_weight * nearest + cfg.floor_weight)
 
 
+def shifted(field: Tensor, dx: int, dy: int) -> Tensor:
+    """``field`` read ``(dx, dy)`` pixels away: out(p) = field(p + (dx, dy)), the border replicated.
+
+    Args:
+        field: (N, C, H, W).
+        dx, dy: Integer offsets in pixels.
+
+    Returns:
+        (N, C, H, W).
+    """
+    if dx == 0 and dy == 0:
+        return field
+    height, width = field.shape[-2:]
+    padded = F.pad(field, (abs(dx), abs(dx), abs(dy), abs(dy)), mode="replicate")
+    return padded[..., abs(dy) + dy: abs(dy) + dy + height, abs(dx) + dx: abs(dx) + dx + width]
+
+
+def box_mean(values: Tensor, radius: int) -> Tensor:
+    """Mean over the ``2 radius + 1`` square around each pixel, the border replicated: (N, C, H, W) -> same."""
+    if radius <= 0:
+        return values
+    padded = F.pad(values, (radius, radius, radius, radius), mode="replicate")
+    return F.avg_pool2d(padded, 2 * radius + 1, stride=1)
+
+
+def candidate_motions(flows: Tensor, offsets: Sequence[tuple[int, int]]) -> Tensor:
+    """Key0 -> key1 motions to try at every pixel: ``F01`` and ``-F10``, each read at every offset.
+
+    Args:
+        flows: (2, 2, H, W) ``[F01, F10]`` in pixels.
+        offsets: Pixel offsets (x, y), (0, 0) for the pixel itself.
+
+    Returns:
+        (2 * len(offsets), 2, H, W): ``v`` with a point at ``p - t v`` in key0 and ``p + (1 - t) v`` in key1.
+    """
+    both = torch.stack([flows[0], -flows[1]])
+    return torch.cat([shifted(both, dx, dy) for dx, dy in offsets])
+
+
+def trajectory_blend(key0: Tensor, key1: Tensor, motions: Tensor, fraction: float,
+                     cfg: InterpolationConfig) -> tuple[Tensor, Tensor]:
+    """The frame at ``fraction`` as a mixture of straight trajectories through each pixel, weighted by how well
+    the two keys agree along them.
+
+    Each candidate motion ``v`` puts the pixel's point at ``p - f v`` in key0 and ``p + (1 - f) v`` in key1;
+    the keys sampled there are blended linearly in time. A candidate's weight is
+    ``softmax(-d / temperature)`` over the candidates, ``d`` being the window mean of ``|key0 - key1|``
+    (summed over RGB) along it. The plain bidirectional warp (key0 at ``p + f F10(p)``, key1 at
+    ``p + (1 - f) F01(p)``) is the offset-(0, 0) pair's mixture; where several motions match, they are
+    averaged, which is what a mean-squared-error-optimal guess does when the motion is uncertain.
+
+    Args:
+        key0, key1: (1, 3, H, W) in [-1, 1].
+        motions: (K, 2, H, W) candidate motions (:func:`candidate_motions`).
+        fraction: ``f`` in [0, 1].
+        cfg: Constants (``match_radius``, ``match_temperature``).
+
+    Returns:
+        The image (1, 3, H, W) and the weighted flows from time ``t`` into each key (2, 2, H, W): key0's
+        ``-f v`` and key1's ``(1 - f) v`` averaged with the candidates' weights.
+    """
+    count = motions.shape[0]
+    to_key0, to_key1 = -fraction * motions, (1 - fraction) * motions
+    seen0 = warp(key0.expand(count, -1, -1, -1), to_key0)
+    seen1 = warp(key1.expand(count, -1, -1, -1), to_key1)
+    disagreement = box_mean((seen0 - seen1).abs().sum(1, keepdim=True), cfg.match_radius)
+    weight = torch.softmax(-disagreement / cfg.match_temperature, dim=0)  # (K, 1, H, W)
+    image = ((1 - fraction) * seen0 + fraction * seen1).mul(weight).sum(0, keepdim=True)
+    flows_t = torch.stack([(to_key0 * weight).sum(0), (to_key1 * weight).sum(0)])
+    return image, flows_t
+
+
 # ---------------------------------------------------------------------------------------------- the gap
 def _as_labels(labels: Optional[Tensor], height: int, width: int, device: torch.device) -> Optional[Tensor]:
     """(H, W) integer labels (a (1, H, W) or (1, 1, H, W) map is squeezed) as int64 on ``device``, or None."""
@@ -320,11 +423,16 @@ class GapInterpolator:
     def __init__(self, flow_fn: FlowFn, config: InterpolationConfig = InterpolationConfig()) -> None:
         self.flow_fn, self.config = flow_fn, config
         self.keys: list[_Key] = []
+        if config.method not in METHODS:
+            raise ValueError(f"unknown interpolation method {config.method!r}; choose one of {sorted(METHODS)}")
+        self._flows: Optional[Tensor] = None  # (2, 2, H, W) [F01, F10] of the current gap
         self._motion: Optional[tuple[Tensor, Tensor]] = None  # flows (2, 2, H, W), confirmation (2, 1, H, W)
+        self._motions: Optional[Tensor] = None  # (K, 2, H, W) candidate motions of the current gap
 
     def reset(self) -> None:
         """Forget the keys (a new sequence starts)."""
-        self.keys, self._motion = [], None
+        self.keys = []
+        self._flows = self._motion = self._motions = None
 
     def push_key(self, image: Tensor, time: float, labels: Optional[Tensor] = None) -> None:
         """Add the next key frame; the one before the previous key is dropped.
@@ -340,15 +448,27 @@ class GapInterpolator:
                              f"{tuple(image.shape)} after t={self.keys[-1].time} {tuple(self.keys[-1].image.shape)}")
         key = _Key(image, float(time), _as_labels(labels, *image.shape[-2:], image.device))
         self.keys = (self.keys + [key])[-2:]
-        self._motion = None
+        self._flows = self._motion = self._motions = None
+
+    def _gap_flows(self) -> Tensor:
+        """Flows ``[F01, F10]`` (2, 2, H, W) of the current gap, computed once."""
+        if len(self.keys) < 2:
+            raise RuntimeError("push two key frames before interpolating")
+        if self._flows is None:
+            self._flows = key_flows(self.keys[0].image, self.keys[1].image, self.flow_fn)
+        return self._flows
+
+    def _gap_trajectories(self) -> Tensor:
+        """Candidate motions (K, 2, H, W) of the current gap (:func:`candidate_motions`, cached)."""
+        if self._motions is None:
+            self._motions = candidate_motions(self._gap_flows(), self.config.trajectory_offsets)
+        return self._motions
 
     def _gap_motion(self) -> tuple[Tensor, Tensor]:
         """Flows ``[F01, F10]`` (2, 2, H, W) and confirmations (2, 1, H, W) of the current gap (cached)."""
-        if len(self.keys) < 2:
-            raise RuntimeError("push two key frames before interpolating")
         if self._motion is None:
             key0, key1 = self.keys[0].image, self.keys[1].image
-            flows = key_flows(key0, key1, self.flow_fn)
+            flows = self._gap_flows()
             confirmed = torch.cat([confirmation(key0, key1, flows[0:1], flows[1:2], self.config),
                                    confirmation(key1, key0, flows[1:2], flows[0:1], self.config)])
             self._motion = (flows, confirmed)
@@ -362,29 +482,66 @@ class GapInterpolator:
             time: Time stamp in ``[t0, t1]`` (true frame index: uneven key spacing is exact).
             labels: Optional (H, W) label ids at ``time``; used when both keys have labels too.
         """
-        flows, confirmed = self._gap_motion()
+        if len(self.keys) < 2:
+            raise RuntimeError("push two key frames before interpolating")
         (key0, t0, labels0), (key1, t1, labels1) = self.keys
         fraction = (float(time) - t0) / (t1 - t0)
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"time {time} is outside the gap [{t0}, {t1}]")
         labels_t = _as_labels(labels, *key0.shape[-2:], key0.device)
         use_labels = labels_t is not None and labels0 is not None and labels1 is not None
+        return METHODS[self.config.method](self, fraction, labels_t if use_labels else None)
+
+    def _splat_frame(self, fraction: float, labels_t: Optional[Tensor]) -> InterpolatedFrame:
+        """``method="splat"``: forward-splatted flows to time t, occlusion-aware blend, the label rule."""
+        flows, confirmed = self._gap_motion()
+        (key0, _, labels0), (key1, _, labels1) = self.keys
         warped, coverage, confirmed_t, matches = [], [], [], []
         for k, (key, key_labels, share) in enumerate(((key0, labels0, fraction), (key1, labels1, 1 - fraction))):
             flow_t, cover, conf = flow_to_time(flows[k:k + 1], confirmed[k:k + 1], share, self.config)
-            if use_labels:
+            if labels_t is not None:
                 flow_t, match = snap_to_labels(flow_t, key_labels, labels_t, self.config.label_search_radius)
                 matches.append(match)
             warped.append(warp(key, flow_t))
             coverage.append(cover)
             confirmed_t.append(conf)
         weights = blend_weights(fraction, torch.cat(coverage), torch.cat(confirmed_t), self.config)
-        label_match = torch.stack(matches) if use_labels else None
+        label_match = torch.stack(matches) if labels_t is not None else None
         if label_match is not None:  # where exactly one key's source has the right label, use that key only
             only_other = label_match.flip(0) & ~label_match
             weights = weights * (~only_other).unsqueeze(1).to(weights.dtype)
         share1 = weights[1] / weights.sum(0).clamp_min(1e-30)
         image = (1 - share1) * warped[0][0] + share1 * warped[1][0]
+        return InterpolatedFrame(image.clamp(-1, 1), share1, label_match)
+
+    def _trajectory_frame(self, fraction: float, labels_t: Optional[Tensor]) -> InterpolatedFrame:
+        """``method="trajectories"``: the mixture of :func:`trajectory_blend`, then the label rule.
+
+        With labels, each key's (weighted) source must carry the label at ``t``. Where both do, the mixture
+        stands. Elsewhere each source is moved onto the right label (:func:`snap_to_labels`) and the keys whose
+        moved source matches are blended linearly in time (exactly one: that key alone); where neither
+        matches, the mixture stands.
+        """
+        (key0, _, labels0), (key1, _, labels1) = self.keys
+        motions = self._gap_trajectories()
+        image, flows_t = trajectory_blend(key0, key1, motions, fraction, self.config)
+        share1 = torch.full_like(image[0, :1], fraction)
+        if labels_t is None:
+            return InterpolatedFrame(image[0].clamp(-1, 1), share1, None)
+        before, after, snapped = [], [], []
+        for k, key_labels in enumerate((labels0, labels1)):
+            before.append(source_matches(flows_t[k:k + 1], key_labels, labels_t))
+            flow_k, match = snap_to_labels(flows_t[k:k + 1], key_labels, labels_t, self.config.label_search_radius)
+            after.append(match)
+            snapped.append(flow_k)
+        label_match = torch.stack(after)
+        linear = label_match.new_tensor([1.0 - fraction, fraction], dtype=image.dtype).view(2, 1, 1)
+        weights = linear * label_match.to(image.dtype)
+        relabel = ~(before[0] & before[1]) & label_match.any(0)
+        label_share1 = weights[1] / weights.sum(0).clamp_min(1e-30)
+        relabelled = (1 - label_share1) * warp(key0, snapped[0])[0] + label_share1 * warp(key1, snapped[1])[0]
+        image = torch.where(relabel, relabelled, image[0])
+        share1 = torch.where(relabel, label_share1, share1[0]).unsqueeze(0)
         return InterpolatedFrame(image.clamp(-1, 1), share1, label_match)
 
     def fill(self, times: Sequence[float], labels: Optional[Sequence[Tensor]] = None) -> list[Tensor]:
@@ -397,6 +554,13 @@ class GapInterpolator:
         if labels is not None and len(labels) != len(times):
             raise ValueError(f"got {len(labels)} label maps for {len(times)} times")
         return [self.frame_at(t, None if labels is None else labels[i]).image for i, t in enumerate(times)]
+
+
+#: How each key reaches time t (``InterpolationConfig.method``): a frame maker per name.
+METHODS: dict[str, Callable[[GapInterpolator, float, Optional[Tensor]], InterpolatedFrame]] = {
+    "trajectories": GapInterpolator._trajectory_frame,
+    "splat": GapInterpolator._splat_frame,
+}
 
 
 def interpolate_gap(key0: Tensor, key1: Tensor, fractions: Sequence[float], flow_fn: FlowFn, *,

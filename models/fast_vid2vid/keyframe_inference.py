@@ -50,6 +50,8 @@ from util.visualizer import frame_names
 KEY, INTERPOLATED = "key", "interpolated"
 #: Label search radius of the interpolation at 512 px width; scaled with the frame width.
 SEARCH_RADIUS_AT_512 = 8
+#: Offset of the interpolation's neighbouring trajectories at 512 px width; scaled with the frame width.
+TRAJECTORY_OFFSET_AT_512 = 4
 
 
 @dataclass
@@ -233,9 +235,12 @@ class KeyframeInference(FrameGenerator):
 
 
 def scaled_config(width: int) -> InterpolationConfig:
-    """Interpolation constants with the label search radius scaled from 8 px at 512 px width."""
+    """Interpolation constants with the label search radius (8 px) and the trajectory offsets (4 px) scaled from
+    512 px width."""
     radius = max(1, round(SEARCH_RADIUS_AT_512 * width / 512))
-    return InterpolationConfig(label_search_radius=radius)
+    step = max(1, round(TRAJECTORY_OFFSET_AT_512 * width / 512))
+    offsets = ((0, 0), (step, 0), (-step, 0), (0, step), (0, -step))
+    return InterpolationConfig(label_search_radius=radius, trajectory_offsets=offsets)
 
 
 def with_keyframes(opt: argparse.Namespace, frames: FrameGenerator) -> FrameGenerator:
