@@ -11,8 +11,8 @@ A model (``models/<name>_model.py``) subclasses :class:`BaseModel` and implement
 - ``make_inference() -> FrameGenerator``: test-time generation; ``FrameGenerator.step(item)`` takes one test
   item (one input frame) and returns the frames that are finished, ``flush()`` the rest at the end.
 
-Optional: ``frames_per_clip`` (frames a training clip holds, default ``--n_frames_total``) and
-``render_visuals`` (training visuals as pictures). Checkpoints are written by :meth:`BaseModel.save` as one
+Optional: ``frames_per_clip`` (frames a training clip holds, default ``--n_frames_total``),
+``render_visuals`` (training visuals as pictures) and ``finish_training`` (after the last epoch). Checkpoints are written by :meth:`BaseModel.save` as one
 unit (see :mod:`util.checkpoint`).
 """
 
@@ -23,11 +23,12 @@ import logging
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from util.checkpoint import CheckpointError, CheckpointSet, cpu_state_dict, load_file, load_state_dict_strict
 from util.distributed import DistContext
@@ -139,6 +140,14 @@ class BaseModel(ABC):
     @abstractmethod
     def make_inference(self) -> FrameGenerator:
         """The test-time frame generator (networks loaded by :meth:`setup`)."""
+
+    def finish_training(self, make_dataset: Callable[[argparse.Namespace], Dataset]) -> None:
+        """Called once after the last epoch, before its checkpoint: work that reads the training set again
+        (the face single-frame model writes ``features.npy``). The base does nothing.
+
+        Args:
+            make_dataset: Builds the training dataset from (derived) options; models never import ``data/``.
+        """
 
     def frames_per_clip(self, longest_sequence: int) -> int:
         """Frames a training clip holds this epoch (conditioning frames included).

@@ -29,11 +29,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from models.base_model import BaseModel, FrameGenerator, StepResult, output_frame
 from models.single.face_first_frame import FaceFirstFrame, load_features
@@ -49,6 +50,7 @@ from models.vid2vid.criterion import check_finite, report_losses
 from models.vid2vid.inference import single_generator_size
 from options.base_options import add_single_generator_flags
 from util.checkpoint import CheckpointError, load_file
+from util.config import derive
 from util.distributed import average_gradients
 from util.image import input_visual, tensor2im
 from util.results_writer import OutputFrame
@@ -220,8 +222,7 @@ class SingleModel(BaseModel):
                           frames=fake.shape[0])
 
     def end_epoch(self, epoch: int, longest_sequence: int) -> None:
-        """Release the global generator after ``--niter_fix_global`` epochs, decay the learning rate, and after
-        the last epoch write the face features."""
+        """Release the global generator after ``--niter_fix_global`` epochs and decay the learning rate."""
         opt = self.opt
         if self.fix_global and epoch >= opt.niter_fix_global:
             self.fix_global = False
@@ -231,8 +232,12 @@ class SingleModel(BaseModel):
         for optimizer in (self.optimizer_G, self.optimizer_D):
             for group in optimizer.param_groups:
                 group["lr"] = self.lr
-        if self.face and epoch == opt.niter + opt.niter_decay and self.dist.is_main:
-            logger.info("face features written to %s", write_features(opt, self.encoder, self.device))
+
+    def finish_training(self, make_dataset: Callable[[argparse.Namespace], Dataset]) -> None:
+        """Faces: encode the training frames (not flipped) into ``features.npy`` beside the checkpoints."""
+        if self.face and self.dist.is_main:
+            dataset = make_dataset(derive(self.opt, no_flip=True))
+            logger.info("face features written to %s", write_features(self.opt, self.encoder, self.device, dataset))
 
     def training_state(self) -> dict:
         """Optimizers, learning rate, the fixed-global phase and the RNG state."""
@@ -268,7 +273,7 @@ class SingleModel(BaseModel):
             path = os.path.join(self.save_dir, FEATURES_FILE)
             if not os.path.isfile(path):
                 raise CheckpointError(f"{path} not found: it is written after the last training epoch; write it "
-                                      "now with `python -m models.single.features <the run's train.py flags>`")
+                                      "now with `python -m training.face_features <the run's train.py flags>`")
             face_first = FaceFirstFrame(self.generator, self.encoder, load_features(path))
         return SingleFrames(self, face_first)
 

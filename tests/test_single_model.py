@@ -155,7 +155,7 @@ def test_face_trains_writes_features_and_feeds_use_single_g(tmp_path):
     assert isinstance(features, dict) and set(features) <= set(range(7)) and 0 in features
     assert all(type(k) is int and v.shape == (n_frames, 17) for k, v in features.items())
     assert np.isclose(sum(v[0, -1] for v in features.values()), 32.0)  # areas in units of H*W/32
-    from models.single import features as single_features
+    from training import face_features as single_features
 
     (folder / "features.npy").unlink()  # written again from the checkpoint, two frames per sequence
     single_features.main(run + FACE + ["--n_feature_frames", "2"])

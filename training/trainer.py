@@ -152,6 +152,8 @@ class Trainer:
     def end_epoch(self, epoch: int) -> None:
         """Schedule updates, then the epoch's checkpoints (so a resume starts with the updated schedule)."""
         self.model.end_epoch(epoch, self.dataset.longest_sequence())
+        if epoch == self.opt.niter + self.opt.niter_decay:
+            self.model.finish_training(create_dataset)
         self.counters.epoch, self.counters.epoch_iter = epoch + 1, 0
         if epoch % self.opt.save_epoch_freq == 0:
             self.save(["latest", str(epoch)])
