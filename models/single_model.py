@@ -51,10 +51,8 @@ from models.vid2vid.inference import single_generator_size
 from options.base_options import add_single_generator_flags
 from util.checkpoint import CheckpointError, load_file
 from util.config import derive
-from util.distributed import average_gradients
 from util.image import input_visual, tensor2im
 from util.results_writer import OutputFrame
-from util.seed import get_rng_state, set_rng_state
 
 logger = logging.getLogger(__name__)
 
@@ -108,14 +106,8 @@ class SingleModel(BaseModel):
         self.lr = opt.lr
         self.fix_global = opt.niter_fix_global > 0 and isinstance(self.generator, LocalEnhancer)
         self._load_for_training()
-        self.optimizer_G = self._make_optimizer_G()
-        self.optimizer_D = torch.optim.Adam(net_d.parameters(), lr=self.lr, betas=(opt.beta1, 0.999))
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_fp16)
-
-    @property
-    def use_fp16(self) -> bool:
-        """Mixed precision only where it exists: ``--fp16`` on a CUDA device."""
-        return bool(self.opt.fp16) and self.device.type == "cuda"
+        self._make_optimizer_G()
+        self.add_optimizer("D", net_d.parameters(), self.lr)
 
     # ------------------------------------------------------------------ loading
     def _load_for_training(self) -> None:
@@ -149,12 +141,7 @@ class SingleModel(BaseModel):
             logger.info("--load_pretrain: no file for %s in %s; it keeps its initialisation", label,
                         self.opt.load_pretrain)
             return
-        net = self.networks[label]
-        own = net.state_dict()
-        state = load_file(path, self.device, what=f"network {label}")
-        fitting = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
-        net.load_state_dict(fitting, strict=False)
-        logger.info("%s: %d of %d tensors from %s", label, len(fitting), len(own), path)
+        logger.info("%s: %d tensors from %s", label, self.load_network_partially(label, path), path)
 
     def _make_optimizer_G(self) -> torch.optim.Adam:
         """Adam over the generator (only the finest enhancer while the global one is fixed) and the encoder."""
@@ -166,7 +153,7 @@ class SingleModel(BaseModel):
                 params.append(param)
         if self.face:
             params += list(self.encoder.parameters())
-        return torch.optim.Adam(params, lr=self.lr, betas=(self.opt.beta1, 0.999))
+        return self.add_optimizer("G", params, self.lr)
 
     # ------------------------------------------------------------------ generation
     def frame_inputs(self, batch: dict) -> FrameInputs:
@@ -205,18 +192,12 @@ class SingleModel(BaseModel):
     def train_sequence(self, batch: dict) -> StepResult:
         """One G step then one D step on every frame of the batch's clips."""
         inputs = self.frame_inputs(batch)
-        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_fp16):
+        with self.autocast():
             fake = self.generate(inputs)
             losses = self.losses(inputs, fake)
         check_finite(losses, [])
         loss_g = losses["G_GAN"] + losses["G_GAN_Feat"] + losses.get("G_VGG", 0.0)
-        loss_d = (losses["D_real"] + losses["D_fake"]) * 0.5
-        for loss, optimizer in ((loss_g, self.optimizer_G), (loss_d, self.optimizer_D)):
-            optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            average_gradients([p for group in optimizer.param_groups for p in group["params"]], self.dist)
-            self.scaler.step(optimizer)
-        self.scaler.update()
+        self.optimize({"G": loss_g, "D": (losses["D_real"] + losses["D_fake"]) * 0.5})
         visuals = {"input": inputs.shown[0], "fake_image": fake[0], "real_image": inputs.real[0]}
         return StepResult(report_losses(losses, []), {k: v.detach() for k, v in visuals.items()},
                           frames=fake.shape[0])
@@ -226,12 +207,10 @@ class SingleModel(BaseModel):
         opt = self.opt
         if self.fix_global and epoch >= opt.niter_fix_global:
             self.fix_global = False
-            self.optimizer_G = self._make_optimizer_G()
+            self._make_optimizer_G()
             logger.info("epoch %d: the whole generator trains from now on", epoch)
         self.lr = learning_rate(opt.lr, epoch + 1, opt.niter, opt.niter_decay)
-        for optimizer in (self.optimizer_G, self.optimizer_D):
-            for group in optimizer.param_groups:
-                group["lr"] = self.lr
+        self.set_learning_rate(self.lr)
 
     def finish_training(self, make_dataset: Callable[[argparse.Namespace], Dataset]) -> None:
         """Faces: encode the training frames (not flipped) into ``features.npy`` beside the checkpoints."""
@@ -239,23 +218,16 @@ class SingleModel(BaseModel):
             dataset = make_dataset(derive(self.opt, no_flip=True))
             logger.info("face features written to %s", write_features(self.opt, self.encoder, self.device, dataset))
 
-    def training_state(self) -> dict:
-        """Optimizers, learning rate, the fixed-global phase and the RNG state."""
-        return {"optimizer_G": self.optimizer_G.state_dict(), "optimizer_D": self.optimizer_D.state_dict(),
-                "lr": self.lr, "fix_global": self.fix_global, "scaler": self.scaler.state_dict(),
-                "rng": get_rng_state()}
+    def schedule_state(self) -> dict:
+        """The learning rate and the fixed-global phase."""
+        return {"lr": self.lr, "fix_global": self.fix_global}
 
-    def load_training_state(self, state: dict) -> None:
-        """Restore :meth:`training_state` (the optimizer is rebuilt first if the global phase has ended)."""
+    def load_schedule_state(self, state: dict) -> None:
+        """Both; the generator optimizer is rebuilt if the global phase has ended since."""
         self.lr = state["lr"]
         if self.fix_global != state["fix_global"]:
             self.fix_global = state["fix_global"]
-            self.optimizer_G = self._make_optimizer_G()
-        self.optimizer_G.load_state_dict(state["optimizer_G"])
-        self.optimizer_D.load_state_dict(state["optimizer_D"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
+            self._make_optimizer_G()
 
     def render_visuals(self, visuals: dict[str, Tensor]) -> dict[str, np.ndarray]:
         """Input map, generated and real frame as pictures."""
@@ -298,7 +270,7 @@ def single_networks(opt: argparse.Namespace) -> dict[str, nn.Module]:
         raise ValueError(f"--model single: no released single-frame layout for size {size}; choose one with "
                          f"--single_G_size {' / '.join(map(str, sorted(STREET_SINGLE_G)))} (the training "
                          "resolution stays --loadSize)")
-    return {f"G_{size}": define_single_G(argparse.Namespace(**{**vars(opt), "loadSize": size}))}
+    return {f"G_{size}": define_single_G(derive(opt, loadSize=size))}
 
 
 class SingleFrames(FrameGenerator):

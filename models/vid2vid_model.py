@@ -28,8 +28,8 @@ from models.vid2vid.criterion import FrameBatch, Vid2VidCriterion, check_finite,
 from models.vid2vid.inference import Vid2VidInference, single_generator_path, single_generator_size
 from models.vid2vid.visuals import render_visuals, visual_tensors
 from util.checkpoint import load_file, load_state_dict_strict
-from util.distributed import DistContext, average_gradients, min_over_ranks
-from util.seed import get_rng_state, set_rng_state
+from util.config import derive
+from util.distributed import DistContext, min_over_ranks
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,6 @@ class Vid2VidModel(BaseModel):
 
         self.flow = create_flow_estimator(opt.flow_backend, opt.flownet_checkpoint, self.d_device, opt.flow_cache)
         self.schedule = TrainingSchedule(opt, opt.n_gpus_gen if opt.batchSize == 1 else 1)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_fp16)
         self._make_optimizers()
         if opt.continue_train and os.path.isfile(self.network_path("G0", opt.which_epoch)):
             self._load_generator(opt.which_epoch, None, all_required=False)
@@ -106,7 +105,7 @@ class Vid2VidModel(BaseModel):
             self.inference.face_first = load_face_first_frame(folder, define_single_G(opt), define_single_E(opt),
                                                               self.device)
             return
-        single_opt = argparse.Namespace(**{**vars(opt), "loadSize": single_generator_size(opt)})
+        single_opt = derive(opt, loadSize=single_generator_size(opt))
         self.inference.load_single_generator(define_single_G(single_opt), single_generator_path(opt))
 
     def _face_box_fn(self):
@@ -129,12 +128,13 @@ class Vid2VidModel(BaseModel):
         return [p for net in chosen for p in net.parameters()]
 
     def _make_optimizers(self) -> None:
-        opt, schedule = self.opt, self.schedule
-        self.optimizer_G = torch.optim.Adam(self._generator_params(), lr=schedule.lr_g, betas=schedule.betas)
+        """G and the frame D (with the face D) at the schedule's rates and betas; each temporal D at ``--lr``."""
+        schedule = self.schedule
+        self.add_optimizer("G", self._generator_params(), schedule.lr_g, schedule.betas)
         d_params = [p for k in ("D", "D_f") if k in self.networks for p in self.networks[k].parameters()]
-        self.optimizer_D = torch.optim.Adam(d_params, lr=schedule.lr_d, betas=schedule.betas)
-        self.optimizers_D_T = [torch.optim.Adam(self.networks[f"D_T{s}"].parameters(), lr=opt.lr,
-                                                betas=(opt.beta1, 0.999)) for s in range(opt.n_scales_temporal)]
+        self.add_optimizer("D", d_params, schedule.lr_d, schedule.betas)
+        for s in range(self.opt.n_scales_temporal):
+            self.add_optimizer(f"D_T{s}", self.networks[f"D_T{s}"].parameters(), self.opt.lr)
 
     # ------------------------------------------------------------------ loading
     def _load_generator(self, epoch: str, folder: Optional[str], all_required: bool) -> None:
@@ -149,19 +149,9 @@ class Vid2VidModel(BaseModel):
             if not os.path.isfile(path):
                 logger.info("no checkpoint %s; %s keeps its initialisation", path, label)
             elif partial:
-                self._load_matching(label, load_file(path, self.d_device, what=f"network {label}"), path)
+                self.load_network_partially(label, path)
             else:
                 load_state_dict_strict(self.networks[label], load_file(path, self.d_device), source=path)
-
-    def _load_matching(self, label: str, state: dict, path: str) -> None:
-        """Copy the entries whose name and shape match; log what is left at initialisation."""
-        own = self.networks[label].state_dict()
-        kept = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
-        own.update(kept)
-        self.networks[label].load_state_dict(own)
-        left = sorted({k.split(".")[0] for k in own if k not in kept})
-        if left:
-            logger.warning("%s: %s loaded partially; left at initialisation: %s", label, path, ", ".join(left))
 
     # ------------------------------------------------------------------ generation
     def _unpack(self, data: dict) -> tuple[Tensor, Tensor, Optional[Tensor]]:
@@ -288,13 +278,13 @@ class Vid2VidModel(BaseModel):
         history, buffers = None, TemporalBuffers()
         losses, visuals, generated = {}, {}, 0
         for window in self.chunk_windows(n_frames):
-            with self._autocast():
+            with self.autocast():
                 chunk = self.generate_chunk(label[:, window], real[:, window],
                                             None if inst is None else inst[:, window], history)
                 frame_losses, temporal, buffers, refs = self.chunk_losses(chunk, history, buffers, window.start)
                 extra = self.extra_losses(chunk, history, refs, window.start)
             history = chunk.fake_last
-            self.optimize(frame_losses, temporal, extra)
+            self.step_chunk(frame_losses, temporal, extra)
             losses = report_losses({**frame_losses, **extra}, temporal)
             visuals = visual_tensors(chunk, refs, visuals, first=window.start == 0)
             generated += chunk.fake.shape[0] * chunk.fake.shape[1]
@@ -337,35 +327,16 @@ class Vid2VidModel(BaseModel):
         keys = content_keys(current, previous) if self.opt.flow_cache else None
         return self.flow(current, previous, keys=keys) if keys is not None else self.flow(current, previous)
 
-    def optimize(self, frame: dict, temporal: list, extra: Optional[dict] = None) -> None:
+    def step_chunk(self, frame: dict, temporal: list, extra: dict) -> None:
         """Three separate updates, in the reference's order: G, frame D, then each active temporal D.
 
         ``extra`` holds generator terms beyond vid2vid's (:meth:`extra_losses`), added to the G objective.
         """
-        extra = extra or {}
-        loss_g, loss_d, loss_d_t = total_losses(frame, temporal)
-        loss_g = loss_g + sum(extra.values())
         check_finite({**frame, **extra}, temporal)
-        pairs = [(loss_g, self.optimizer_G), (loss_d, self.optimizer_D)]
-        pairs += [(loss, self.optimizers_D_T[s]) for s, loss in enumerate(loss_d_t)]
-        for loss, optimizer in pairs:
-            optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            # Average before unscaling: the inf check then sees the same gradients in every process, so all
-            # processes skip (or take) the same fp16 steps.
-            average_gradients([p for group in optimizer.param_groups for p in group["params"]], self.dist)
-            self.scaler.unscale_(optimizer)
-            self.scaler.step(optimizer)
-        self.scaler.update()
-
-    def _autocast(self):
-        """float16 autocast for ``--fp16`` on CUDA (the reference's apex O1); a no-op elsewhere."""
-        return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_fp16)
-
-    @property
-    def use_fp16(self) -> bool:
-        """Mixed precision only where it exists: ``--fp16`` on a CUDA device."""
-        return bool(self.opt.fp16) and self.device.type == "cuda"
+        loss_g, loss_d, loss_d_t = total_losses(frame, temporal)
+        objectives = {"G": loss_g + sum(extra.values()), "D": loss_d}
+        objectives.update({f"D_T{s}": loss for s, loss in enumerate(loss_d_t)})
+        self.optimize(objectives)
 
     # ------------------------------------------------------------------ schedule
     def frames_per_clip(self, longest_sequence: int) -> int:
@@ -382,36 +353,30 @@ class Vid2VidModel(BaseModel):
 
     def _apply_learning_rate(self) -> None:
         """Set G and frame-D learning rates from the schedule (TTUR factors kept; temporal Ds not decayed)."""
-        for group in self.optimizer_G.param_groups:
-            group["lr"] = self.schedule.lr_g
-        for group in self.optimizer_D.param_groups:
-            group["lr"] = self.schedule.lr_d
+        self.set_learning_rate(self.schedule.lr_g, "G")
+        self.set_learning_rate(self.schedule.lr_d, "D")
 
     def unfreeze_all_scales(self) -> None:
         """After ``--niter_fix_global`` epochs: train every scale with a fresh Adam, as the reference."""
-        self.optimizer_G = torch.optim.Adam(self._generator_params(), lr=self.schedule.state.lr,
-                                            betas=(self.opt.beta1, 0.999))
+        self.add_optimizer("G", self._generator_params(), self.schedule.state.lr)
 
-    # ------------------------------------------------------------------ checkpoints and visuals
-    def training_state(self) -> dict:
-        """Optimizers, schedule and RNG state for an exact resume."""
-        return {"schedule": self.schedule.state_dict(), "rng": get_rng_state(),
-                "optimizer_G": self.optimizer_G.state_dict(), "optimizer_D": self.optimizer_D.state_dict(),
-                "optimizers_D_T": [o.state_dict() for o in self.optimizers_D_T], "scaler": self.scaler.state_dict()}
+    # ------------------------------------------------------------------ resume state and visuals
+    def schedule_state(self) -> dict:
+        """The schedule (learning rate, curriculum, coarse-to-fine)."""
+        return {"schedule": self.schedule.state_dict()}
 
-    def load_training_state(self, state: dict) -> None:
-        """Restore what :meth:`training_state` saved."""
+    def load_schedule_state(self, state: dict) -> None:
+        """The schedule; a fresh generator optimizer over every scale if the saved run had unfrozen them."""
         was_all = self.finetune_all
         self.schedule.load_state_dict(state["schedule"])
         if self.finetune_all and not was_all:
             self.unfreeze_all_scales()
-        self.optimizer_G.load_state_dict(state["optimizer_G"])
-        self.optimizer_D.load_state_dict(state["optimizer_D"])
-        for optimizer, opt_state in zip(self.optimizers_D_T, state["optimizers_D_T"]):
-            optimizer.load_state_dict(opt_state)
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
+
+    def upgrade_training_state(self, state: dict) -> dict:
+        """Before the base owned optimisation the temporal optimizers were one list, ``optimizers_D_T``."""
+        for s, opt_state in enumerate(state.pop("optimizers_D_T", [])):
+            state[f"optimizer_D_T{s}"] = opt_state
+        return super().upgrade_training_state(state)
 
     def render_visuals(self, visuals: dict[str, Tensor]) -> dict[str, np.ndarray]:
         """The last chunk's tensors -> pictures: input, frames, flows and confidences."""

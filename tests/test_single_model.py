@@ -116,12 +116,12 @@ def test_local_enhancer_trains_coarse_to_fine(cityscapes_root, tmp_path):
     assert not torch.equal(net.model1_1[1].weight, enhancer)
     resumed = create_model(opt)
     resumed.load_training_state(model.training_state())
-    assert len(resumed.optimizer_G.param_groups[0]["params"]) < len(params)
+    assert len(resumed.optimizers["G"].param_groups[0]["params"]) < len(params)
     model.end_epoch(1, 30)
     model.train_sequence(batch)
     assert not torch.equal(params["model.1.weight"], trunk["model.1.weight"])
     resumed.load_training_state(model.training_state())  # a resume after the fixed epochs trains everything
-    assert not resumed.fix_global and len(resumed.optimizer_G.param_groups[0]["params"]) == len(params)
+    assert not resumed.fix_global and len(resumed.optimizers["G"].param_groups[0]["params"]) == len(params)
 
 
 @pytest.mark.parametrize("config, flags", [

@@ -120,7 +120,7 @@ class DistillationModel(Vid2VidModel):
         """
         history, fakes, flows = None, [], []
         for window in self.chunk_windows(real.shape[1], partial=True):
-            with self._autocast():
+            with self.autocast():
                 chunk = self.generate_chunk(label[:, window], real[:, window],
                                             None if inst is None else inst[:, window], history,
                                             generator=self.teacher)
