@@ -4,7 +4,7 @@
 from setuptools import find_packages, setup
 
 EVAL = ["torchmetrics", "pytorch-fid", "lpips"]  # scripts/evaluate.py: SSIM/PSNR, FID Inception, LPIPS
-EXPORT = ["onnx", "onnxruntime"]  # scripts/export_onnx.py: write the generator step, check it with onnxruntime
+EXPORT = ["onnx", "onnxscript", "onnxruntime"]  # scripts/export_onnx.py: torch.export-based ONNX, onnxruntime check
 
 setup(
     name="vid2vid-rebuilt",

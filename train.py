@@ -9,9 +9,9 @@ import logging
 import sys
 from typing import Sequence
 
-from training.trainer import Trainer
 from models.vid2vid.criterion import NonFiniteLossError
 from options import TrainOptions
+from training.trainer import Trainer
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -159,8 +159,8 @@ def train_within_budget(train_argv: list[str], budget_s: float) -> dict:
     Saves the ``latest`` checkpoint unit on stopping and returns what the run got (steps, generated frames,
     epochs, CPU seconds of set-up and of training), also written to ``<name>/budget_summary.json``.
     """
-    from training.trainer import Trainer
     from options import TrainOptions
+    from training.trainer import Trainer
 
     started = time.process_time()
     options = TrainOptions()

@@ -23,11 +23,12 @@ unit (see :mod:`util.checkpoint`).
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -113,10 +114,24 @@ class BaseModel(ABC):
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_fp16)
 
+    #: Fewest ``--n_frames_G`` the model's generator accepts.
+    min_frames_G = 1
+
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
         """Add model-specific flags or change defaults; the base adds nothing."""
         return parser
+
+    @classmethod
+    def validate_options(cls, opt: argparse.Namespace) -> Iterator[str]:
+        """The model's own rules on parsed options, run by :func:`options.validation.validate` before any work:
+        one line per problem, naming the flag(s) and the fix. The base has none."""
+        return iter(())
+
+    @classmethod
+    def frame_divisor(cls, opt: argparse.Namespace) -> int:
+        """What both sides of a generated frame must be a multiple of (checked on the dataset's frames); 1: any."""
+        return 1
 
     # ------------------------------------------------------------------ the contract
     @abstractmethod
@@ -160,7 +175,19 @@ class BaseModel(ABC):
         """Training visuals as (H, W, 3) uint8 pictures; the base shows every tensor as an image in [-1, 1]."""
         return {name: tensor2im(value) for name, value in visuals.items()}
 
-    # ------------------------------------------------------------------ optimisation
+    # ------------------------------------------------------------------ losses and optimisation
+    def declare_loss_weights(self) -> dict[str, float]:
+        """The model's one table of generator terms: loss name -> weight, built from the flags. Terms are
+        computed unweighted, multiplied by their weight once (:func:`models.losses.weigh`), and the objective
+        is the sum of the terms the table names. The trainer prints it at the start of the log. The base
+        declares none."""
+        return {}
+
+    @functools.cached_property
+    def loss_weights(self) -> dict[str, float]:
+        """:meth:`declare_loss_weights`, built once (training options only: the weights are train flags)."""
+        return self.declare_loss_weights()
+
     @property
     def use_fp16(self) -> bool:
         """Mixed precision only where it exists: ``--fp16`` on a CUDA device."""

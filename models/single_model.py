@@ -37,19 +37,19 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from models.base_model import BaseModel, FrameGenerator, StepResult, output_frame
-from models.single.face_first_frame import FaceFirstFrame, load_features
-from models.losses import GANLoss, VGGLoss, discriminator_losses
+from models.losses import GANLoss, VGGLoss, discriminator_losses, weigh, weighted_total
 from models.networks import STREET_SINGLE_G, define_single_E, define_single_G
 from models.networks.blocks import init_weights
 from models.networks.discriminators import ImageDiscriminator
 from models.networks.input_encoding import encode_input
 from models.networks.pix2pixhd import LocalEnhancer
-from models.vid2vid.schedule import learning_rate
+from models.single.face_first_frame import FaceFirstFrame, load_features
 from models.single.features import FEATURES_FILE, write_features
 from models.vid2vid.criterion import check_finite, report_losses
 from models.vid2vid.inference import single_generator_size
+from models.vid2vid.schedule import learning_rate
 from options.base_options import add_single_generator_flags
-from util.checkpoint import CheckpointError, load_file
+from util.checkpoint import CheckpointError
 from util.config import derive
 from util.image import input_visual, tensor2im
 from util.results_writer import OutputFrame
@@ -183,11 +183,15 @@ class SingleModel(BaseModel):
         opt = self.opt
         losses = discriminator_losses(
             self.networks["D"], torch.cat([inputs.cond, inputs.real], dim=1), torch.cat([inputs.cond, fake], dim=1),
-            self.gan_loss, num_D=opt.num_D, n_layers_D=opt.n_layers_D, lambda_feat=opt.lambda_feat,
-            use_feat=not opt.no_ganFeat)
+            self.gan_loss, num_D=opt.num_D, n_layers_D=opt.n_layers_D, lambda_feat=1.0, use_feat=not opt.no_ganFeat)
         if self.vgg is not None:
-            losses["G_VGG"] = self.vgg(fake, inputs.real) * opt.lambda_feat
-        return losses
+            losses["G_VGG"] = self.vgg(fake, inputs.real)
+        generator = weigh({k: v for k, v in losses.items() if k.startswith("G_")}, self.loss_weights)
+        return {**losses, **generator}
+
+    def declare_loss_weights(self) -> dict[str, float]:
+        """pix2pixHD's generator terms: adversarial, feature matching and VGG (both ``--lambda_feat``)."""
+        return {"G_GAN": 1.0, "G_GAN_Feat": self.opt.lambda_feat, "G_VGG": self.opt.lambda_feat}
 
     def train_sequence(self, batch: dict) -> StepResult:
         """One G step then one D step on every frame of the batch's clips."""
@@ -196,8 +200,7 @@ class SingleModel(BaseModel):
             fake = self.generate(inputs)
             losses = self.losses(inputs, fake)
         check_finite(losses, [])
-        loss_g = losses["G_GAN"] + losses["G_GAN_Feat"] + losses.get("G_VGG", 0.0)
-        self.optimize({"G": loss_g, "D": (losses["D_real"] + losses["D_fake"]) * 0.5})
+        self.optimize({"G": weighted_total(losses, self.loss_weights), "D": (losses["D_real"] + losses["D_fake"]) * 0.5})
         visuals = {"input": inputs.shown[0], "fake_image": fake[0], "real_image": inputs.real[0]}
         return StepResult(report_losses(losses, []), {k: v.detach() for k, v in visuals.items()},
                           frames=fake.shape[0])

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from models.base_model import BaseModel, FrameGenerator, StepResult, output_frame
+from models.losses import weigh, weighted_total
 from models.networks import input_channels
 from models.networks.input_encoding import encode_input
 from models.vid2vid.schedule import learning_rate
@@ -38,6 +39,10 @@ class TemplateModel(BaseModel):
         """Add a flag of this model (only parsed when ``--model template``)."""
         parser.add_argument("--lambda_template", type=float, default=1.0, help="weight of the L1 loss (new)")
         return parser
+
+    def declare_loss_weights(self) -> dict[str, float]:
+        """The loss terms by name and their weights (printed at the start of the training log)."""
+        return {"G_L1": self.opt.lambda_template}
 
     def setup(self) -> None:
         """One 3x3 convolution from the input channels to RGB; Adam in training; weights loaded at test."""
@@ -66,10 +71,10 @@ class TemplateModel(BaseModel):
         target = batch["B"].to(self.device).flatten(0, 1)
         with self.autocast():
             fake = self.generate(encoded)
-            loss = torch.nn.functional.l1_loss(fake, target) * self.opt.lambda_template
-        self.optimize({"G": loss})
-        return StepResult({"G_L1": float(loss.detach())}, {"fake_image": fake[0].detach(), "real_image": target[0]},
-                          frames=fake.shape[0])
+            losses = weigh({"G_L1": torch.nn.functional.l1_loss(fake, target)}, self.loss_weights)
+        self.optimize({"G": weighted_total(losses, self.loss_weights)})
+        return StepResult({k: float(v.detach()) for k, v in losses.items()},
+                          {"fake_image": fake[0].detach(), "real_image": target[0]}, frames=fake.shape[0])
 
     def end_epoch(self, epoch: int, longest_sequence: int) -> None:
         """Linear learning-rate decay after ``--niter`` epochs, as vid2vid."""

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from models.vid2vid.temporal_groups import TemporalBuffers
 from models.vid2vid.criterion import total_losses
+from models.vid2vid.temporal_groups import TemporalBuffers
 from scripts.make_toy_dataset import make_toy_dataset
 from tests.ddp_worker import batch_of, build
 
@@ -32,7 +32,7 @@ def _averaged_step(model, batches: list) -> None:
         label, real, inst = model._unpack(batch)
         chunk = model.generate_chunk(label, real, inst, None)
         frame, temporal, _, _ = model.chunk_losses(chunk, None, TemporalBuffers(), 0)
-        loss_g, loss_d, loss_d_t = total_losses(frame, temporal)
+        loss_g, loss_d, loss_d_t = total_losses(frame, temporal, model.loss_weights)
         per_batch.append([loss_g, loss_d, *loss_d_t])
     optimizers = list(model.optimizers.values())  # G, D, then D_T0, D_T1, ...: the order of total_losses
     grads = []

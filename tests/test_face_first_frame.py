@@ -7,8 +7,8 @@ import argparse
 import numpy as np
 import torch
 
-from models.single.face_first_frame import load_face_first_frame, nearest_training_image
 from models.networks import define_single_E, define_single_G
+from models.single.face_first_frame import load_face_first_frame, nearest_training_image
 from util.checkpoint import atomic_save, cpu_state_dict
 
 

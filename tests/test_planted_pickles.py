@@ -80,8 +80,8 @@ def test_test_py_refuses_planted_generators(toy, tmp_path, planted):
 def test_face_first_frame_refuses_planted_files(tmp_path, file):
     import numpy as np
 
-    from models.single.face_first_frame import load_face_first_frame
     from models.networks import define_single_E, define_single_G
+    from models.single.face_first_frame import load_face_first_frame
     from tests.conftest import make_opt
 
     opt = make_opt(["--dataset_mode", "face", "--input_nc", "15", "--gpu_ids", "-1"], train=False)

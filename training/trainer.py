@@ -24,9 +24,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from data import create_dataset
-from training.sampler import EpochSampler, SeededItems
 from models import create_model
 from models.base_model import StepResult
+from models.losses import format_weights
+from training.sampler import EpochSampler, SeededItems
 from util.checkpoint import CheckpointError, recover_checkpoints
 from util.distributed import barrier, broadcast_parameters, cleanup_distributed, init_distributed
 from util.seed import seed_everything
@@ -72,6 +73,8 @@ class Trainer:
         broadcast_parameters(self.model.networks.values(), self.dist)
         self.counters = self._initial_counters()
         self.visualizer = Visualizer(opt, enabled=self.dist.is_main)
+        if self.model.loss_weights:
+            self.visualizer.vis_print(f"loss weights: {format_weights(self.model.loss_weights)}")
         self._last_saved = "none yet"
         self._iter_time = time.time()
 

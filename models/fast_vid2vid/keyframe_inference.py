@@ -37,7 +37,12 @@ from torch import Tensor
 
 from models.base_model import FrameGenerator, output_frame
 from models.fast_vid2vid.interpolation import FlowFn, GapInterpolator, InterpolationConfig
-from models.fast_vid2vid.keyframe_selection import FrameDecision, KeyframePolicy, StreamingKeyframeSelector, input_picture
+from models.fast_vid2vid.keyframe_selection import (
+    FrameDecision,
+    KeyframePolicy,
+    StreamingKeyframeSelector,
+    input_picture,
+)
 from models.networks.input_encoding import encode_input
 from util.results_writer import OutputFrame
 from util.visualizer import frame_names
