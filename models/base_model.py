@@ -12,12 +12,13 @@ A model (``models/<name>_model.py``) subclasses :class:`BaseModel` and implement
 The base owns optimisation: optimizers registered by name (:meth:`add_optimizer`), the mixed-precision step
 (:meth:`optimize`: GradScaler, gradient averaging, ``unscale_``), learning-rate updates, the resume state
 (:meth:`training_state` / :meth:`load_training_state`, with a model's own schedule in :meth:`schedule_state`)
-and partial loading (:meth:`load_network_partially`). A model declares its networks, losses and weights; it
-does not write a step loop.
+and partial loading (:meth:`load_network_partially`). A model declares its networks, its losses and their
+weights (:meth:`declare_loss_weights`: one table, loss name -> weight); it does not write a step loop. It
+checks its own flags in :meth:`validate_options`, beside ``modify_commandline_options``.
 
-Optional: ``frames_per_clip`` (frames a training clip holds, default ``--n_frames_total``),
-``render_visuals`` (training visuals as pictures) and ``finish_training`` (after the last epoch). Checkpoints are written by :meth:`BaseModel.save` as one
-unit (see :mod:`util.checkpoint`).
+Optional: ``frames_per_clip`` (frames a training clip holds, default ``--n_frames_total``), ``render_visuals``
+(training visuals as pictures) and ``finish_training`` (after the last epoch). Checkpoints are written by
+:meth:`BaseModel.save` as one unit (see :mod:`util.checkpoint`).
 """
 
 from __future__ import annotations
