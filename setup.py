@@ -6,7 +6,7 @@
 from setuptools import find_packages, setup
 
 EVAL = ["torchmetrics", "pytorch-fid", "lpips"]  # scripts/evaluate.py: SSIM/PSNR, FID Inception, LPIPS
-EXPORT = ["onnx", "onnxruntime"]  # scripts/export_onnx.py: write the generator step, check it with onnxruntime
+EXPORT = ["onnx", "onnxscript", "onnxruntime"]  # scripts/export_onnx.py: torch.export-based ONNX, onnxruntime check
 STREET = ["transformers"]  # data/prepare/segmenters.py: SegFormer Cityscapes checkpoints (folders from the hub)
 # MediaPipe's light dependencies. mediapipe==0.10.14 itself is installed with --no-deps (Makefile: mediapipe): the last
 # release shipping its .tflite models in the wheel that runs on NumPy 2; its own list would add jax, jaxlib and

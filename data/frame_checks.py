@@ -25,7 +25,7 @@ from PIL import Image
 
 from data.transforms import ID_MODES
 from data.video_folder import IMG_EXTENSIONS, FrameSequence, natural_key, printable, scan_sequences
-from options.validation import min_frame_side, min_frames_g
+from options.validation import frame_divisor, min_frames_g
 from util.memory import frame_memory_problem
 
 logger = logging.getLogger(__name__)
@@ -487,7 +487,7 @@ def check_geometry(opt: argparse.Namespace, sized: dict[str, tuple[int, int]]) -
         One problem per distinct size, naming the first sequence that has it.
     """
     problems, seen = [], set()
-    divisor = min_frame_side(opt) if getattr(opt, "model", "vid2vid") == "vid2vid" else 1
+    divisor = frame_divisor(opt)
     for path, (width, height) in sized.items():
         if (width, height) in seen:
             continue

@@ -6,33 +6,41 @@ A model (``models/<name>_model.py``) subclasses :class:`BaseModel` and implement
   ``<epoch>_net_<label>.pth``), optimizers in training, and load what the flags ask;
 - ``train_sequence(batch) -> StepResult``: one optimisation step on one batch of training clips;
 - ``end_epoch(epoch, longest_sequence)``: the end-of-epoch hook (schedule updates);
-- ``training_state()`` / ``load_training_state(state)``: optimizer, schedule and RNG state for an exact resume,
-  made of plain tensors, numbers, strings, lists and dicts only (it is read back with a weights-only load);
 - ``make_inference() -> FrameGenerator``: test-time generation; ``FrameGenerator.step(item)`` takes one test
   item (one input frame) and returns the frames that are finished, ``flush()`` the rest at the end.
 
-Optional: ``frames_per_clip`` (frames a training clip holds, default ``--n_frames_total``) and
-``render_visuals`` (training visuals as pictures). Checkpoints are written by :meth:`BaseModel.save` as one
-unit (see :mod:`util.checkpoint`).
+The base owns optimisation: optimizers registered by name (:meth:`add_optimizer`), the mixed-precision step
+(:meth:`optimize`: GradScaler, gradient averaging, ``unscale_``), learning-rate updates, the resume state
+(:meth:`training_state` / :meth:`load_training_state`, with a model's own schedule in :meth:`schedule_state`)
+and partial loading (:meth:`load_network_partially`). A model declares its networks, its losses and their
+weights (:meth:`declare_loss_weights`: one table, loss name -> weight); it does not write a step loop. It
+checks its own flags in :meth:`validate_options`, beside ``modify_commandline_options``.
+
+Optional: ``frames_per_clip`` (frames a training clip holds, default ``--n_frames_total``), ``render_visuals``
+(training visuals as pictures) and ``finish_training`` (after the last epoch). Checkpoints are written by
+:meth:`BaseModel.save` as one unit (see :mod:`util.checkpoint`).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from util.checkpoint import CheckpointError, CheckpointSet, cpu_state_dict, load_file, load_state_dict_strict
-from util.distributed import DistContext
+from util.distributed import DistContext, average_gradients
 from util.image import input_visual, tensor2im
 from util.results_writer import OutputFrame
+from util.seed import get_rng_state, set_rng_state
 from util.visualizer import frame_names
 
 logger = logging.getLogger(__name__)
@@ -116,11 +124,30 @@ class BaseModel(ABC):
         self.dist = dist_ctx or DistContext()
         self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
         self.networks: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_fp16)
+
+    #: Fewest ``--n_frames_G`` the model's generator accepts.
+    min_frames_G = 1
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
         """Add model-specific flags or change defaults; the base adds nothing."""
         return parser
+
+    #: Whether ``--autocast bf16`` applies to this model's training steps (see :meth:`autocast`).
+    trains_with_autocast: bool = False
+
+    @classmethod
+    def validate_options(cls, opt: argparse.Namespace) -> Iterator[str]:
+        """The model's own rules on parsed options, run by :func:`options.validation.validate` before any work:
+        one line per problem, naming the flag(s) and the fix. The base has none."""
+        return iter(())
+
+    @classmethod
+    def frame_divisor(cls, opt: argparse.Namespace) -> int:
+        """What both sides of a generated frame must be a multiple of (checked on the dataset's frames); 1: any."""
+        return 1
 
     # ------------------------------------------------------------------ the contract
     @abstractmethod
@@ -141,16 +168,16 @@ class BaseModel(ABC):
         """
 
     @abstractmethod
-    def training_state(self) -> dict:
-        """Optimizer, schedule and RNG state (plain tensors, numbers, strings, lists and dicts only)."""
-
-    @abstractmethod
-    def load_training_state(self, state: dict) -> None:
-        """Restore what :meth:`training_state` returned."""
-
-    @abstractmethod
     def make_inference(self) -> FrameGenerator:
         """The test-time frame generator (networks loaded by :meth:`setup`)."""
+
+    def finish_training(self, make_dataset: Callable[[argparse.Namespace], Dataset]) -> None:
+        """Called once after the last epoch, before its checkpoint: work that reads the training set again
+        (the face single-frame model writes ``features.npy``). The base does nothing.
+
+        Args:
+            make_dataset: Builds the training dataset from (derived) options; models never import ``data/``.
+        """
 
     def frames_per_clip(self, longest_sequence: int) -> int:
         """Frames a training clip holds this epoch (conditioning frames included).
@@ -163,6 +190,99 @@ class BaseModel(ABC):
     def render_visuals(self, visuals: dict[str, Tensor]) -> dict[str, np.ndarray]:
         """Training visuals as (H, W, 3) uint8 pictures; the base shows every tensor as an image in [-1, 1]."""
         return {name: tensor2im(value) for name, value in visuals.items()}
+
+    # ------------------------------------------------------------------ losses and optimisation
+    def declare_loss_weights(self) -> dict[str, float]:
+        """The model's one table of generator terms: loss name -> weight, built from the flags. Terms are
+        computed unweighted, multiplied by their weight once (:func:`models.losses.weigh`), and the objective
+        is the sum of the terms the table names. The trainer prints it at the start of the log. The base
+        declares none."""
+        return {}
+
+    @functools.cached_property
+    def loss_weights(self) -> dict[str, float]:
+        """:meth:`declare_loss_weights`, built once (training options only: the weights are train flags)."""
+        return self.declare_loss_weights()
+
+    @property
+    def use_fp16(self) -> bool:
+        """Mixed precision only where it exists: ``--fp16`` on a CUDA device."""
+        return bool(self.opt.fp16) and self.device.type == "cuda"
+
+    def autocast(self):
+        """float16 autocast for ``--fp16`` on CUDA (the reference's apex O1); a no-op elsewhere."""
+        return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_fp16)
+
+    def add_optimizer(self, name: str, params, lr: float, betas: Optional[tuple[float, float]] = None
+                      ) -> torch.optim.Adam:
+        """Adam over ``params`` registered as ``name`` (replacing an earlier one): stepped by :meth:`optimize`,
+        saved as ``optimizer_<name>`` in the training state.
+
+        Args:
+            name: The objective's name (``"G"``, ``"D"``, ``"D_T0"``, ...).
+            params: The parameters it updates.
+            lr: Learning rate.
+            betas: Adam betas; default ``(--beta1, 0.999)``.
+        """
+        self.optimizers[name] = torch.optim.Adam(params, lr=lr, betas=betas or (self.opt.beta1, 0.999))
+        return self.optimizers[name]
+
+    def optimize(self, objectives: dict[str, Tensor]) -> None:
+        """One update per objective, in the given order, each by the optimizer of the same name.
+
+        With ``--fp16`` the losses are scaled; gradients are averaged over processes before unscaling, so the
+        inf check sees the same gradients in every process and all skip (or take) the same steps.
+
+        Args:
+            objectives: Optimizer name -> scalar loss.
+        """
+        for name, loss in objectives.items():
+            optimizer = self.optimizers[name]
+            optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            average_gradients([p for group in optimizer.param_groups for p in group["params"]], self.dist)
+            self.scaler.unscale_(optimizer)
+            self.scaler.step(optimizer)
+        self.scaler.update()
+
+    def set_learning_rate(self, lr: float, *names: str) -> None:
+        """Set the learning rate of the optimizers ``names`` (all when none is named)."""
+        for name in names or tuple(self.optimizers):
+            for group in self.optimizers[name].param_groups:
+                group["lr"] = lr
+
+    # ------------------------------------------------------------------ resume state
+    def schedule_state(self) -> dict:
+        """The model's own schedule for an exact resume (plain numbers, strings, lists, dicts); the base has none."""
+        return {}
+
+    def load_schedule_state(self, state: dict) -> None:
+        """Restore :meth:`schedule_state` from the whole training state (called before the optimizers are
+        restored, so a model may rebuild one whose parameters depend on the schedule)."""
+
+    def upgrade_training_state(self, state: dict) -> dict:
+        """A training state written by older code, in today's keys. Before the base owned optimisation, a model
+        with one optimizer (the template) saved it as ``optimizer``."""
+        if "optimizer" in state and len(self.optimizers) == 1:
+            state[f"optimizer_{next(iter(self.optimizers))}"] = state.pop("optimizer")
+        return state
+
+    def training_state(self) -> dict:
+        """Optimizers (``optimizer_<name>``), the GradScaler, the RNG and :meth:`schedule_state`: plain tensors,
+        numbers, strings, lists and dicts only (it is read back with a weights-only load)."""
+        state = {f"optimizer_{name}": optimizer.state_dict() for name, optimizer in self.optimizers.items()}
+        state.update(scaler=self.scaler.state_dict(), rng=get_rng_state(), **self.schedule_state())
+        return state
+
+    def load_training_state(self, state: dict) -> None:
+        """Restore what :meth:`training_state` returned (or older code wrote, see :meth:`upgrade_training_state`)."""
+        state = self.upgrade_training_state(dict(state))
+        self.load_schedule_state(state)
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state[f"optimizer_{name}"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
 
     # ------------------------------------------------------------------ checkpoints
     def network_path(self, label: str, epoch: str, folder: Optional[str] = None) -> str:
@@ -220,6 +340,24 @@ class BaseModel(ABC):
         state = load_file(path, map_location=self.device, what=f"network {label}")
         load_state_dict_strict(self.networks[label], state, source=path)
         return True
+
+    def load_network_partially(self, label: str, path: str) -> int:
+        """Copy the tensors of ``path`` whose name and shape exist in network ``label`` (pix2pixHD's and
+        vid2vid's ``--load_pretrain``); log what is left at initialisation. Returns how many were copied.
+
+        Raises:
+            CheckpointError: the file is unreadable.
+        """
+        net = self.networks[label]
+        own = net.state_dict()
+        state = load_file(path, map_location=self.device, what=f"network {label}")
+        fitting = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+        net.load_state_dict(fitting, strict=False)
+        left = sorted({k.split(".")[0] for k in own if k not in fitting})
+        if left:
+            logger.warning("%s: %s loaded partially (%d of %d tensors); left at initialisation: %s", label, path,
+                           len(fitting), len(own), ", ".join(left))
+        return len(fitting)
 
     # ------------------------------------------------------------------ modes
     def set_requires_grad(self, nets: list[nn.Module] | nn.Module, requires_grad: bool) -> None:

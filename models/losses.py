@@ -194,3 +194,36 @@ def _halved(image: Tensor) -> Tensor:
     while image.shape[3] > 1024:
         image = F.avg_pool2d(image, 2)
     return image
+
+
+def weigh(raw: dict[str, Tensor], weights: dict[str, float]) -> dict[str, Tensor]:
+    """Each raw term multiplied by its weight in the model's table (imaginaire's name-keyed weights).
+
+    Args:
+        raw: Loss name -> unweighted scalar.
+        weights: The model's table, loss name -> weight; every name of ``raw`` must be in it.
+
+    Raises:
+        KeyError: a term without a weight (a new loss must be declared in the table).
+    """
+    missing = sorted(set(raw) - set(weights))
+    if missing:
+        raise KeyError(f"loss term(s) without a weight in the model's table: {', '.join(missing)}")
+    return {name: value * weights[name] for name, value in raw.items()}
+
+
+def weighted_total(weighted: dict[str, Tensor], weights: dict[str, float]) -> Tensor:
+    """The objective: the sum of the (already weighted) terms the table names; other terms do not count.
+
+    Raises:
+        ValueError: no term of the table is present.
+    """
+    terms = [value for name, value in weighted.items() if name in weights]
+    if not terms:
+        raise ValueError(f"no loss term of the table ({', '.join(weights)}) in {', '.join(weighted)}")
+    return sum(terms[1:], terms[0])
+
+
+def format_weights(weights: dict[str, float]) -> str:
+    """The table as one line for the log: ``G_GAN 1, G_GAN_Feat 10, ...`` in the table's order."""
+    return ", ".join(f"{name} {value:g}" for name, value in weights.items())

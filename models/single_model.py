@@ -29,14 +29,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from models.base_model import BaseModel, FrameGenerator, StepResult, output_frame
-from models.losses import GANLoss, VGGLoss, discriminator_losses
+from models.losses import GANLoss, VGGLoss, discriminator_losses, weigh, weighted_total
 from models.networks import STREET_SINGLE_G, define_single_E, define_single_G
 from models.networks.blocks import init_weights
 from models.networks.discriminators import ImageDiscriminator
@@ -48,11 +49,10 @@ from models.vid2vid.criterion import check_finite, report_losses
 from models.vid2vid.inference import single_generator_size
 from models.vid2vid.schedule import learning_rate
 from options.base_options import add_single_generator_flags
-from util.checkpoint import CheckpointError, load_file
-from util.distributed import average_gradients
+from util.checkpoint import CheckpointError
+from util.config import derive
 from util.image import input_visual, tensor2im
 from util.results_writer import OutputFrame
-from util.seed import get_rng_state, set_rng_state
 
 logger = logging.getLogger(__name__)
 
@@ -106,14 +106,8 @@ class SingleModel(BaseModel):
         self.lr = opt.lr
         self.fix_global = opt.niter_fix_global > 0 and isinstance(self.generator, LocalEnhancer)
         self._load_for_training()
-        self.optimizer_G = self._make_optimizer_G()
-        self.optimizer_D = torch.optim.Adam(net_d.parameters(), lr=self.lr, betas=(opt.beta1, 0.999))
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_fp16)
-
-    @property
-    def use_fp16(self) -> bool:
-        """Mixed precision only where it exists: ``--fp16`` on a CUDA device."""
-        return bool(self.opt.fp16) and self.device.type == "cuda"
+        self._make_optimizer_G()
+        self.add_optimizer("D", net_d.parameters(), self.lr)
 
     # ------------------------------------------------------------------ loading
     def _load_for_training(self) -> None:
@@ -147,12 +141,7 @@ class SingleModel(BaseModel):
             logger.info("--load_pretrain: no file for %s in %s; it keeps its initialisation", label,
                         self.opt.load_pretrain)
             return
-        net = self.networks[label]
-        own = net.state_dict()
-        state = load_file(path, self.device, what=f"network {label}")
-        fitting = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
-        net.load_state_dict(fitting, strict=False)
-        logger.info("%s: %d of %d tensors from %s", label, len(fitting), len(own), path)
+        logger.info("%s: %d tensors from %s", label, self.load_network_partially(label, path), path)
 
     def _make_optimizer_G(self) -> torch.optim.Adam:
         """Adam over the generator (only the finest enhancer while the global one is fixed) and the encoder."""
@@ -164,7 +153,7 @@ class SingleModel(BaseModel):
                 params.append(param)
         if self.face:
             params += list(self.encoder.parameters())
-        return torch.optim.Adam(params, lr=self.lr, betas=(self.opt.beta1, 0.999))
+        return self.add_optimizer("G", params, self.lr)
 
     # ------------------------------------------------------------------ generation
     def frame_inputs(self, batch: dict) -> FrameInputs:
@@ -194,63 +183,54 @@ class SingleModel(BaseModel):
         opt = self.opt
         losses = discriminator_losses(
             self.networks["D"], torch.cat([inputs.cond, inputs.real], dim=1), torch.cat([inputs.cond, fake], dim=1),
-            self.gan_loss, num_D=opt.num_D, n_layers_D=opt.n_layers_D, lambda_feat=opt.lambda_feat,
-            use_feat=not opt.no_ganFeat)
+            self.gan_loss, num_D=opt.num_D, n_layers_D=opt.n_layers_D, lambda_feat=1.0, use_feat=not opt.no_ganFeat)
         if self.vgg is not None:
-            losses["G_VGG"] = self.vgg(fake, inputs.real) * opt.lambda_feat
-        return losses
+            losses["G_VGG"] = self.vgg(fake, inputs.real)
+        generator = weigh({k: v for k, v in losses.items() if k.startswith("G_")}, self.loss_weights)
+        return {**losses, **generator}
+
+    def declare_loss_weights(self) -> dict[str, float]:
+        """pix2pixHD's generator terms: adversarial, feature matching and VGG (both ``--lambda_feat``)."""
+        return {"G_GAN": 1.0, "G_GAN_Feat": self.opt.lambda_feat, "G_VGG": self.opt.lambda_feat}
 
     def train_sequence(self, batch: dict) -> StepResult:
         """One G step then one D step on every frame of the batch's clips."""
         inputs = self.frame_inputs(batch)
-        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_fp16):
+        with self.autocast():
             fake = self.generate(inputs)
             losses = self.losses(inputs, fake)
         check_finite(losses, [])
-        loss_g = losses["G_GAN"] + losses["G_GAN_Feat"] + losses.get("G_VGG", 0.0)
-        loss_d = (losses["D_real"] + losses["D_fake"]) * 0.5
-        for loss, optimizer in ((loss_g, self.optimizer_G), (loss_d, self.optimizer_D)):
-            optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            average_gradients([p for group in optimizer.param_groups for p in group["params"]], self.dist)
-            self.scaler.step(optimizer)
-        self.scaler.update()
+        self.optimize({"G": weighted_total(losses, self.loss_weights), "D": (losses["D_real"] + losses["D_fake"]) * 0.5})
         visuals = {"input": inputs.shown[0], "fake_image": fake[0], "real_image": inputs.real[0]}
         return StepResult(report_losses(losses, []), {k: v.detach() for k, v in visuals.items()},
                           frames=fake.shape[0])
 
     def end_epoch(self, epoch: int, longest_sequence: int) -> None:
-        """Release the global generator after ``--niter_fix_global`` epochs, decay the learning rate, and after
-        the last epoch write the face features."""
+        """Release the global generator after ``--niter_fix_global`` epochs and decay the learning rate."""
         opt = self.opt
         if self.fix_global and epoch >= opt.niter_fix_global:
             self.fix_global = False
-            self.optimizer_G = self._make_optimizer_G()
+            self._make_optimizer_G()
             logger.info("epoch %d: the whole generator trains from now on", epoch)
         self.lr = learning_rate(opt.lr, epoch + 1, opt.niter, opt.niter_decay)
-        for optimizer in (self.optimizer_G, self.optimizer_D):
-            for group in optimizer.param_groups:
-                group["lr"] = self.lr
-        if self.face and epoch == opt.niter + opt.niter_decay and self.dist.is_main:
-            logger.info("face features written to %s", write_features(opt, self.encoder, self.device))
+        self.set_learning_rate(self.lr)
 
-    def training_state(self) -> dict:
-        """Optimizers, learning rate, the fixed-global phase and the RNG state."""
-        return {"optimizer_G": self.optimizer_G.state_dict(), "optimizer_D": self.optimizer_D.state_dict(),
-                "lr": self.lr, "fix_global": self.fix_global, "scaler": self.scaler.state_dict(),
-                "rng": get_rng_state()}
+    def finish_training(self, make_dataset: Callable[[argparse.Namespace], Dataset]) -> None:
+        """Faces: encode the training frames (not flipped) into ``features.npy`` beside the checkpoints."""
+        if self.face and self.dist.is_main:
+            dataset = make_dataset(derive(self.opt, no_flip=True))
+            logger.info("face features written to %s", write_features(self.opt, self.encoder, self.device, dataset))
 
-    def load_training_state(self, state: dict) -> None:
-        """Restore :meth:`training_state` (the optimizer is rebuilt first if the global phase has ended)."""
+    def schedule_state(self) -> dict:
+        """The learning rate and the fixed-global phase."""
+        return {"lr": self.lr, "fix_global": self.fix_global}
+
+    def load_schedule_state(self, state: dict) -> None:
+        """Both; the generator optimizer is rebuilt if the global phase has ended since."""
         self.lr = state["lr"]
         if self.fix_global != state["fix_global"]:
             self.fix_global = state["fix_global"]
-            self.optimizer_G = self._make_optimizer_G()
-        self.optimizer_G.load_state_dict(state["optimizer_G"])
-        self.optimizer_D.load_state_dict(state["optimizer_D"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
+            self._make_optimizer_G()
 
     def render_visuals(self, visuals: dict[str, Tensor]) -> dict[str, np.ndarray]:
         """Input map, generated and real frame as pictures."""
@@ -268,7 +248,7 @@ class SingleModel(BaseModel):
             path = os.path.join(self.save_dir, FEATURES_FILE)
             if not os.path.isfile(path):
                 raise CheckpointError(f"{path} not found: it is written after the last training epoch; write it "
-                                      "now with `python -m models.single.features <the run's train.py flags>`")
+                                      "now with `python -m training.face_features <the run's train.py flags>`")
             face_first = FaceFirstFrame(self.generator, self.encoder, load_features(path))
         return SingleFrames(self, face_first)
 
@@ -293,7 +273,7 @@ def single_networks(opt: argparse.Namespace) -> dict[str, nn.Module]:
         raise ValueError(f"--model single: no released single-frame layout for size {size}; choose one with "
                          f"--single_G_size {' / '.join(map(str, sorted(STREET_SINGLE_G)))} (the training "
                          "resolution stays --loadSize)")
-    return {f"G_{size}": define_single_G(argparse.Namespace(**{**vars(opt), "loadSize": size}))}
+    return {f"G_{size}": define_single_G(derive(opt, loadSize=size))}
 
 
 class SingleFrames(FrameGenerator):

@@ -16,13 +16,14 @@ last frame of the chunk, for every frame. ``--no_kd_mask`` drops the mask (the p
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from typing import Optional
 
 from torch import Tensor
 
 from models.base_model import StepResult
 from models.fast_vid2vid.distillation import DistillationModel, add_distillation_flags, flow_mask
-from models.vid2vid_model import ChunkOutput
+from models.vid2vid.chunks import ChunkOutput
 
 #: The published spatial distillation weights (``1.0 * L1 + 1.0 * VGG``).
 SKD_LAMBDAS = {
@@ -46,17 +47,19 @@ class SkdModel(DistillationModel):
     def train_sequence(self, data: dict) -> StepResult:
         """The teacher's frames of the clips, then vid2vid's chunked training with the distillation terms."""
         label, real, inst = self._unpack(data)
-        self.targets = self.teacher_frames(label, real, inst)
-        try:
-            return self.train_clip(label, real, inst)
-        finally:
-            self.targets = None
+        teacher = self.teacher_frames(label, real, inst)
+        return self.train_clip(label, real, inst, extra_terms=partial(self.distillation_terms, teacher.fake))
 
-    def extra_losses(self, chunk: ChunkOutput, history: Optional[list], refs: tuple[Tensor, Tensor],
-                     start: int) -> dict[str, Tensor]:
-        """``G_KD_L1`` and ``G_KD_VGG`` of a chunk, against the teacher's frames at the same instants."""
+    def distillation_terms(self, targets: Tensor, chunk: ChunkOutput, history: Optional[list],
+                           refs: tuple[Tensor, Tensor], start: int) -> dict[str, Tensor]:
+        """``G_KD_L1`` and ``G_KD_VGG`` of a chunk, against the teacher's frames at the same instants.
+
+        Args:
+            targets: (B, T - tG + 1, 3, H, W) the teacher's frames of the clip.
+            chunk, history, refs, start: As :data:`~models.vid2vid_model.ChunkTerms` passes them.
+        """
         fake = chunk.fake.reshape(-1, *chunk.fake.shape[2:])
-        target = chunk_targets(self.targets.fake, start, chunk.fake.shape[1])
+        target = chunk_targets(targets, start, chunk.fake.shape[1])
         mask = None if self.opt.no_kd_mask else self.kd_mask(refs[0].detach())
         return self.image_distillation(fake, target, mask)
 

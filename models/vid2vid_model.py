@@ -8,10 +8,9 @@ discriminator and every active temporal discriminator are stepped, in that order
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import os
-from typing import NamedTuple, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -20,33 +19,33 @@ from torch import Tensor
 from models.base_model import BaseModel, FrameGenerator, StepResult
 from models.networks import define_D, define_G, define_single_G
 from models.networks.flow.cache import content_keys
-from models.networks.input_encoding import build_pyramid, encode_input
 from models.networks.video_generator import VideoGenerator
-from models.vid2vid.checkpointing import checkpointed_call
-from models.vid2vid.criterion import FrameBatch, Vid2VidCriterion, check_finite, report_losses, total_losses
+from models.vid2vid.chunks import ChunkGenerator, ChunkOutput
+from models.vid2vid.criterion import (
+    FrameBatch,
+    Vid2VidCriterion,
+    check_finite,
+    report_losses,
+    total_losses,
+    vid2vid_loss_weights,
+)
 from models.vid2vid.face_box import face_box
 from models.vid2vid.inference import Vid2VidInference, single_generator_path, single_generator_size
 from models.vid2vid.schedule import TrainingSchedule
 from models.vid2vid.temporal_groups import TemporalBuffers, collect_groups
 from models.vid2vid.visuals import render_visuals, visual_tensors
 from util.checkpoint import load_file, load_state_dict_strict
+from util.config import derive
 from util.device import autocast_dtype
-from util.distributed import DistContext, average_gradients, min_over_ranks
-from util.seed import get_rng_state, set_rng_state
+from util.distributed import DistContext, min_over_ranks
 
 logger = logging.getLogger(__name__)
 
 
-class ChunkOutput(NamedTuple):
-    """Generator results for one chunk of ``n`` new frames (finest scale unless stated)."""
-
-    fake: Tensor  # (B, n, 3, H, W)
-    fake_raw: Tensor  # (B, n, 3, H, W)
-    flow: Optional[Tensor]  # (B, n, 2, H, W) pixels
-    weight: Optional[Tensor]  # (B, n, 1, H, W)
-    label: Tensor  # (B, n, C, H, W) encoded input of the new frames
-    real_with_prev: Tensor  # (B, n + 1, 3, H, W) one earlier real frame, then the current ones
-    fake_last: list  # per scale, finest first: (B, tG-1, 3, h, w) detached, the next chunk's history
+#: Generator terms a caller adds to each chunk's objective: ``(chunk, history, refs, start) -> {name: term}``
+#: with the chunk just generated, the previous chunk's ``fake_last`` (None for the first), the chunk's reference
+#: flow (N, 2, H, W) and confidence (N, 1, H, W) (N = B * n), and the clip index of its first conditioning frame.
+ChunkTerms = Callable[[ChunkOutput, Optional[list], tuple[Tensor, Tensor], int], dict[str, Tensor]]
 
 
 class Vid2VidModel(BaseModel):
@@ -69,6 +68,33 @@ class Vid2VidModel(BaseModel):
             raise ValueError(f"--n_frames_G {self.t_g}: the vid2vid generator needs at least 2 frames "
                              "(one previous output to warp)")
 
+    #: The generator warps its previous output: one earlier frame at least.
+    min_frames_G = 2
+
+    @classmethod
+    def frame_divisor(cls, opt: argparse.Namespace) -> int:
+        """Frames are rounded to multiples of 32, and the generator halves them ``--n_downsample_G`` times plus
+        once per extra spatial scale."""
+        return max(32, 2 ** (max(0, opt.n_downsample_G) + max(1, opt.n_scales_spatial) - 1))
+
+    trains_with_autocast = True
+
+    @classmethod
+    def validate_options(cls, opt: argparse.Namespace) -> Iterator[str]:
+        """Filters per scale, and the face discriminator's face labels."""
+        if 1 <= opt.ngf < 2 ** (opt.n_scales_spatial - 1):
+            yield (f"--ngf {opt.ngf} with --n_scales_spatial {opt.n_scales_spatial}: scale s has --ngf / 2**s "
+                   f"filters; use --ngf >= {2 ** (opt.n_scales_spatial - 1)}")
+        if opt.isTrain and opt.add_face_disc and opt.remove_face_labels and not opt.openpose_only:
+            yield ("--add_face_disc finds the face by the DensePose head parts, which --remove_face_labels blanks: "
+                   "the face discriminator would never run. Drop --remove_face_labels, or --add_face_disc "
+                   "(or use --openpose_only, whose face is found by the OpenPose head)")
+        if not opt.isTrain:
+            from models.vid2vid.inference import first_frame_problems, single_generator_problems
+
+            yield from first_frame_problems(opt)
+            yield from single_generator_problems(opt)
+
     # ------------------------------------------------------------------ set-up
     def setup(self) -> None:
         """Build the networks; in training also discriminators, flow, optimizers; load what the flags ask."""
@@ -81,12 +107,12 @@ class Vid2VidModel(BaseModel):
             self.networks[f"G{s}"] = net
         discriminators = {k: v.to(self.d_device) for k, v in define_D(opt).items()}
         self.networks.update(discriminators)
-        self.criterion = Vid2VidCriterion(opt, discriminators, self._face_box_fn()).to(self.d_device)
+        self.criterion = Vid2VidCriterion(opt, discriminators, self.loss_weights, self._face_box_fn()).to(self.d_device)
         from models.networks.flow.estimator import create_flow_estimator
 
         self.flow = create_flow_estimator(opt.flow_backend, opt.flownet_checkpoint, self.d_device, opt.flow_cache)
         self.schedule = TrainingSchedule(opt, opt.n_gpus_gen if opt.batchSize == 1 else 1)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_fp16)
+        self.chunks = ChunkGenerator(opt, self.gen_devices, self.schedule)
         self._make_optimizers()
         if opt.continue_train and os.path.isfile(self.network_path("G0", opt.which_epoch)):
             self._load_generator(opt.which_epoch, None, all_required=False)
@@ -120,7 +146,7 @@ class Vid2VidModel(BaseModel):
             self.inference.face_first = load_face_first_frame(folder, define_single_G(opt), define_single_E(opt),
                                                               self.device)
             return
-        single_opt = argparse.Namespace(**{**vars(opt), "loadSize": single_generator_size(opt)})
+        single_opt = derive(opt, loadSize=single_generator_size(opt))
         with torch.device("meta"):  # every weight comes from the checkpoint
             single_g = define_single_G(single_opt)
         self.inference.load_single_generator(single_g, single_generator_path(opt))
@@ -129,6 +155,10 @@ class Vid2VidModel(BaseModel):
         if not self.opt.add_face_disc:
             return None
         return lambda encoded: face_box(encoded, self.opt.fineSize, self.opt.openpose_only)
+
+    def declare_loss_weights(self) -> dict[str, float]:
+        """vid2vid's table (:func:`~models.vid2vid.criterion.vid2vid_loss_weights`)."""
+        return vid2vid_loss_weights(self.opt)
 
     def make_inference(self) -> FrameGenerator:
         """The streaming generator of test.py (built and loaded by :meth:`setup`)."""
@@ -145,12 +175,13 @@ class Vid2VidModel(BaseModel):
         return [p for net in chosen for p in net.parameters()]
 
     def _make_optimizers(self) -> None:
-        opt, schedule = self.opt, self.schedule
-        self.optimizer_G = torch.optim.Adam(self._generator_params(), lr=schedule.lr_g, betas=schedule.betas)
+        """G and the frame D (with the face D) at the schedule's rates and betas; each temporal D at ``--lr``."""
+        schedule = self.schedule
+        self.add_optimizer("G", self._generator_params(), schedule.lr_g, schedule.betas)
         d_params = [p for k in ("D", "D_f") if k in self.networks for p in self.networks[k].parameters()]
-        self.optimizer_D = torch.optim.Adam(d_params, lr=schedule.lr_d, betas=schedule.betas)
-        self.optimizers_D_T = [torch.optim.Adam(self.networks[f"D_T{s}"].parameters(), lr=opt.lr,
-                                                betas=(opt.beta1, 0.999)) for s in range(opt.n_scales_temporal)]
+        self.add_optimizer("D", d_params, schedule.lr_d, schedule.betas)
+        for s in range(self.opt.n_scales_temporal):
+            self.add_optimizer(f"D_T{s}", self.networks[f"D_T{s}"].parameters(), self.opt.lr)
 
     # ------------------------------------------------------------------ loading
     def _load_generator(self, epoch: str, folder: Optional[str], all_required: bool) -> None:
@@ -165,19 +196,9 @@ class Vid2VidModel(BaseModel):
             if not os.path.isfile(path):
                 logger.info("no checkpoint %s; %s keeps its initialisation", path, label)
             elif partial:
-                self._load_matching(label, load_file(path, self.d_device, what=f"network {label}"), path)
+                self.load_network_partially(label, path)
             else:
                 load_state_dict_strict(self.networks[label], load_file(path, self.d_device), source=path)
-
-    def _load_matching(self, label: str, state: dict, path: str) -> None:
-        """Copy the entries whose name and shape match; log what is left at initialisation."""
-        own = self.networks[label].state_dict()
-        kept = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
-        own.update(kept)
-        self.networks[label].load_state_dict(own)
-        left = sorted({k.split(".")[0] for k in own if k not in kept})
-        if left:
-            logger.warning("%s: %s loaded partially; left at initialisation: %s", label, path, ", ".join(left))
 
     # ------------------------------------------------------------------ generation
     def _unpack(self, data: dict) -> tuple[Tensor, Tensor, Optional[Tensor]]:
@@ -188,93 +209,13 @@ class Vid2VidModel(BaseModel):
 
     def first_frames(self, real: Tensor) -> list[Tensor]:
         """The tG-1 frames before the first generated one, as a pyramid (finest first): zeros or real frames."""
-        history = real[:, : self.t_g - 1]
-        if self.opt.no_first_img:
-            history = torch.zeros_like(history)
-        return build_pyramid(history, self.opt.n_scales_spatial)
+        return self.chunks.first_frames(real)
 
     def generate_chunk(self, label: Tensor, real: Tensor, inst: Optional[Tensor],
                        history: Optional[list], generator: Optional[VideoGenerator] = None) -> ChunkOutput:
-        """Generate ``T - tG + 1`` frames of a chunk of ``T`` input frames.
-
-        Args:
-            label: (B, T, C_in, H, W) label ids or input images.
-            real: (B, T, 3, H, W) real frames in [-1, 1].
-            inst: (B, T, 1, H, W) instance ids, or None.
-            history: The previous chunk's ``fake_last``, or None for the first chunk of a sequence.
-            generator: Another generator of the same input layout run the same way (a distillation teacher);
-                default: the model's own.
-
-        With several sequences per batch (``--batchSize`` > 1) and several generator devices, the batch is split
-        over the devices as the reference's DataParallel did: each device generates its share of sequences
-        (its BatchNorm sees only those) and the results are gathered on the first generator device.
-        """
-        generator = generator or self.generator
-        parts = self._batch_parts(label.shape[0])
-        if len(parts) == 1:
-            return self._generate_part(label, real, inst, history, self.gen_devices, generator)
-        outputs = [self._generate_part(label[rows], real[rows], None if inst is None else inst[rows],
-                                       None if history is None else [h[rows] for h in history], [device],
-                                       generator)
-                   for rows, device in parts]
-        return _gather_chunks(outputs, self.gen_devices[0])
-
-    def _batch_parts(self, batch: int) -> list[tuple[slice, torch.device]]:
-        """(rows, device) shares of a batch: one per generator device, as ``torch.nn.parallel.scatter`` cuts."""
-        n_parts = min(batch, len(self.gen_devices)) if self.opt.batchSize > 1 else 1
-        if n_parts <= 1:
-            return [(slice(0, batch), self.gen_devices[0])]
-        size = -(-batch // n_parts)
-        return [(slice(start, min(batch, start + size)), self.gen_devices[i])
-                for i, start in enumerate(range(0, batch, size))]
-
-    def _generate_part(self, label: Tensor, real: Tensor, inst: Optional[Tensor], history: Optional[list],
-                       devices: list[torch.device], generator: VideoGenerator) -> ChunkOutput:
-        """:meth:`generate_chunk` for (part of) a batch, its frames spread over ``devices``."""
-        encoded = encode_input(label, inst, self.opt.label_nc)
-        first_chunk = history is None
-        fakes = list(self.first_frames(real) if first_chunk else history)
-        label_pyr = build_pyramid(encoded, self.opt.n_scales_spatial)
-        n_new = encoded.shape[1] - self.t_g + 1
-        replicas = self._replicas(generator)
-        finest = []
-        per_device = self.schedule.state.frames_per_device
-        for t in range(n_new):
-            device = devices[(t // per_device) % len(devices)]
-            outputs = self._generate_frame(replicas[device], label_pyr, fakes, t, device,
-                                           use_raw_only=self.opt.no_first_img and first_chunk)
-            for si, out in enumerate(outputs):
-                fakes[si] = torch.cat([fakes[si], out.image.unsqueeze(1).to(fakes[si].device)], dim=1)
-            finest.append(outputs[0])
-        return ChunkOutput(
-            fake=fakes[0][:, self.t_g - 1:], fake_raw=_stack([o.raw_image for o in finest]),
-            flow=_stack([o.flow for o in finest]), weight=_stack([o.weight for o in finest]),
-            label=encoded[:, self.t_g - 1:], real_with_prev=real[:, self.t_g - 2:],
-            fake_last=[f[:, -(self.t_g - 1):].detach() for f in fakes])
-
-    def _replicas(self, generator: VideoGenerator) -> dict:
-        """``generator`` on each generator device: the module itself, or (several GPUs) differentiable copies,
-        so consecutive frames of a chunk are generated on consecutive devices as in the reference."""
-        distinct = list(dict.fromkeys(self.gen_devices))
-        if len(distinct) == 1:
-            return {distinct[0]: generator}
-        copies = torch.nn.parallel.replicate(generator, distinct)
-        return dict(zip(distinct, copies))
-
-    def _generate_frame(self, generator, label_pyr: list, fakes: list, t: int, device: torch.device,
-                        use_raw_only: bool):
-        """All scales of frame ``t`` of the chunk on ``device``; returns outputs finest first."""
-        labels = [p[:, t:t + self.t_g].to(device) for p in label_pyr]
-        prev = [f[:, t:t + self.t_g - 1].to(device) for f in fakes]
-        if t % self.schedule.frames_backprop == 0:
-            prev = [p.detach() for p in prev]
-        forward = functools.partial(generator.generate_frame, use_raw_only=use_raw_only,
-                                    detach_coarse=not self.finetune_all)
-        if self.opt.isTrain and self.opt.checkpoint_activations and torch.is_grad_enabled():
-            outputs = checkpointed_call(generator, forward, labels, prev)
-        else:
-            outputs = forward(labels, prev)
-        return outputs[::-1]
+        """Generate the ``T - tG + 1`` new frames of a chunk of ``T`` input frames (see
+        :meth:`models.vid2vid.chunks.ChunkGenerator.generate`); ``generator`` defaults to the model's own."""
+        return self.chunks.generate(generator or self.generator, label, real, inst, history)
 
     # ------------------------------------------------------------------ training
     def train_sequence(self, data: dict) -> StepResult:
@@ -290,7 +231,8 @@ class Vid2VidModel(BaseModel):
         last_start = n_frames - (self.t_g if partial else t_len)
         return [slice(start, min(n_frames, start + t_len)) for start in range(0, last_start + 1, max(1, n_load))]
 
-    def train_clip(self, label: Tensor, real: Tensor, inst: Optional[Tensor]) -> StepResult:
+    def train_clip(self, label: Tensor, real: Tensor, inst: Optional[Tensor],
+                   extra_terms: Optional[ChunkTerms] = None) -> StepResult:
         """Train on clips already on the generator device, chunk by chunk.
 
         Under torchrun every process uses as many frames as the shortest clip of all processes, so all run
@@ -300,6 +242,8 @@ class Vid2VidModel(BaseModel):
             label: (B, T, C_in, H, W) label ids or input images.
             real: (B, T, 3, H, W) real frames in [-1, 1].
             inst: (B, T, 1, H, W) instance ids, or None.
+            extra_terms: Generator terms added to each chunk's objective (distillation), unweighted; their
+                names must be in the model's weight table. None: vid2vid's objective only.
         """
         n_frames = min_over_ranks(real.shape[1], self.dist)
         if n_frames < self.t_g:
@@ -308,29 +252,18 @@ class Vid2VidModel(BaseModel):
         history, buffers = None, TemporalBuffers()
         losses, visuals, generated = {}, {}, 0
         for window in self.chunk_windows(n_frames):
-            with self._autocast():
+            with self.autocast():
                 chunk = self.generate_chunk(label[:, window], real[:, window],
                                             None if inst is None else inst[:, window], history)
                 frame_losses, temporal, buffers, refs = self.chunk_losses(chunk, history, buffers, window.start)
-                extra = self.extra_losses(chunk, history, refs, window.start)
+                extra = {} if extra_terms is None else self.criterion.weighted(
+                    extra_terms(chunk, history, refs, window.start))
             history = chunk.fake_last
-            self.optimize(frame_losses, temporal, extra)
+            self.step_chunk(frame_losses, temporal, extra)
             losses = report_losses({**frame_losses, **extra}, temporal)
             visuals = visual_tensors(chunk, refs, visuals, first=window.start == 0)
             generated += chunk.fake.shape[0] * chunk.fake.shape[1]
         return StepResult(losses, visuals, generated)
-
-    def extra_losses(self, chunk: ChunkOutput, history: Optional[list], refs: tuple[Tensor, Tensor],
-                     start: int) -> dict[str, Tensor]:
-        """Generator terms a subclass adds to a chunk's objective (distillation); vid2vid adds none.
-
-        Args:
-            chunk: The chunk just generated.
-            history: The previous chunk's ``fake_last`` (None for the first chunk).
-            refs: The chunk's reference flow (N, 2, H, W) and confidence (N, 1, H, W), N = B * n.
-            start: Index in the clip of the chunk's first (conditioning) frame.
-        """
-        return {}
 
     def chunk_losses(self, chunk: ChunkOutput, history: Optional[list], buffers: TemporalBuffers, start: int):
         """Frame and temporal losses of one chunk (the reference's modelD(0, ...) and modelD(s+1, ...))."""
@@ -357,37 +290,22 @@ class Vid2VidModel(BaseModel):
         keys = content_keys(current, previous) if self.opt.flow_cache else None
         return self.flow(current, previous, keys=keys) if keys is not None else self.flow(current, previous)
 
-    def optimize(self, frame: dict, temporal: list, extra: Optional[dict] = None) -> None:
+    def step_chunk(self, frame: dict, temporal: list, extra: dict) -> None:
         """Three separate updates, in the reference's order: G, frame D, then each active temporal D.
 
-        ``extra`` holds generator terms beyond vid2vid's (:meth:`extra_losses`), added to the G objective.
+        ``extra`` holds weighted generator terms beyond vid2vid's (``train_clip``'s ``extra_terms``).
         """
-        extra = extra or {}
-        loss_g, loss_d, loss_d_t = total_losses(frame, temporal)
-        loss_g = loss_g + sum(extra.values())
         check_finite({**frame, **extra}, temporal)
-        pairs = [(loss_g, self.optimizer_G), (loss_d, self.optimizer_D)]
-        pairs += [(loss, self.optimizers_D_T[s]) for s, loss in enumerate(loss_d_t)]
-        for loss, optimizer in pairs:
-            optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            # Average before unscaling: the inf check then sees the same gradients in every process, so all
-            # processes skip (or take) the same fp16 steps.
-            average_gradients([p for group in optimizer.param_groups for p in group["params"]], self.dist)
-            self.scaler.unscale_(optimizer)
-            self.scaler.step(optimizer)
-        self.scaler.update()
+        loss_g, loss_d, loss_d_t = total_losses({**frame, **extra}, temporal, self.loss_weights)
+        objectives = {"G": loss_g, "D": loss_d}
+        objectives.update({f"D_T{s}": loss for s, loss in enumerate(loss_d_t)})
+        self.optimize(objectives)
 
-    def _autocast(self):
+    def autocast(self):
         """float16 autocast for ``--fp16`` on CUDA (the reference's apex O1), bfloat16 for ``--autocast bf16``
         (CPU or CUDA); a no-op otherwise."""
         dtype = torch.float16 if self.use_fp16 else autocast_dtype(getattr(self.opt, "autocast", "none"))
         return torch.autocast(device_type=self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
-
-    @property
-    def use_fp16(self) -> bool:
-        """Mixed precision only where it exists: ``--fp16`` on a CUDA device."""
-        return bool(self.opt.fp16) and self.device.type == "cuda"
 
     # ------------------------------------------------------------------ schedule
     def frames_per_clip(self, longest_sequence: int) -> int:
@@ -404,55 +322,34 @@ class Vid2VidModel(BaseModel):
 
     def _apply_learning_rate(self) -> None:
         """Set G and frame-D learning rates from the schedule (TTUR factors kept; temporal Ds not decayed)."""
-        for group in self.optimizer_G.param_groups:
-            group["lr"] = self.schedule.lr_g
-        for group in self.optimizer_D.param_groups:
-            group["lr"] = self.schedule.lr_d
+        self.set_learning_rate(self.schedule.lr_g, "G")
+        self.set_learning_rate(self.schedule.lr_d, "D")
 
     def unfreeze_all_scales(self) -> None:
         """After ``--niter_fix_global`` epochs: train every scale with a fresh Adam, as the reference."""
-        self.optimizer_G = torch.optim.Adam(self._generator_params(), lr=self.schedule.state.lr,
-                                            betas=(self.opt.beta1, 0.999))
+        self.add_optimizer("G", self._generator_params(), self.schedule.state.lr)
 
-    # ------------------------------------------------------------------ checkpoints and visuals
-    def training_state(self) -> dict:
-        """Optimizers, schedule and RNG state for an exact resume."""
-        return {"schedule": self.schedule.state_dict(), "rng": get_rng_state(),
-                "optimizer_G": self.optimizer_G.state_dict(), "optimizer_D": self.optimizer_D.state_dict(),
-                "optimizers_D_T": [o.state_dict() for o in self.optimizers_D_T], "scaler": self.scaler.state_dict()}
+    # ------------------------------------------------------------------ resume state and visuals
+    def schedule_state(self) -> dict:
+        """The schedule (learning rate, curriculum, coarse-to-fine)."""
+        return {"schedule": self.schedule.state_dict()}
 
-    def load_training_state(self, state: dict) -> None:
-        """Restore what :meth:`training_state` saved."""
+    def load_schedule_state(self, state: dict) -> None:
+        """The schedule; a fresh generator optimizer over every scale if the saved run had unfrozen them."""
         was_all = self.finetune_all
         self.schedule.load_state_dict(state["schedule"])
         if self.finetune_all and not was_all:
             self.unfreeze_all_scales()
-        self.optimizer_G.load_state_dict(state["optimizer_G"])
-        self.optimizer_D.load_state_dict(state["optimizer_D"])
-        for optimizer, opt_state in zip(self.optimizers_D_T, state["optimizers_D_T"]):
-            optimizer.load_state_dict(opt_state)
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
+
+    def upgrade_training_state(self, state: dict) -> dict:
+        """Before the base owned optimisation the temporal optimizers were one list, ``optimizers_D_T``."""
+        for s, opt_state in enumerate(state.pop("optimizers_D_T", [])):
+            state[f"optimizer_D_T{s}"] = opt_state
+        return super().upgrade_training_state(state)
 
     def render_visuals(self, visuals: dict[str, Tensor]) -> dict[str, np.ndarray]:
         """The last chunk's tensors -> pictures: input, frames, flows and confidences."""
         return render_visuals(visuals, self.opt)
-
-
-def _gather_chunks(parts: list[ChunkOutput], device: torch.device) -> ChunkOutput:
-    """Concatenate the batch shares of a chunk on ``device``."""
-    def cat(tensors: list) -> Optional[Tensor]:
-        return None if tensors[0] is None else torch.cat([t.to(device) for t in tensors], dim=0)
-
-    fields = {name: cat([getattr(p, name) for p in parts]) for name in ChunkOutput._fields if name != "fake_last"}
-    fake_last = [cat([p.fake_last[s] for p in parts]) for s in range(len(parts[0].fake_last))]
-    return ChunkOutput(**fields, fake_last=fake_last)
-
-
-def _stack(frames: list) -> Optional[Tensor]:
-    """Stack per-frame (B, C, H, W) tensors to (B, T, C, H, W); None if they are None."""
-    return None if frames[0] is None else torch.stack(frames, dim=1)
 
 
 def _flat(x: Optional[Tensor], device: torch.device) -> Optional[Tensor]:

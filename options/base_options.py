@@ -13,6 +13,7 @@ import sys
 from typing import Sequence
 
 from models.networks import GENERATORS
+from models.networks.flow import FLOW_BACKENDS
 from options.validation import OptionError, validate, warn_ineffective
 from util.device import resolve_devices
 
@@ -133,7 +134,7 @@ class BaseOptions:
                        help="TensorBoard logs in <checkpoints_dir>/<name>/logs (torch.utils.tensorboard)")
 
         g = parser.add_argument_group("flow")
-        g.add_argument("--flow_backend", type=str, default="flownet2", choices=["flownet2", "dis", "farneback"],
+        g.add_argument("--flow_backend", type=str, default="flownet2", choices=list(FLOW_BACKENDS),
                        help="(new) optical flow of the real frames: FlowNet2 (needs its checkpoint) or "
                             "OpenCV's weights-free DIS / Farneback")
         g.add_argument("--flownet_checkpoint", type=str,

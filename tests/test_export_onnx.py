@@ -108,3 +108,21 @@ def test_bad_size_or_missing_checkpoint_is_one_error(tmp_path, capsys, flags, na
     code = run(_script().main, argv, returns_code=True)
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and named in err and "Traceback" not in err
+
+
+def test_export_uses_the_torch_export_based_exporter(tmp_path, capsys, monkeypatch):
+    """The TorchScript exporter (``dynamo=False``) is deprecated: the script exports through ``torch.export``."""
+    calls = []
+    original = torch.onnx.export
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("dynamo"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", spy)
+    flags = BASE + GENERATORS["student"]
+    _checkpoint(tmp_path, flags)
+    argv = ["--name", "tiny", "--checkpoints_dir", str(tmp_path), "--out", str(tmp_path / "s.onnx"),
+            "--width", str(W), "--height", str(H), "--no_check", *flags]
+    assert run(_script().main, argv, returns_code=True) == 0, capsys.readouterr().err
+    assert calls == [True]

@@ -116,12 +116,12 @@ def test_local_enhancer_trains_coarse_to_fine(cityscapes_root, tmp_path):
     assert not torch.equal(net.model1_1[1].weight, enhancer)
     resumed = create_model(opt)
     resumed.load_training_state(model.training_state())
-    assert len(resumed.optimizer_G.param_groups[0]["params"]) < len(params)
+    assert len(resumed.optimizers["G"].param_groups[0]["params"]) < len(params)
     model.end_epoch(1, 30)
     model.train_sequence(batch)
     assert not torch.equal(params["model.1.weight"], trunk["model.1.weight"])
     resumed.load_training_state(model.training_state())  # a resume after the fixed epochs trains everything
-    assert not resumed.fix_global and len(resumed.optimizer_G.param_groups[0]["params"]) == len(params)
+    assert not resumed.fix_global and len(resumed.optimizers["G"].param_groups[0]["params"]) == len(params)
 
 
 @pytest.mark.parametrize("config, flags", [
@@ -155,7 +155,7 @@ def test_face_trains_writes_features_and_feeds_use_single_g(tmp_path):
     assert isinstance(features, dict) and set(features) <= set(range(7)) and 0 in features
     assert all(type(k) is int and v.shape == (n_frames, 17) for k, v in features.items())
     assert np.isclose(sum(v[0, -1] for v in features.values()), 32.0)  # areas in units of H*W/32
-    from models.single import features as single_features
+    from training import face_features as single_features
 
     (folder / "features.npy").unlink()  # written again from the checkpoint, two frames per sequence
     single_features.main(run + FACE + ["--n_feature_frames", "2"])

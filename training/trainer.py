@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 from data import create_dataset
 from models import create_model
 from models.base_model import StepResult
+from models.losses import format_weights
 from training.sampler import EpochSampler, SeededItems
 from util.checkpoint import CheckpointError, recover_checkpoints
 from util.distributed import barrier, broadcast_parameters, cleanup_distributed, init_distributed
@@ -79,6 +80,8 @@ class Trainer:
         broadcast_parameters(self.model.networks.values(), self.dist)
         self.counters = self._initial_counters()
         self.visualizer = Visualizer(opt, enabled=self.dist.is_main)
+        if self.model.loss_weights:
+            self.visualizer.vis_print(f"loss weights: {format_weights(self.model.loss_weights)}")
         self._last_saved = "none yet"
         self._iter_time = time.time()
 
@@ -163,6 +166,8 @@ class Trainer:
     def end_epoch(self, epoch: int) -> None:
         """Schedule updates, then the epoch's checkpoints (so a resume starts with the updated schedule)."""
         self.model.end_epoch(epoch, self.dataset.longest_sequence())
+        if epoch == self.opt.niter + self.opt.niter_decay:
+            self.model.finish_training(create_dataset)
         self.counters.epoch, self.counters.epoch_iter = epoch + 1, 0
         if epoch % self.opt.save_epoch_freq == 0 or epoch == self.opt.niter + self.opt.niter_decay:
             self.save(["latest", str(epoch)])  # the last epoch always (the reference: only at the frequency)

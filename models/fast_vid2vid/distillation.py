@@ -19,7 +19,7 @@ import argparse
 import logging
 import math
 import os
-from typing import NamedTuple, Optional
+from typing import Iterator, NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,7 @@ from models.networks.video_generator import VideoGenerator
 from models.networks.warp import warp
 from models.vid2vid_model import Vid2VidModel
 from util.checkpoint import load_file, load_state_dict_strict
+from util.config import derive
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +55,8 @@ def add_distillation_flags(parser: argparse.ArgumentParser, is_train: bool,
     if not is_train:
         return parser
     g = parser.add_argument_group("distillation")
-    g.add_argument("--teacher_dir", type=str, default="",
-                   help="(new) run folder of the Fast-Vid2Vid teacher (scripts/*/train_teacher.sh), holding "
-                        "<teacher_epoch>_net_G0.pth; built from this run's flags without --student")
-    g.add_argument("--teacher_epoch", type=str, default="latest",
-                   help="(new) checkpoint prefix of the teacher's generator in --teacher_dir")
+    add_run_folder_flags(g, "teacher", "the Fast-Vid2Vid teacher (scripts/*/train_teacher.sh), built from this "
+                                       "run's flags without --student")
     g.add_argument("--kd_published", action="store_true",
                    help="(new) reproduce the published code: the teacher reads its input at the student's "
                         "resolution (it was built as a student); --model skd: one mask, from batch element 0's last "
@@ -68,8 +66,25 @@ def add_distillation_flags(parser: argparse.ArgumentParser, is_train: bool,
     return parser
 
 
+def add_run_folder_flags(group: argparse._ArgumentGroup, role: str, stage: str) -> None:
+    """``--<role>_dir`` (the run folder of ``stage``) and ``--<role>_epoch`` (its checkpoint prefix)."""
+    group.add_argument(f"--{role}_dir", type=str, default="",
+                       help=f"(new) run folder of {stage}, holding <{role}_epoch>_net_G0.pth")
+    group.add_argument(f"--{role}_epoch", type=str, default="latest",
+                       help=f"(new) checkpoint prefix of the {role}'s generator in --{role}_dir")
+
+
 class DistillationModel(Vid2VidModel):
     """vid2vid training of the student with a frozen teacher beside it (see the module docstring)."""
+
+    @classmethod
+    def validate_options(cls, opt: argparse.Namespace) -> Iterator[str]:
+        """vid2vid's rules, and in training the teacher's and the student's run folders."""
+        yield from super().validate_options(opt)
+        problem = opt.isTrain and run_folder_problem(opt, "--teacher_dir", "--teacher_epoch",
+                                                     "the teacher (scripts/*/train_teacher.sh)")
+        if problem:
+            yield problem
 
     def setup(self) -> None:
         """The student as vid2vid builds it; in training also the teacher, and the student's starting weights
@@ -97,8 +112,7 @@ class DistillationModel(Vid2VidModel):
     def _load_teacher(self) -> VideoGenerator:
         """The frozen teacher generator from ``<teacher_dir>/<teacher_epoch>_net_G0.pth`` (strict, weights only)."""
         opt = self.opt
-        teacher_opt = argparse.Namespace(**{**vars(opt), "student": bool(opt.kd_published)})
-        teacher = define_G(teacher_opt).to(self.gen_devices[0])
+        teacher = define_G(derive(opt, student=bool(opt.kd_published))).to(self.gen_devices[0])
         path = self.network_path("G0", opt.teacher_epoch, opt.teacher_dir)
         state = load_file(path, map_location=self.gen_devices[0], what="teacher generator",
                           hint="check --teacher_dir and --teacher_epoch")
@@ -120,7 +134,7 @@ class DistillationModel(Vid2VidModel):
         """
         history, fakes, flows = None, [], []
         for window in self.chunk_windows(real.shape[1], partial=True):
-            with self._autocast():
+            with self.autocast():
                 chunk = self.generate_chunk(label[:, window], real[:, window],
                                             None if inst is None else inst[:, window], history,
                                             generator=self.teacher)
@@ -129,25 +143,46 @@ class DistillationModel(Vid2VidModel):
             flows.append(None if chunk.flow is None else chunk.flow.float())
         return TeacherFrames(torch.cat(fakes, dim=1), None if flows[0] is None else torch.cat(flows, dim=1))
 
+    def declare_loss_weights(self) -> dict[str, float]:
+        """vid2vid's table plus the image distillation terms (``--lambda_kd_l1``, ``--lambda_kd_vgg``)."""
+        return {**super().declare_loss_weights(), "G_KD_L1": self.opt.lambda_kd_l1,
+                "G_KD_VGG": self.opt.lambda_kd_vgg}
+
     def image_distillation(self, fake: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> dict[str, Tensor]:
-        """``G_KD_L1`` and ``G_KD_VGG`` (weighted by ``--lambda_kd_l1`` / ``--lambda_kd_vgg``; VGG off with
-        ``--no_vgg``) between the student's and the teacher's frames, both multiplied by ``mask`` when given.
+        """``G_KD_L1`` and ``G_KD_VGG`` (unweighted; the VGG term is 0 with ``--no_vgg``) between the student's and
+        the teacher's frames, both multiplied by ``mask`` when given.
 
         Args:
             fake: (N, 3, H, W) student frames in [-1, 1].
             target: (N, 3, H, W) teacher frames at the same instants.
             mask: (N, 1, H, W) weights in [0, 1], or None.
         """
-        fake = fake.to(self.d_device)  # where the VGG of the criterion lives
-        target = target.to(self.d_device, fake.dtype)
+        target = target.to(fake.device, fake.dtype)
         if mask is not None:
-            mask = mask.to(self.d_device, fake.dtype)
+            mask = mask.to(fake.device, fake.dtype)
             fake, target = fake * mask, target * mask
-        losses = {"G_KD_L1": F.l1_loss(fake, target) * self.opt.lambda_kd_l1,
-                  "G_KD_VGG": fake.new_zeros(())}
-        if self.criterion.vgg is not None:
-            losses["G_KD_VGG"] = self.criterion.vgg(fake, target) * self.opt.lambda_kd_vgg
-        return losses
+        perceptual = self.criterion.perceptual(fake, target)
+        return {"G_KD_L1": F.l1_loss(fake, target),
+                "G_KD_VGG": fake.new_zeros(()) if perceptual is None else perceptual}
+
+
+def run_folder_problem(opt: argparse.Namespace, flag: str, epoch_flag: str, stage: str) -> Optional[str]:
+    """Why the run folder of ``flag`` cannot start this stage (no folder, or no generator in it), or None.
+
+    Args:
+        opt: Training options.
+        flag: ``--teacher_dir`` or ``--student_dir``.
+        epoch_flag: The flag of its checkpoint prefix (``--teacher_epoch`` / ``--student_epoch``).
+        stage: What trains that run (named in the message).
+    """
+    folder, epoch = getattr(opt, flag.strip("-")), getattr(opt, epoch_flag.strip("-"))
+    path = os.path.join(folder, f"{epoch}_net_G0.pth")
+    if not folder:
+        return (f"--model {opt.model} needs {flag} DIR: the run folder of {stage}, holding <epoch>_net_G0.pth "
+                "(e.g. checkpoints/<its --name>)")
+    if not os.path.isfile(path):
+        return f"{flag} {folder}: {path} not found; train {stage} first, or fix {flag} / {epoch_flag}"
+    return None
 
 
 def flow_mask(flow: Tensor) -> Tensor:

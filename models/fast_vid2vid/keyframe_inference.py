@@ -252,7 +252,7 @@ def with_keyframes(opt: argparse.Namespace, frames: FrameGenerator) -> FrameGene
     Raises:
         CheckpointError: ``--flow_backend flownet2`` without its checkpoint.
     """
-    if getattr(opt, "keyframes", "off") == "off":
+    if opt.keyframes == "off":
         return frames
     from models.networks.flow.estimator import create_flow_estimator
 

@@ -9,7 +9,8 @@ missing from a frame gets a stand-in row, see :func:`aligned_features`), and no 
 pix2pixHD's choice for its street features, would break that alignment).
 
 After the last epoch of ``train.py --model single --dataset_mode face`` the file is written into the run's
-folder. To write it again from a checkpoint: ``python -m models.single.features <the run's train.py flags>``
+folder (the trainer hands the model its dataset factory, :meth:`~models.base_model.BaseModel.finish_training`).
+To write it again from a checkpoint: ``python -m training.face_features <the run's train.py flags>``
 (``--which_epoch`` picks the encoder, ``--n_feature_frames`` how many frames per sequence).
 """
 
@@ -18,15 +19,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
-
-from data.base_dataset import BaseDataset
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +92,13 @@ def save_features(features: dict[int, np.ndarray], path: str) -> None:
     os.replace(temp, path)
 
 
-def frame_list(dataset: BaseDataset, per_sequence: int) -> list[tuple[int, int]]:
-    """(sequence, frame) pairs to encode: every frame, or ``per_sequence`` evenly spaced ones per sequence."""
+def frame_list(dataset: Dataset, per_sequence: int) -> list[tuple[int, int]]:
+    """(sequence, frame) pairs to encode: every frame, or ``per_sequence`` evenly spaced ones per sequence.
+
+    Args:
+        dataset: A temporal dataset (``n_sequences()``, ``sequences``: per sequence its frame paths).
+        per_sequence: Frames per sequence, 0 for all.
+    """
     frames = []
     for seq in range(dataset.n_sequences()):
         count = len(dataset.sequences[seq])
@@ -110,11 +113,11 @@ class TrainingFrames(Dataset):
     """Chosen training frames, each with its sequence's fixed transform: photo ``B`` (3, H, W), parts ``inst``.
 
     Args:
-        dataset: The face training dataset (built without flips).
+        dataset: The face training dataset (built without flips): ``load_frames``, ``sequence_params``.
         frames: (sequence, frame) pairs.
     """
 
-    def __init__(self, dataset: BaseDataset, frames: list[tuple[int, int]]) -> None:
+    def __init__(self, dataset: Dataset, frames: list[tuple[int, int]]) -> None:
         self.dataset, self.frames = dataset, frames
 
     def __len__(self) -> int:
@@ -127,12 +130,17 @@ class TrainingFrames(Dataset):
 
 
 @torch.no_grad()
-def encode_training_set(opt: argparse.Namespace, encoder: nn.Module, device: torch.device) -> dict[int, np.ndarray]:
-    """Encode the training frames (not flipped, as pix2pixHD) into aligned per-part rows."""
-    from data import create_dataset
+def encode_training_set(opt: argparse.Namespace, encoder: nn.Module, device: torch.device,
+                        dataset: Dataset) -> dict[int, np.ndarray]:
+    """Encode the training frames of ``dataset`` (built without flips, as pix2pixHD) into aligned per-part rows.
 
-    dataset = create_dataset(argparse.Namespace(**{**vars(opt), "no_flip": True}))
-    items = TrainingFrames(dataset, frame_list(dataset, getattr(opt, "n_feature_frames", 0)))
+    Args:
+        opt: Training options (``n_feature_frames``, ``nThreads``, ``debug``).
+        encoder: The face feature encoder ``E``.
+        device: Where the encoder runs.
+        dataset: The face training dataset, built with ``no_flip``.
+    """
+    items = TrainingFrames(dataset, frame_list(dataset, opt.n_feature_frames))
     loader = DataLoader(items, batch_size=1, num_workers=0 if opt.debug else opt.nThreads)
     images = []
     for item in loader:
@@ -142,31 +150,8 @@ def encode_training_set(opt: argparse.Namespace, encoder: nn.Module, device: tor
     return aligned_features(images)
 
 
-def write_features(opt: argparse.Namespace, encoder: nn.Module, device: torch.device) -> str:
-    """Encode the training set and write ``<checkpoints_dir>/<name>/features.npy``; returns its path."""
+def write_features(opt: argparse.Namespace, encoder: nn.Module, device: torch.device, dataset: Dataset) -> str:
+    """Encode ``dataset``'s frames and write ``<checkpoints_dir>/<name>/features.npy``; returns its path."""
     path = os.path.join(opt.checkpoints_dir, opt.name, FEATURES_FILE)
-    save_features(encode_training_set(opt, encoder, device), path)
+    save_features(encode_training_set(opt, encoder, device, dataset), path)
     return path
-
-
-def main(argv: Optional[Sequence[str]] = None) -> str:
-    """Write ``features.npy`` again from the run's ``<which_epoch>_net_E.pth`` (the run's train.py flags)."""
-    from models.networks import define_single_E
-    from options import TrainOptions
-    from util.checkpoint import load_file, load_state_dict_strict
-
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    opt = TrainOptions().parse(argv + ["--model", "single"], save=False)
-    encoder = define_single_E(opt).to(opt.device)
-    path = os.path.join(opt.checkpoints_dir, opt.name, f"{opt.which_epoch}_net_E.pth")
-    load_state_dict_strict(encoder, load_file(path, opt.device, what="face feature encoder"), path)
-    written = write_features(opt, encoder, opt.device)
-    print(f"wrote {written}")
-    return written
-
-
-if __name__ == "__main__":
-    from util.cli import run
-
-    sys.exit(run(main))

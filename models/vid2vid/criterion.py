@@ -3,7 +3,9 @@
 Per-frame terms (frames flattened to a batch): ``G_VGG``, ``G_GAN``, ``G_GAN_Feat``, ``D_real``, ``D_fake``,
 ``G_Warp``, ``F_Flow``, ``F_Warp``, ``W`` (+ ``G_f_GAN``, ``G_f_GAN_Feat``, ``D_f_real``, ``D_f_fake`` with the
 face discriminator). Temporal terms per scale: ``G_T_GAN``, ``G_T_GAN_Feat``, ``D_T_real``, ``D_T_fake``,
-``G_T_Warp``. Values are already weighted (``lambda_*``), as the reference reports them.
+``G_T_Warp``. Values are already weighted, as the reference reports them: every generator term is computed
+unweighted and multiplied once by its weight in the model's table (:func:`vid2vid_loss_weights`, name ->
+weight, built from the ``lambda_*`` flags); the generator objective is the sum of the terms the table names.
 """
 
 from __future__ import annotations
@@ -14,11 +16,32 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor, nn
 
-from models.losses import GANLoss, MaskedL1Loss, VGGLoss, discriminator_losses
+from models.losses import GANLoss, MaskedL1Loss, VGGLoss, discriminator_losses, weigh, weighted_total
 from models.networks.discriminators import temporal_input
 from models.networks.warp import warp
 
 FaceBoxFn = Callable[[Tensor], Optional[tuple[int, int, int, int]]]
+
+
+def vid2vid_loss_weights(opt: argparse.Namespace) -> dict[str, float]:
+    """vid2vid's generator terms and their weights: the one table the objective is summed from.
+
+    ``F_Flow`` is divided by 2 per extra spatial scale and the face discriminator's generator terms count twice,
+    as in the reference. With ``--no_vgg`` / ``--no_ganFeat`` those terms are 0 and keep their weight.
+
+    Args:
+        opt: Training options (``lambda_feat``, ``lambda_T``, ``lambda_F``, ``n_scales_spatial``).
+    """
+    return {
+        "G_GAN": 1.0, "G_GAN_Feat": opt.lambda_feat, "G_VGG": opt.lambda_feat,
+        "G_Warp": opt.lambda_T, "F_Flow": opt.lambda_F / 2 ** (opt.n_scales_spatial - 1), "F_Warp": opt.lambda_T,
+        "W": 1.0, "G_f_GAN": 2.0, "G_f_GAN_Feat": 2.0 * opt.lambda_feat,
+        "G_T_GAN": 1.0, "G_T_GAN_Feat": opt.lambda_feat, "G_T_Warp": opt.lambda_T,
+    }
+
+
+#: Discriminator terms: reported unweighted; each D objective is the mean of its real and fake terms.
+D_TERMS = ("D_real", "D_fake", "D_f_real", "D_f_fake", "D_T_real", "D_T_fake")
 
 
 class FrameBatch(NamedTuple):
@@ -42,13 +65,15 @@ class Vid2VidCriterion(nn.Module):
     Args:
         opt: Parsed training options (lambdas, ``num_D``, ``n_layers_D``, ``no_vgg``, ``no_first_img``, ...).
         discriminators: ``{"D": ..., "D_T0": ..., "D_f": ...}`` as built by ``define_D``.
+        weights: The model's table of generator terms (:func:`vid2vid_loss_weights` and a subclass's additions).
         face_box: Finds the face box in an encoded input, for ``--add_face_disc``.
     """
 
-    def __init__(self, opt: argparse.Namespace, discriminators: dict[str, nn.Module],
+    def __init__(self, opt: argparse.Namespace, discriminators: dict[str, nn.Module], weights: dict[str, float],
                  face_box: FaceBoxFn | None = None) -> None:
         super().__init__()
         self.opt = opt
+        self.weights = weights
         self.nets = nn.ModuleDict(discriminators)
         self.gan = GANLoss(opt.gan_mode)
         self.masked_l1 = MaskedL1Loss()
@@ -63,38 +88,48 @@ class Vid2VidCriterion(nn.Module):
         real_in = real if cond is None else torch.cat([cond, real], dim=1)
         fake_in = fake if cond is None else torch.cat([cond, fake], dim=1)
         return discriminator_losses(net, real_in, fake_in, self.gan, num_D=opt.num_D, n_layers_D=opt.n_layers_D,
-                                    lambda_feat=opt.lambda_feat, use_feat=not opt.no_ganFeat, pred_real=pred_real)
+                                    lambda_feat=1.0, use_feat=not opt.no_ganFeat, pred_real=pred_real)
+
+    def weighted(self, raw: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Generator terms times their weights in the table; discriminator terms as they are."""
+        generator = weigh({k: v for k, v in raw.items() if k not in D_TERMS}, self.weights)
+        return {name: generator.get(name, value) for name, value in raw.items()}
+
+    def perceptual(self, fake: Tensor, target: Tensor) -> Optional[Tensor]:
+        """The unweighted VGG distance of two batches of frames (N, 3, H, W) in [-1, 1], on the criterion's
+        device; None with ``--no_vgg``. Also the distillation's perceptual term."""
+        if self.vgg is None:
+            return None
+        device = next(self.vgg.parameters()).device
+        return self.vgg(fake.to(device), target.to(device, fake.dtype))
 
     def frame_losses(self, batch: FrameBatch) -> dict[str, Tensor]:
         """The per-frame terms of one chunk (section 5.2 of the reference notes)."""
-        opt = self.opt
         zero = batch.real.new_zeros(())
         losses: dict[str, Tensor] = {"F_Flow": zero, "F_Warp": zero, "W": zero}
         if batch.flow is not None:
-            scale = opt.lambda_F / 2 ** (opt.n_scales_spatial - 1)
-            losses["F_Flow"] = self.masked_l1(batch.flow, batch.flow_ref, batch.conf_ref) * scale
+            losses["F_Flow"] = self.masked_l1(batch.flow, batch.flow_ref, batch.conf_ref)
             warped_real = warp(batch.real_prev, batch.flow)
-            losses["F_Warp"] = self.masked_l1(warped_real, batch.real, batch.conf_ref) * opt.lambda_T
-            if opt.no_first_img:
+            losses["F_Warp"] = self.masked_l1(warped_real, batch.real, batch.conf_ref)
+            if self.opt.no_first_img:
                 losses["W"] = self.masked_l1(batch.weight, torch.zeros_like(batch.weight), batch.conf_ref)
         losses["G_VGG"] = zero
         if self.vgg is not None:
             target = self.vgg.target_features(batch.real)  # the real side once for both fakes
-            losses["G_VGG"] = (self.vgg(batch.fake, real_features=target)
-                               + self.vgg(batch.fake_raw, real_features=target)) * opt.lambda_feat
+            losses["G_VGG"] = self.vgg(batch.fake, real_features=target) + self.vgg(batch.fake_raw, real_features=target)
         # The blended and the raw frame are scored against the same real sample: D runs on it once.
         pred_real = self.nets["D"](torch.cat([batch.label, batch.real], dim=1))
         blended = self._adversarial(self.nets["D"], batch.label, batch.real, batch.fake, pred_real)
         raw = self._adversarial(self.nets["D"], batch.label, batch.real, batch.fake_raw, pred_real)
         losses.update({name: blended[name] + raw[name] for name in blended})
         warped_fake = warp(batch.fake_prev, batch.flow_ref).detach()
-        losses["G_Warp"] = self.masked_l1(batch.fake, warped_fake, batch.conf_ref) * opt.lambda_T
+        losses["G_Warp"] = self.masked_l1(batch.fake, warped_fake, batch.conf_ref)
         if "D_f" in self.nets:
             losses.update(self._face_losses(batch))
-        return losses
+        return self.weighted(losses)
 
     def _face_losses(self, batch: FrameBatch) -> dict[str, Tensor]:
-        """Face-crop discriminator terms (pose); the generator terms count twice, as in the reference."""
+        """Face-crop discriminator terms (pose), unweighted (the table counts the generator terms twice)."""
         box = self.face_box(batch.label) if self.face_box is not None else None
         names = ("G_f_GAN", "G_f_GAN_Feat", "D_f_real", "D_f_fake")
         if box is None:
@@ -102,7 +137,7 @@ class Vid2VidCriterion(nn.Module):
         y0, y1, x0, x1 = box
         crop = (slice(None), slice(None), slice(y0, y1), slice(x0, x1))
         face = self._adversarial(self.nets["D_f"], batch.label[crop], batch.real[crop], batch.fake[crop])
-        return {"G_f_GAN": face["G_GAN"] * 2, "G_f_GAN_Feat": face["G_GAN_Feat"] * 2,
+        return {"G_f_GAN": face["G_GAN"], "G_f_GAN_Feat": face["G_GAN_Feat"],
                 "D_f_real": face["D_real"], "D_f_fake": face["D_fake"]}
 
     def temporal_losses(self, scale: int, real: Tensor, fake: Tensor, flow_ref: Tensor) -> dict[str, Tensor]:
@@ -116,21 +151,27 @@ class Vid2VidCriterion(nn.Module):
         """
         real_in, fake_in = temporal_input(real, flow_ref), temporal_input(fake, flow_ref)
         terms = self._adversarial(self.nets[f"D_T{scale}"], None, real_in, fake_in)
-        return {"G_T_GAN": terms["G_GAN"], "G_T_GAN_Feat": terms["G_GAN_Feat"], "D_T_real": terms["D_real"],
-                "D_T_fake": terms["D_fake"], "G_T_Warp": real.new_zeros(())}
+        return self.weighted({"G_T_GAN": terms["G_GAN"], "G_T_GAN_Feat": terms["G_GAN_Feat"],
+                              "D_T_real": terms["D_real"], "D_T_fake": terms["D_fake"], "G_T_Warp": real.new_zeros(())})
 
 
-def total_losses(frame: dict[str, Tensor], temporal: list[dict[str, Tensor]]) -> tuple[Tensor, Tensor, list[Tensor]]:
-    """The reference's objectives: generator total, frame-D total, and one total per active temporal scale."""
-    g_names = ("G_GAN", "G_GAN_Feat", "G_VGG", "G_Warp", "F_Flow", "F_Warp", "W", "G_f_GAN", "G_f_GAN_Feat")
-    loss_g = sum(frame[name] for name in g_names if name in frame)
+def total_losses(frame: dict[str, Tensor], temporal: list[dict[str, Tensor]],
+                 weights: dict[str, float]) -> tuple[Tensor, Tensor, list[Tensor]]:
+    """The reference's objectives from weighted terms: the generator total (every term the table names, frame
+    and temporal), the frame-D total, and one total per active temporal scale.
+
+    Args:
+        frame: Weighted frame terms of a chunk (and a subclass's extra generator terms).
+        temporal: Weighted terms per active temporal scale.
+        weights: The model's table of generator terms.
+    """
+    loss_g = weighted_total(frame, weights)
+    for terms in temporal:
+        loss_g = loss_g + weighted_total(terms, weights)
     loss_d = (frame["D_fake"] + frame["D_real"]) * 0.5
     if "D_f_real" in frame:
         loss_d = loss_d + (frame["D_f_fake"] + frame["D_f_real"]) * 0.5
-    loss_d_t = []
-    for terms in temporal:
-        loss_g = loss_g + terms["G_T_GAN"] + terms["G_T_GAN_Feat"] + terms["G_T_Warp"]
-        loss_d_t.append((terms["D_T_fake"] + terms["D_T_real"]) * 0.5)
+    loss_d_t = [(terms["D_T_fake"] + terms["D_T_real"]) * 0.5 for terms in temporal]
     return loss_g, loss_d, loss_d_t
 
 

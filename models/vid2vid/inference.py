@@ -58,7 +58,7 @@ class Vid2VidInference(FrameGenerator):
         self.single_g = net.to(self.device)
 
     def _autocast(self):
-        dtype = autocast_dtype(getattr(self.opt, "autocast", "none"))
+        dtype = autocast_dtype(self.opt.autocast)
         if dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)
@@ -89,7 +89,7 @@ class Vid2VidInference(FrameGenerator):
 
     def _sparse_stem(self) -> bool:
         """Whether the label stems take the exact embedding-bag path (``--label_stem``; one-hot labels only)."""
-        choice = getattr(self.opt, "label_stem", "auto")
+        choice = self.opt.label_stem
         return self.opt.label_nc > 0 and (choice == "sparse" or (choice == "auto" and self.device.type == "cpu"))
 
     def _first_frames(self, labels: Tensor) -> Optional[Tensor]:
@@ -180,4 +180,4 @@ def single_generator_path(opt: argparse.Namespace) -> str:
 
 def single_generator_size(opt: argparse.Namespace) -> int:
     """The single-frame generator's size: ``--single_G_size`` or, as the reference, ``--loadSize``."""
-    return getattr(opt, "single_G_size", 0) or opt.loadSize
+    return opt.single_G_size or opt.loadSize

@@ -14,7 +14,7 @@ def visual_tensors(chunk, refs: tuple, previous: dict, first: bool) -> dict:
     """Batch 0, last frame of the chunk (and the sequence's first generated frame).
 
     Args:
-        chunk: The chunk's ``models.vid2vid_model.ChunkOutput``.
+        chunk: The chunk's ``models.vid2vid.chunks.ChunkOutput``.
         refs: (flow_ref (B, T, 2, H, W), conf_ref (B, T, 1, H, W)) of the chunk.
         previous: The visuals of the previous chunk (keeps the sequence's first generated frame).
         first: Whether this is the first chunk of the sequence.

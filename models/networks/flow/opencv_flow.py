@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from models.networks.flow.estimator import FlowEstimator, warp_confidence
+from models.networks.flow.interface import FlowEstimator, warp_confidence
 
 # Farneback parameters: pyramid scale, levels, window, iterations, polynomial size and sigma, flags.
 FARNEBACK_PARAMS = (0.5, 5, 15, 3, 5, 1.2, 0)
