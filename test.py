@@ -12,17 +12,14 @@ import time
 from typing import Sequence
 
 from options import TestOptions
-from options.validation import VID2VID_MODELS
+from options.validation import model_class
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
     """Run inference over the test set; returns a summary (frames, seconds, folders)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     opt = TestOptions().parse(argv, save=False)
-    if opt.model in VID2VID_MODELS:
-        from models.vid2vid.inference import require_first_frame_mode
-
-        require_first_frame_mode(opt)
+    model_class(opt).check_test_options(opt)  # what only test.py needs (e.g. vid2vid's first-frame mode)
     if not opt.skip_check:
         from data.check import ensure_dataset_ok
 

@@ -41,6 +41,7 @@ import random
 import sys
 from typing import Sequence
 
+from data.errors import DatasetError
 from data.frame_checks import (
     FolderSpec,
     Problem,
@@ -57,10 +58,6 @@ logger = logging.getLogger(__name__)
 STREET_MODES = ("temporal", "test", "template")
 
 __all__ = ["DatasetError", "Problem", "check_dataset", "ensure_dataset_ok", "format_problems", "main"]
-
-
-class DatasetError(ValueError):
-    """The dataset has problems; the message lists every one with its path and fix."""
 
 
 def street_folders(opt: argparse.Namespace) -> list[FolderSpec]:

@@ -98,7 +98,7 @@ def convert_tree(src: str, dst: str) -> int:
 
     from PIL import Image
 
-    from data.check import DatasetError
+    from data.errors import DatasetError
     from data.prepare.files import encode_image, write_atomic
 
     written = 0

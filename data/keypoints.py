@@ -405,3 +405,8 @@ def draw_face_edges(points: np.ndarray, size: tuple[int, int], with_dist_maps: b
                 dist_maps.append(distance_map(own))
     return edges, dist_maps
 
+def openpose_json(people: list[dict[str, np.ndarray]]) -> dict:
+    """People (``pose`` (25, 3), ``face`` (70, 3), hands (21, 3)) -> the OpenPose ``--write_json`` document."""
+    return {"version": 1.3, "people": [
+        {"person_id": [-1], **{name: [round(float(v), 3) for v in person[key].ravel()]
+                               for key, (name, _) in OPENPOSE_ARRAYS.items()}} for person in people]}

@@ -145,6 +145,11 @@ class BaseModel(ABC):
         return iter(())
 
     @classmethod
+    def check_test_options(cls, opt: argparse.Namespace) -> None:
+        """What ``test.py`` alone needs of the flags, checked before any work (parsing accepts more, for tools
+        that only build the networks). Raises :class:`options.validation.OptionError`; the base needs nothing."""
+
+    @classmethod
     def frame_divisor(cls, opt: argparse.Namespace) -> int:
         """What both sides of a generated frame must be a multiple of (checked on the dataset's frames); 1: any."""
         return 1

@@ -95,6 +95,13 @@ class Vid2VidModel(BaseModel):
             yield from first_frame_problems(opt)
             yield from single_generator_problems(opt)
 
+    @classmethod
+    def check_test_options(cls, opt: argparse.Namespace) -> None:
+        """test.py needs one first-frame mode (``--use_real_img``, ``--use_single_G`` or ``--no_first_img``)."""
+        from models.vid2vid.inference import require_first_frame_mode
+
+        require_first_frame_mode(opt)
+
     # ------------------------------------------------------------------ set-up
     def setup(self) -> None:
         """Build the networks; in training also discriminators, flow, optimizers; load what the flags ask."""

@@ -222,3 +222,13 @@ def test_prepare_video_pose_backend_rtmpose(pose_onnx, tmp_path, capsys):
     assert run(script.main, common + ["--seq", "other"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--pose_model" in err[0] and "DWPose" in err[0]
+
+
+def test_points_outside_the_frame_become_not_found():
+    """SimCC can place a point in the crop's padding, outside the frame: it is written as OpenPose's (0, 0, 0)."""
+    from data.prepare.rtmpose import outside_frame_missing
+
+    points = np.array([[10.0, 20.0, 0.9], [-3.0, 5.0, 0.8], [5.0, 140.0, 0.7], [255.0, 127.0, 0.6]])
+    kept = outside_frame_missing(points, (128, 256))
+    assert kept[0].tolist() == [10.0, 20.0, 0.9] and kept[3].tolist() == [255.0, 127.0, 0.6]
+    assert kept[1].tolist() == kept[2].tolist() == [0.0, 0.0, 0.0]

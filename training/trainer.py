@@ -32,7 +32,7 @@ from models import create_model
 from models.base_model import StepResult
 from models.losses import format_weights
 from training.sampler import EpochSampler, SeededItems
-from util.checkpoint import CheckpointError, recover_checkpoints
+from util.checkpoint import CheckpointError, read_iter_txt, recover_checkpoints
 from util.distributed import barrier, broadcast_parameters, cleanup_distributed, init_distributed
 from util.progress import progress
 from util.seed import seed_everything
@@ -249,14 +249,3 @@ def check_resume_epoch(folder: str, which_epoch: str) -> None:
     raise CheckpointError(f"--continue_train --which_epoch {which_epoch}: no checkpoint "
                           f"{os.path.join(folder, which_epoch + '_net_*.pth')}; {have}. Pass one of them to "
                           "--which_epoch, or another --name to start a new run")
-
-
-def read_iter_txt(path: str) -> tuple[int, int]:
-    """(epoch, iteration) from the reference's ``iter.txt`` (two numbers, one per line; floats accepted)."""
-    try:
-        with open(path) as stream:
-            values = [int(float(v)) for v in stream.read().split()]
-        return values[0], values[1]
-    except (OSError, ValueError, IndexError) as err:
-        raise CheckpointError(f"cannot read {path} ({err}); it should hold the epoch and the iteration, one per "
-                              "line. Fix or delete it") from err

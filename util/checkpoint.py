@@ -344,3 +344,15 @@ def _key_report(title: str, keys: list[str], limit: int = 8) -> str:
         return ""
     more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
     return f"  {title} ({len(keys)}): {', '.join(keys[:limit])}{more}\n"
+
+
+def read_iter_txt(path: str) -> tuple[int, int]:
+    """(epoch, iteration) from the reference's ``iter.txt`` (two numbers, one per line; floats accepted)."""
+    try:
+        with open(path) as stream:
+            values = [int(float(v)) for v in stream.read().split()]
+        return values[0], values[1]
+    except (OSError, ValueError, IndexError) as err:
+        raise CheckpointError(f"cannot read {path} ({err}); it should hold the epoch and the iteration, one per "
+                              "line. Fix or delete it") from err
+

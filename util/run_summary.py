@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import Any, Callable
 
 SKIPPED_KEYS = ("devices", "device", "isTrain", "gpu_ids", "n_gpus_gen", "name")
 """Fields ``parse`` derives (their values are no flag a user typed), and the run's name (shown on its own)."""
@@ -18,14 +18,20 @@ def _as_flag_value(value: Any) -> str:
     return str(value)
 
 
-def option_defaults(opt: argparse.Namespace) -> dict[str, Any]:
-    """The defaults of every flag of ``opt``'s option class (train or test) with its ``--model`` hooks applied."""
-    from options import TestOptions, TrainOptions
+#: ``opt -> {flag: default}`` for a parsed options object; installed by the ``options`` package (which sits
+#: above ``util``), so a summary of options parsed elsewhere lists no changed flags.
+defaults_provider: Callable[[argparse.Namespace], dict[str, Any]] | None = None
 
-    options = TrainOptions() if getattr(opt, "isTrain", False) else TestOptions()
-    defaults = vars(options.gather(["--model", str(getattr(opt, "model", "vid2vid"))]))
-    defaults["dataset_mode"] = options._dataset_mode(argparse.Namespace(**defaults))  # as parse derives it
-    return defaults
+
+def option_defaults(opt: argparse.Namespace) -> dict[str, Any]:
+    """The defaults of every flag of ``opt``'s option class (train or test) with its ``--model`` hooks applied.
+
+    Raises:
+        LookupError: no provider is installed (the ``options`` package was never imported).
+    """
+    if defaults_provider is None:
+        raise LookupError("no option defaults: options were not parsed by the options package")
+    return defaults_provider(opt)
 
 
 def changed_flags(opt: argparse.Namespace) -> list[str]:
@@ -57,7 +63,7 @@ def checkpoint_description(opt: argparse.Namespace) -> str:
     path = os.path.join(str(getattr(opt, "checkpoints_dir", "")), str(getattr(opt, "name", "")), "iter.txt")
     if which != "latest" or not os.path.isfile(path):
         return which
-    from training.trainer import read_iter_txt
+    from util.checkpoint import read_iter_txt
 
     try:
         epoch, iteration = read_iter_txt(path)

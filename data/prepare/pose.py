@@ -15,6 +15,7 @@ import numpy as np
 
 from data import keypoints as kp
 from data.detect.backends import Backend, Detector, probe_mediapipe
+from data.keypoints import openpose_json
 from data.prepare.base import ModeWriter
 
 
@@ -46,12 +47,6 @@ def probe_rtmpose() -> None:
 POSE_BACKENDS: dict[str, Backend] = {"mediapipe": Backend(load_mediapipe, probe_mediapipe),
                                      "rtmpose": Backend(load_rtmpose, probe_rtmpose)}
 
-
-def openpose_json(people: list[dict[str, np.ndarray]]) -> dict:
-    """People (``pose`` (25, 3), ``face`` (70, 3), hands (21, 3)) -> the OpenPose ``--write_json`` document."""
-    return {"version": 1.3, "people": [
-        {"person_id": [-1], **{name: [round(float(v), 3) for v in person[key].ravel()]
-                               for key, (name, _) in kp.OPENPOSE_ARRAYS.items()}} for person in people]}
 
 
 def blend_people(before: dict[str, np.ndarray], after: dict[str, np.ndarray], weight: float

@@ -124,6 +124,17 @@ def to_frame(points: np.ndarray, crop: Crop, input_size: tuple[int, int]) -> np.
 
 
 # ---------------------------------------------------------------- YOLOX person boxes
+def outside_frame_missing(keypoints: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    """(K, 3) ``x, y, score`` with points outside the (H, W) frame set to OpenPose's "not found" (0, 0, 0).
+
+    The crop around a person is padded (and, without a detector, larger than the frame), so SimCC can place a point
+    where the network saw only padding; such a point was never seen and would fail the dataset check."""
+    height, width = frame_size
+    x, y = keypoints[:, 0], keypoints[:, 1]
+    outside = (x < 0) | (y < 0) | (x > width - 1) | (y > height - 1)
+    return np.where(outside[:, None], 0.0, keypoints)
+
+
 def letterbox(rgb: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float]:
     """(H, W, 3) RGB -> (1, 3, h, w) float32 BGR 0-255 input, resized by ``ratio`` into the top-left corner
     of a grey (114) canvas of ``size`` = (w, h), as YOLOX was trained; also ``ratio``."""
@@ -225,7 +236,8 @@ class WholeBodyPose:
         simcc_x, simcc_y = self.session.run(self.output_names, {self.input_name: crop_input(rgb, crop,
                                                                                             self.input_size)})
         points, scores = decode_simcc(simcc_x[0], simcc_y[0], self.split_ratio)
-        return np.concatenate([to_frame(points, crop, self.input_size), scores[:, None]], axis=1)
+        return outside_frame_missing(np.concatenate([to_frame(points, crop, self.input_size), scores[:, None]],
+                                                    axis=1), rgb.shape[:2])
 
     def people(self, rgb: np.ndarray) -> list[Person]:
         """Every person of an (H, W, 3) uint8 RGB frame as OpenPose arrays (empty when no box is found)."""
@@ -268,8 +280,8 @@ def write_keypoint_folder(frames, model: WholeBodyPose, out_dir: str, total: Opt
 
     from tqdm import tqdm
 
+    from data.keypoints import openpose_json
     from data.prepare.files import write_atomic
-    from data.prepare.pose import openpose_json
 
     count = 0
     for index, rgb in enumerate(tqdm(frames, total=total, desc="rtmpose", unit="frame")):

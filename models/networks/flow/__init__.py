@@ -12,6 +12,7 @@ A new back-end subclasses ``FlowEstimator`` (implement ``compute`` and ``identit
 ``FLOW_BACKENDS``; ``--flow_backend`` takes its choices from that dict.
 """
 
+from models.networks.flow import ops_check  # noqa: F401 - installs the compiled operators' first-use check
 from models.networks.flow.cache import FlowCache, pair_key
 from models.networks.flow.estimator import BACKENDS, FLOW_BACKENDS, create_flow_estimator
 from models.networks.flow.interface import FlowEstimator, warp_confidence

@@ -71,11 +71,14 @@ def _resolve(op: str, impl: str, tensor: Tensor) -> str:
     return chosen
 
 
+#: The first-use check of the compiled operators, ``(op, device) -> trusted``; installed by
+#: :mod:`models.networks.flow.ops_check`, which the package imports (so ``ops`` never imports its own checker).
+first_use_check: Callable[[str, torch.device], bool] | None = None
+
+
 def _trusted(op: str, device: torch.device) -> bool:
     """The first-use check's verdict on the compiled ``op`` (run on the first call)."""
-    from models.networks.flow.ops_check import verify_once
-
-    return verify_once(op, device)
+    return first_use_check is None or first_use_check(op, device)
 
 
 def correlation_output_size(height: int, width: int, *, pad_size: int, kernel_size: int, max_displacement: int,

@@ -164,3 +164,6 @@ def verify_once(op: str, device: torch.device) -> bool:
                            op, device, problem, op)
         _verdicts[key] = problem is None
     return _verdicts[key]
+
+
+ops.first_use_check = verify_once
