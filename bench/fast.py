@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import math
 import os
 import statistics
 import sys
@@ -478,17 +479,18 @@ def toy_cityscapes(size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     return encode_input(labels, inst, 35), frames
 
 
-def autocast_section(args: argparse.Namespace) -> list[str]:
-    """Section ``autocast``: PSNR of bf16 to float32 on every frame of a trained toy student's sequence."""
-    import math
+def train_toy(net: VideoGenerator, encoded: torch.Tensor, frames: torch.Tensor, steps: int) -> list[float]:
+    """``steps`` Adam steps (lr 2e-3) of L1 to a random frame of the sequence, the real previous frames fed;
+    returns the losses.
 
-    torch.manual_seed(0)
-    encoded, frames = toy_cityscapes((64, 32))
-    config = GeneratorConfig(input_nc=36, ngf=16, n_downsampling=3, n_blocks=4, fg_labels=(26,), student=True)
-    net = build_generator("sr_mobile_composite", config).train()
-    optimizer, t_g, length = torch.optim.Adam(net.parameters(), lr=2e-3), config.n_frames_G, encoded.shape[1]
+    Args:
+        net: A single-scale generator (training mode).
+        encoded: (1, T, C, H, W) encoded labels.
+        frames: (1, T, 3, H, W) the frames in [-1, 1].
+    """
+    optimizer, t_g, length = torch.optim.Adam(net.parameters(), lr=2e-3), net.n_frames_G, encoded.shape[1]
     losses = []
-    for _ in range(args.toy_steps):
+    for _ in range(steps):
         t = int(torch.randint(t_g - 1, length, (1,)))
         out = net.generate_frame([encoded[:, t - t_g + 1:t + 1]], [frames[:, t - t_g + 1:t]])[-1]
         loss = (out.image - frames[:, t]).abs().mean()
@@ -496,16 +498,39 @@ def autocast_section(args: argparse.Namespace) -> list[str]:
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+    return losses
+
+
+def autocast_psnr(net: VideoGenerator, encoded: torch.Tensor, first: torch.Tensor) -> list[float]:
+    """PSNR (dB, range [-1, 1]) of each frame made under bf16 autocast to the float32 one, over the whole sequence,
+    each run feeding back its own outputs.
+
+    Args:
+        net: The generator.
+        encoded: (1, T, C, H, W) encoded labels.
+        first: (1, tG-1, 3, H, W) the frames before the first output.
+    """
+    t_g = net.n_frames_G
 
     def sequence(bf16: bool) -> list[torch.Tensor]:
         state, out = InferenceState(), []
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            for t in range(t_g - 1, length):
-                out.append(inference_step(net, state, encoded[:, t - t_g + 1:t + 1],
-                                          first_frames=frames[:, :t_g - 1])[-1].image.float())
+            for t in range(t_g - 1, encoded.shape[1]):
+                out.append(inference_step(net, state, encoded[:, t - t_g + 1:t + 1], first_frames=first)[-1]
+                           .image.float())
         return out
 
-    psnr = [10 * math.log10(4 / (a - b).pow(2).mean().item()) for a, b in zip(sequence(False), sequence(True))]
+    return [10 * math.log10(4 / (a - b).pow(2).mean().item()) for a, b in zip(sequence(False), sequence(True))]
+
+
+def autocast_section(args: argparse.Namespace) -> list[str]:
+    """Section ``autocast``: PSNR of bf16 to float32 on every frame of a trained toy student's sequence."""
+    torch.manual_seed(0)
+    encoded, frames = toy_cityscapes((64, 32))
+    config = GeneratorConfig(input_nc=36, ngf=16, n_downsampling=3, n_blocks=4, fg_labels=(26,), student=True)
+    net = build_generator("sr_mobile_composite", config).train()
+    losses = train_toy(net, encoded, frames, args.toy_steps)
+    psnr = autocast_psnr(net, encoded, frames[:, :config.n_frames_G - 1])
     return [f"## bf16 autocast against float32: toy student (ngf 16, 64x32, {args.toy_steps} steps, L1 "
             f"{losses[0]:.3f} -> {sum(losses[-5:]) / 5:.3f}), Cityscapes seq0000, {len(psnr)} frames fed back", "",
             f"PSNR (dB) per frame: {', '.join(f'{p:.1f}' for p in psnr)}", "",

@@ -274,37 +274,18 @@ def _toy_sequence(frames: int) -> tuple[torch.Tensor, torch.Tensor]:
     return encode_input(labels, labels * 10, LABEL_NC), images
 
 
-def _trained_toy_student(encoded: torch.Tensor, images: torch.Tensor, steps: int) -> torch.nn.Module:
-    """The tiny student after ``steps`` Adam steps of L1 to the frames (previous frames: the real ones)."""
-    net = build_generator("sr_mobile_composite", _config(True))
-    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
-    for step in range(steps):
-        t = T_G - 1 + step % (encoded.shape[1] - T_G + 1)
-        out = net.generate_frame([encoded[:, t - T_G + 1:t + 1]], [images[:, t - T_G + 1:t]])[-1]
-        loss = (out.image - images[:, t]).abs().mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return net
-
-
+@pytest.mark.slow
 def test_bf16_autocast_stays_close_over_a_sequence() -> None:
     """--autocast bf16: a (briefly trained) student's frames, fed back over a 10-frame sequence, stay >= 35 dB
     from float32 on every frame."""
+    from tests.test_cost import _bench
+
     torch.manual_seed(4)
-    frames = 10
-    encoded, images = _toy_sequence(frames)
-    net = _trained_toy_student(encoded, images, steps=30)
-
-    def run(autocast: bool) -> list[torch.Tensor]:
-        state, out = InferenceState(), []
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            for t in range(T_G - 1, frames):
-                out.append(inference_step(net, state, encoded[:, t - T_G + 1:t + 1],
-                                          first_frames=images[:, :T_G - 1])[-1].image.float())
-        return out
-
-    full, half = run(False), run(True)
-    psnr = [10 * torch.log10(4 / (a - b).pow(2).mean()).item() for a, b in zip(full, half)]
-    assert min(psnr) >= 35, psnr
+    encoded, images = _toy_sequence(10)
+    net = build_generator("sr_mobile_composite", _config(True)).train()
+    bench = _bench()
+    losses = bench.train_toy(net, encoded, images, steps=30)
+    assert losses[-1] < losses[0]
+    psnr = bench.autocast_psnr(net, encoded, images[:, :T_G - 1])
+    assert len(psnr) == 10 - T_G + 1 and min(psnr) >= 35, psnr
     assert max(psnr) < 200  # bf16 did run: the frames are not bitwise the float32 ones
