@@ -20,6 +20,16 @@ DIS flow). All three run through test.py's streaming frame generators, fed the s
 a, b, c, ...), so load from other processes affects them alike. ``--quick`` runs it on a tiny network at
 64x32 (the smoke test of ``tests/test_cost.py``).
 
+Section ``paths``: one generation step at the published street setting (random weights, batch statistics),
+alternated in one run: vid2vid's composite, the student and the teacher on the previous path (NCHW, PyTorch's
+BatchNorm; ``sr_mobile.CHANNELS_LAST_INFERENCE`` off) and on today's (channels-last, fused BatchNorm + ReLU6),
+and today's under ``--autocast bf16``: wall and CPU-time medians and their ratios (CPU time is less disturbed
+when other processes load the machine).
+
+Section ``autocast``: a toy student trained ``--toy_steps`` Adam steps (L1, real previous frames) on the shared
+Cityscapes training sequence ``seq0000`` at 64x32, then run over the whole sequence in float32 and under bf16
+autocast, its own outputs fed back: PSNR of every bf16 frame to the float32 one.
+
 Sections are functions ``(args) -> list[str]`` (markdown lines) in ``SECTIONS``; add one there.
 
 Usage: ``python bench/fast.py [--sections cost keyframes] [--runs 3] [--threads 2] [--time street face]
@@ -31,7 +41,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import math
 import os
+import statistics
 import sys
 import threading
 import time
@@ -253,8 +265,9 @@ def key_options(net_flags: list[str], net_g: str, student: bool, keyframes: bool
         return TestOptions().parse(flags, save=False)
 
 
-def build_pipeline(net_flags: list[str], row: tuple[str, str, bool, bool]) -> Pipeline:
-    """Random weights (BatchNorm in training mode, as test.py), wrapped as test.py wraps them."""
+def build_pipeline(net_flags: list[str], row: tuple[str, str, bool, bool], overlap: bool = True) -> Pipeline:
+    """Random weights (BatchNorm in training mode, as test.py), wrapped as test.py wraps them (``overlap``: gaps
+    interpolated on a worker thread, as test.py does)."""
     from models.fast_vid2vid.keyframe_inference import keyframe_policy
     from models.networks.flow.estimator import create_flow_estimator
     from models.vid2vid.inference import Vid2VidInference
@@ -266,7 +279,7 @@ def build_pipeline(net_flags: list[str], row: tuple[str, str, bool, bool]) -> Pi
     frames: FrameGenerator = timed
     if keyframes:
         frames = KeyframeInference(opt, timed, create_flow_estimator("dis", "", torch.device("cpu")),
-                                   keyframe_policy(opt))
+                                   keyframe_policy(opt), overlap=overlap)
     params = sum(p.numel() for p in net.parameters())
     return Pipeline(title, net_g, student, params, generator_config(opt), timed, frames)
 
@@ -348,7 +361,185 @@ def keyframe_section(args: argparse.Namespace) -> list[str]:
     return lines
 
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], list[str]]] = {"cost": cost_section, "keyframes": keyframe_section}
+def overlap_section(args: argparse.Namespace) -> list[str]:
+    """Section ``overlap``: the student on key frames + interpolation, gaps interpolated in line or on the worker
+    thread; each pass runs the whole sequence (so no worker time spills into the other's), passes alternate."""
+    from data import create_test_loader
+
+    net_flags = QUICK_NET if args.quick else ["--loadSize", str(args.overlap_width), *FULL_NET[2:]]
+    frames = args.key_frames or 12
+    items = [item for _, item in zip(range(frames), create_test_loader(key_options(net_flags, "sr_mobile_composite",
+                                                                                   True, False)))]
+    row = KEY_PIPELINES[2]
+    seconds: dict[bool, list[float]] = {False: [], True: []}
+    outputs: dict[bool, list] = {}
+    warm_up = build_pipeline(net_flags, row, overlap=False)  # one-time costs (kernels, DIS) outside the timing
+    for item in items[:4] + [None]:
+        warm_up.frames.flush() if item is None else warm_up.frames.step(item)
+    for run in range(args.runs):
+        for overlap in (False, True):
+            pipe = build_pipeline(net_flags, row, overlap=overlap)
+            collected = []
+            start = time.perf_counter()
+            for item in items + [None]:
+                collected += pipe.frames.flush() if item is None else pipe.frames.step(item)
+            seconds[overlap].append(time.perf_counter() - start)
+            outputs[overlap] = collected
+        print(f"overlap section: run {run + 1}/{args.runs}", file=sys.stderr, flush=True)
+    same = [(f.index, f.kind) for f in outputs[False]] == [(f.index, f.kind) for f in outputs[True]] and all(
+        torch.equal(a.image, b.image) for a, b in zip(outputs[False], outputs[True]))
+    height, width = items[0]["A"].shape[-2:]
+    sequential, overlapped = statistics.median(seconds[False]), statistics.median(seconds[True])
+    n_out = len(outputs[True])
+    return [f"## Key frames + interpolation with and without overlap, {width}x{height}, stuttgart_00 frames "
+            f"0-{len(items) - 1} ({args.runs} alternated whole-sequence passes each)", "",
+            "| gaps interpolated | frames/s (median pass) | this / in line | same frames, same order |",
+            "|---|---:|---:|---|",
+            f"| in line (previous) | {n_out / sequential:.3f} | 1.00x | - |",
+            f"| on a worker thread (test.py now) | {n_out / overlapped:.3f} | {sequential / overlapped:.2f}x "
+            f"| {'yes' if same else 'NO'} |"]
+
+
+# ---------------------------------------------------------------------------------------------- inference paths
+#: (row title, --netG, --student, fast path, bf16 autocast)
+PATH_ROWS = [("vid2vid composite", "composite", False, False, False),
+             ("student, previous path", "sr_mobile_composite", True, False, False),
+             ("student, channels-last + fused BN", "sr_mobile_composite", True, True, False),
+             ("student, channels-last + fused BN, bf16", "sr_mobile_composite", True, True, True),
+             ("teacher, previous path", "sr_mobile_composite", False, False, False),
+             ("teacher, channels-last + fused BN", "sr_mobile_composite", False, True, False)]
+
+
+def path_step(setting: Setting, row: tuple[str, str, bool, bool, bool]) -> Callable[[], torch.Tensor]:
+    """One generation step of a row, its path switched on or off around the call."""
+    import models.networks.sr_mobile as sr_mobile
+
+    _, net_g, student, fast, bf16 = row
+    generate = step(build(setting, net_g, student, "cpu"), *inputs(setting, "cpu"))
+
+    def call() -> torch.Tensor:
+        sr_mobile.CHANNELS_LAST_INFERENCE = fast
+        try:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                return generate()
+        finally:
+            sr_mobile.CHANNELS_LAST_INFERENCE = True
+    return call
+
+
+def paths_section(args: argparse.Namespace) -> list[str]:
+    """Section ``paths``: step time of the previous and today's inference paths, alternated in one run."""
+    setting = replace(SETTINGS["street"], width=args.paths_size[0], height=args.paths_size[1])
+    rows = PATH_ROWS
+    calls = [path_step(setting, row) for row in rows]
+    wall: list[list[float]] = [[] for _ in rows]
+    cpu: list[list[float]] = [[] for _ in rows]
+    with torch.inference_mode():
+        outputs = [call() for call in calls]  # warm-up
+        for run in range(args.runs):
+            for call, w, c in zip(calls, wall, cpu):
+                start, start_cpu = time.perf_counter(), time.process_time()
+                call()
+                w.append(time.perf_counter() - start)
+                c.append(time.process_time() - start_cpu)
+            print(f"paths section: run {run + 1}/{args.runs}", file=sys.stderr, flush=True)
+    med = [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu)]
+    lines = [f"## Inference paths, {setting.width}x{setting.height}, published street settings (random weights, "
+             f"{args.runs} alternated runs after a warm-up)", "",
+             "| generator / path | wall ms (median) | CPU ms (median) | vid2vid / this (wall) | vid2vid / this (CPU) "
+             "| previous / this (CPU) | max abs diff to previous path |", "|---|---:|---:|---:|---:|---:|---:|"]
+    previous = {}
+    for row, (w, c), out in zip(rows, med, outputs):
+        title, net_g, student = row[:3]
+        key = (net_g, student)
+        if not row[3]:
+            previous[key] = (c, out)
+        prev_c, prev_out = previous.get(key, (c, out))
+        diff = (out.float() - prev_out.float()).abs().max().item()
+        lines.append(f"| {title} | {w * 1e3:,.0f} | {c * 1e3:,.0f} | {med[0][0] / w:.2f}x | {med[0][1] / c:.2f}x "
+                     f"| {prev_c / c:.2f}x | {diff:.1e} |")
+    lines += ["", "CPU ms: process CPU time of the step (both threads), less sensitive to other processes' load "
+              "than wall time. Diff: the same weights and inputs on the previous path (float32)."]
+    return lines
+
+
+def toy_cityscapes(size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The shared Cityscapes training sequence seq0000 at ``size`` (W, H): encoded labels (1, T, 36, H, W) and
+    its frames (1, T, 3, H, W) in [-1, 1]."""
+    import numpy as np
+    from PIL import Image
+
+    def read(folder: str, resample: int) -> np.ndarray:
+        paths = sorted((CITYSCAPES / folder / "seq0000").iterdir())
+        return np.stack([np.array(Image.open(p).resize(size, resample)) for p in paths])
+
+    labels = torch.from_numpy(read("train_A", Image.NEAREST)).float()[None, :, None]
+    inst = torch.from_numpy(read("train_inst", Image.NEAREST).astype(np.float32))[None, :, None]
+    frames = torch.from_numpy(read("train_B", Image.BICUBIC)).permute(0, 3, 1, 2).float()[None] / 127.5 - 1
+    return encode_input(labels, inst, 35), frames
+
+
+def train_toy(net: VideoGenerator, encoded: torch.Tensor, frames: torch.Tensor, steps: int) -> list[float]:
+    """``steps`` Adam steps (lr 2e-3) of L1 to a random frame of the sequence, the real previous frames fed;
+    returns the losses.
+
+    Args:
+        net: A single-scale generator (training mode).
+        encoded: (1, T, C, H, W) encoded labels.
+        frames: (1, T, 3, H, W) the frames in [-1, 1].
+    """
+    optimizer, t_g, length = torch.optim.Adam(net.parameters(), lr=2e-3), net.n_frames_G, encoded.shape[1]
+    losses = []
+    for _ in range(steps):
+        t = int(torch.randint(t_g - 1, length, (1,)))
+        out = net.generate_frame([encoded[:, t - t_g + 1:t + 1]], [frames[:, t - t_g + 1:t]])[-1]
+        loss = (out.image - frames[:, t]).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def autocast_psnr(net: VideoGenerator, encoded: torch.Tensor, first: torch.Tensor) -> list[float]:
+    """PSNR (dB, range [-1, 1]) of each frame made under bf16 autocast to the float32 one, over the whole sequence,
+    each run feeding back its own outputs.
+
+    Args:
+        net: The generator.
+        encoded: (1, T, C, H, W) encoded labels.
+        first: (1, tG-1, 3, H, W) the frames before the first output.
+    """
+    t_g = net.n_frames_G
+
+    def sequence(bf16: bool) -> list[torch.Tensor]:
+        state, out = InferenceState(), []
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            for t in range(t_g - 1, encoded.shape[1]):
+                out.append(inference_step(net, state, encoded[:, t - t_g + 1:t + 1], first_frames=first)[-1]
+                           .image.float())
+        return out
+
+    return [10 * math.log10(4 / (a - b).pow(2).mean().item()) for a, b in zip(sequence(False), sequence(True))]
+
+
+def autocast_section(args: argparse.Namespace) -> list[str]:
+    """Section ``autocast``: PSNR of bf16 to float32 on every frame of a trained toy student's sequence."""
+    torch.manual_seed(0)
+    encoded, frames = toy_cityscapes((64, 32))
+    config = GeneratorConfig(input_nc=36, ngf=16, n_downsampling=3, n_blocks=4, fg_labels=(26,), student=True)
+    net = build_generator("sr_mobile_composite", config).train()
+    losses = train_toy(net, encoded, frames, args.toy_steps)
+    psnr = autocast_psnr(net, encoded, frames[:, :config.n_frames_G - 1])
+    return [f"## bf16 autocast against float32: toy student (ngf 16, 64x32, {args.toy_steps} steps, L1 "
+            f"{losses[0]:.3f} -> {sum(losses[-5:]) / 5:.3f}), Cityscapes seq0000, {len(psnr)} frames fed back", "",
+            f"PSNR (dB) per frame: {', '.join(f'{p:.1f}' for p in psnr)}", "",
+            f"min {min(psnr):.1f} dB, mean {sum(psnr) / len(psnr):.1f} dB"]
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], list[str]]] = {"cost": cost_section, "keyframes": keyframe_section,
+                                                                  "paths": paths_section, "overlap": overlap_section,
+                                                                  "autocast": autocast_section}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -362,6 +553,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="settings whose generator steps are timed on the CPU (default: street)")
     parser.add_argument("--key_frames", type=int, default=0,
                         help="keyframes section: input frames of stuttgart_00 used (0: all 30; 12 with --quick)")
+    parser.add_argument("--paths_size", type=int, nargs=2, default=[512, 256], metavar=("W", "H"),
+                        help="paths section: frame size (default: the published 512x256)")
+    parser.add_argument("--overlap_width", type=int, default=256,
+                        help="overlap section: --loadSize of the student's frames (default 256: 256x128)")
+    parser.add_argument("--toy_steps", type=int, default=40, help="autocast section: training steps of the toy student")
     parser.add_argument("--quick", action="store_true",
                         help="keyframes section: a tiny network at 64x32 (a smoke run of a few seconds)")
     args = parser.parse_args(argv)

@@ -81,3 +81,11 @@ def test_keyframe_section_runs_quick(cityscapes_root) -> None:
     macs = [float(row[2]) for row in rows]
     assert macs[0] > macs[1] > macs[2] > 0  # the student is cheaper; key frames cheaper still
     assert all(float(row[4]) > 0 for row in rows) and rows[2][7].strip() != "-"
+
+
+def test_overlap_section_runs_quick(cityscapes_root) -> None:
+    """The overlap section on a tiny network: both rows, and the overlapped pass made the same frames."""
+    lines = _bench().overlap_section(argparse.Namespace(quick=True, key_frames=8, runs=1, overlap_width=64))
+    rows = [line.split("|")[1:-1] for line in lines if line.startswith("| ") and "---" not in line][1:]
+    assert [row[0].strip() for row in rows] == ["in line (previous)", "on a worker thread (test.py now)"]
+    assert all(float(row[1]) > 0 for row in rows) and rows[1][3].strip() == "yes"

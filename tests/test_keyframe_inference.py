@@ -65,10 +65,11 @@ class RecordingGenerator(FrameGenerator):
         return [output_frame(OPT, item, image, torch.zeros(LABEL_NC, H, W))]
 
 
-def run(items: list[dict], policy: KeyframePolicy) -> tuple[list[OutputFrame], RecordingGenerator, list[int]]:
+def run(items: list[dict], policy: KeyframePolicy, overlap: bool = False, flow=zero_flow
+        ) -> tuple[list[OutputFrame], RecordingGenerator, list[int]]:
     """Feed ``items`` through the wrapper; the frames it emits, the stand-in and the held-frame counts."""
     inner = RecordingGenerator()
-    wrapper = KeyframeInference(OPT, inner, zero_flow, policy, CONFIG)
+    wrapper = KeyframeInference(OPT, inner, flow, policy, CONFIG, overlap=overlap)
     frames, held = [], []
     for item in items:
         frames += wrapper.step(item)
@@ -145,3 +146,26 @@ def test_real_frames_are_dropped_from_frames_between_keys():
         wrapper.step(item)
     held = [entry for seq in wrapper.sequences.values() for entry in seq.timeline if not entry.is_key]
     assert held and all("B" not in entry.item for entry in held)
+
+
+def shift_flow(current: Tensor, previous: Tensor) -> Tensor:
+    """A uniform motion of 1.5 px right and 0.5 px up, (N, 2, H, W): the interpolated frames depend on it."""
+    flow = current.new_zeros(current.shape[0], 2, *current.shape[-2:])
+    flow[:, 0], flow[:, 1] = 1.5, -0.5
+    return flow
+
+
+@pytest.mark.parametrize("policy", [KeyframePolicy(mode="published", n_frames_G=T_G),
+                                    KeyframePolicy(mode="interval", n_frames_G=T_G, key_interval=4)],
+                         ids=["published", "interval"])
+def test_overlap_gives_the_same_frames_in_the_same_order(policy):
+    """Interpolating gaps on the worker thread changes when frames come back, not which or in what order."""
+    items = stream("a", 17, change_every=3) + stream("b", 9, change_every=2)
+    plain, plain_inner, _ = run(items, policy, overlap=False, flow=shift_flow)
+    overlapped, inner, held = run(items, policy, overlap=True, flow=shift_flow)
+    assert inner.given == plain_inner.given
+    assert [(f.sequence, f.index, f.kind, f.stem) for f in overlapped] == \
+        [(f.sequence, f.index, f.kind, f.stem) for f in plain]
+    assert sum(f.kind == INTERPOLATED for f in plain) >= 4
+    for ours, theirs in zip(overlapped, plain):
+        assert torch.equal(ours.image, theirs.image) and (ours.input_visual == theirs.input_visual).all()

@@ -121,6 +121,9 @@ def test_student_computes_the_published_forward(monkeypatch) -> None:
     inputs = _scale_input(*_inputs(batch=2))
     with torch.no_grad():
         expected = published(inputs.labels, inputs.prev, inputs.mask)
+        # the channels-last inference path with fused BatchNorm: float rounding apart, the same frame
+        assert_close(ours(inputs).image, expected, atol=1e-4, rtol=1e-4)
+        monkeypatch.setattr(models.networks.sr_mobile, "CHANNELS_LAST_INFERENCE", False)
         assert_close(ours(inputs).image, expected, atol=1e-5, rtol=1e-5)
 
 
@@ -220,3 +223,69 @@ def test_test_script_generates_with_teacher_and_student(toy_root, tmp_path, stud
                                 "--no_first_img"])
     frames = sorted(Path(summary["folder"]).rglob("fake_B_*.jpg"))
     assert frames and all(Image.open(f).size == (64, 32) for f in frames)
+
+
+@pytest.mark.parametrize("activation", [nn.ReLU6(True), nn.ReLU(True), None])
+def test_fused_batch_norm_matches_the_modules(activation) -> None:
+    """Batch statistics, affine and clamp in the fused path: PyTorch's numbers and running-buffer updates."""
+    from models.networks.fused_norm import NormActSequential
+
+    norm = nn.BatchNorm2d(6)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 2.0)
+        norm.bias.uniform_(-1.0, 1.0)
+    layers = [nn.Conv2d(3, 6, 3, padding=1), norm] + ([activation] if activation is not None else [])
+    plain = nn.Sequential(*layers)
+    fused = NormActSequential(*[m for m in layers])
+    fused.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 9, 11) * 3 + 1
+    before = {k: v.clone() for k, v in norm.state_dict().items()}
+    expected = plain(x).detach()
+    plain_buffers = {k: v.clone() for k, v in norm.state_dict().items()}
+    norm.load_state_dict(before)
+    with torch.no_grad():
+        out = fused(x.contiguous(memory_format=torch.channels_last))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    for key, value in norm.state_dict().items():
+        assert_close(value, plain_buffers[key], atol=1e-6, rtol=1e-5)
+    assert not torch.equal(norm.running_mean, before["running_mean"])
+
+
+@pytest.mark.parametrize("student", [False, True])
+def test_channels_last_inference_matches_the_plain_modules(student: bool) -> None:
+    """Without autograd the generator runs channels-last with fused BatchNorm; the frame is the plain path's."""
+    torch.manual_seed(3)
+    net = build_generator("sr_mobile_composite", _config(student)).scales[0]
+    inputs = _scale_input(*_inputs())
+    plain = net(inputs)  # autograd on: the plain nn.Sequential path in the default layout
+    with torch.no_grad():
+        fast = net(inputs)
+    for name in ("image", "flow", "weight", "raw_image"):
+        assert_close(getattr(fast, name), getattr(plain, name).detach(), atol=1e-4, rtol=1e-4, msg=name)
+
+
+def _toy_sequence(frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A moving stripe sequence: encoded labels (1, T, C, H, W) and its frames (1, T, 3, H, W), a colour per label."""
+    base = torch.arange(W).expand(H, W) // 8
+    labels = torch.stack([((base + t // 2) % LABEL_NC).float() for t in range(frames)]).reshape(1, frames, 1, H, W)
+    colours = torch.linspace(-0.9, 0.9, 3 * LABEL_NC).reshape(LABEL_NC, 3)[torch.randperm(LABEL_NC)]
+    images = colours[labels[:, :, 0].long()].permute(0, 1, 4, 2, 3)
+    return encode_input(labels, labels * 10, LABEL_NC), images
+
+
+@pytest.mark.slow
+def test_bf16_autocast_stays_close_over_a_sequence() -> None:
+    """--autocast bf16: a (briefly trained) student's frames, fed back over a 10-frame sequence, stay >= 35 dB
+    from float32 on every frame."""
+    from tests.test_cost import _bench
+
+    torch.manual_seed(4)
+    encoded, images = _toy_sequence(10)
+    net = build_generator("sr_mobile_composite", _config(True)).train()
+    bench = _bench()
+    losses = bench.train_toy(net, encoded, images, steps=30)
+    assert losses[-1] < losses[0]
+    psnr = bench.autocast_psnr(net, encoded, images[:, :T_G - 1])
+    assert len(psnr) == 10 - T_G + 1 and min(psnr) >= 35, psnr
+    assert max(psnr) < 200  # bf16 did run: the frames are not bitwise the float32 ones

@@ -39,15 +39,22 @@ def _row_blocks(x: Tensor) -> list[tuple[int, int]]:
     return [(row, min(step, height - row)) for row in range(0, height, step)]
 
 
+def is_channels_last(x: Tensor) -> bool:
+    """Whether ``x`` (B, C, H, W) is stored channels-last (and not also plain contiguous, as 1x1 maps are)."""
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
 class ConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` (same parameters and state-dict keys) that runs channels-last on CPU without grad.
 
     The result is bitwise the one of the NCHW call (the same oneDNN kernel runs; only the reorders around it
-    change) and is returned NCHW-contiguous. With autograd or on other devices it is the parent's forward.
+    change) and is returned NCHW-contiguous. With autograd, on other devices or for an input already stored
+    channels-last (the result is then channels-last too) it is the parent's forward.
     """
 
     def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
         """x: (B, C_in, H, W) -> (B, C_out, H', W')."""
-        if x.device.type != "cpu" or torch.is_grad_enabled() or x.dim() != 4 or output_size is not None:
+        if x.device.type != "cpu" or torch.is_grad_enabled() or x.dim() != 4 or output_size is not None \
+                or is_channels_last(x):
             return super().forward(x, output_size)
         return to_contiguous(super().forward(to_channels_last(x)))

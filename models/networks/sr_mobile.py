@@ -25,11 +25,14 @@ import copy
 import math
 from typing import Iterator
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.networks.blocks import NormFactory, down, get_norm_layer, stem, up
 from models.networks.composite import CompositeBase, fg_width
+from models.networks.fused_norm import NormActSequential
+from models.networks.memory_format import to_channels_last
 from models.networks.scale_generator import GeneratorConfig, GeneratorOutput, ScaleGenerator, ScaleInput
 from models.networks.warp import FLOW_SCALE
 
@@ -39,6 +42,7 @@ class InvertedResidual(nn.Module):
 
     ``x + [1x1 conv, BN, ReLU6, depthwise 3x3 conv (zero pad 1), BN, ReLU6, 1x1 conv, BN](x)``, convolutions
     without bias, always BatchNorm (whatever ``--norm`` says, as published); keys ``conv.{0,1,3,4,6,7}``.
+    At inference on channels-last input each BN (+ ReLU6) is fused (:mod:`models.networks.fused_norm`).
 
     Args:
         dim: Channels in and out.
@@ -46,7 +50,7 @@ class InvertedResidual(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.conv = nn.Sequential(
+        self.conv = NormActSequential(
             nn.Conv2d(dim, dim, 1, bias=False), nn.BatchNorm2d(dim), nn.ReLU6(inplace=True),
             nn.Conv2d(dim, dim, 3, padding=1, groups=dim, bias=False), nn.BatchNorm2d(dim), nn.ReLU6(inplace=True),
             nn.Conv2d(dim, dim, 1, bias=False), nn.BatchNorm2d(dim))
@@ -125,15 +129,15 @@ class SRMobileCompositeGenerator(CompositeBase):
         ngf_fg = fg_width(ngf, n_downsampling)
         if use_fg_model:
             fg_widths = [ngf_fg * 2 ** i for i in range(n_downsampling + 1)]
-            self.indv_down = nn.Sequential(*_encoder(input_nc, fg_widths, strides, norm_layer))
-            self.indv_res = nn.Sequential(*inverted_residuals(fg_widths[-1], n_blocks))
-            self.indv_up = nn.Sequential(*_decoder(fg_widths, norm_layer))
-        self.model_down_seg = nn.Sequential(*_encoder(input_nc, widths, strides, norm_layer),
+            self.indv_down = NormActSequential(*_encoder(input_nc, fg_widths, strides, norm_layer))
+            self.indv_res = NormActSequential(*inverted_residuals(fg_widths[-1], n_blocks))
+            self.indv_up = NormActSequential(*_decoder(fg_widths, norm_layer))
+        self.model_down_seg = NormActSequential(*_encoder(input_nc, widths, strides, norm_layer),
                                             *inverted_residuals(widths[-1], n_blocks - n_blocks // 2))
-        self.model_down_img = nn.Sequential(*stem(prev_output_nc, ngf, norm_layer),
+        self.model_down_img = NormActSequential(*stem(prev_output_nc, ngf, norm_layer),
                                             *copy.deepcopy(list(self.model_down_seg)[4:]))
-        self.model_res_img = nn.Sequential(*inverted_residuals(widths[-1], n_blocks // 2))
-        self.model_up_img = nn.Sequential(*_decoder(widths, norm_layer))
+        self.model_res_img = NormActSequential(*inverted_residuals(widths[-1], n_blocks // 2))
+        self.model_up_img = NormActSequential(*_decoder(widths, norm_layer))
         if not no_flow:
             self.model_res_flow = copy.deepcopy(self.model_res_img)
             self.model_up_flow = copy.deepcopy(self.model_up_img)
@@ -153,6 +157,8 @@ class SRMobileCompositeGenerator(CompositeBase):
             if inputs.sparse is not None:
                 raise ValueError("the student reads downsampled labels; it has no sparse label stem")
             labels, prev = shrink(labels, self.input_scale), shrink(prev, self.input_scale)
+        if channels_last_pays(labels):
+            labels, prev = to_channels_last(labels), to_channels_last(prev)
         encoded = self._stems(labels, inputs.sparse)
         trunk = encoded[0] + self.model_down_img(prev)
         img_feat = self.model_up_img(self.model_res_img(trunk))
@@ -161,6 +167,18 @@ class SRMobileCompositeGenerator(CompositeBase):
         # The warp and the blends use the full-resolution previous frame, as published.
         return self._compose(inputs.prev, inputs.mask, inputs.use_raw_only, img_feat=img_feat, flow_feat=flow_feat,
                              fg_feat=fg_feat)
+
+
+#: The channels-last inference path (with fused BatchNorm + ReLU6) is on; bench/fast.py turns it off to compare.
+CHANNELS_LAST_INFERENCE = True
+
+
+def channels_last_pays(x: Tensor) -> bool:
+    """Whether the generator's trunk runs channels-last: on the CPU without autograd (oneDNN's depthwise and 1x1
+    convolutions and the transposed convolutions then need no layout reorders between layers, and each
+    BatchNorm + ReLU6 takes the fused path of :mod:`models.networks.fused_norm`; measured in
+    docs/performance.md). Training keeps the default layout."""
+    return CHANNELS_LAST_INFERENCE and x.device.type == "cpu" and not torch.is_grad_enabled() and x.dim() == 4
 
 
 def _stride_one_count(input_scale: int, n_downsampling: int) -> int:
