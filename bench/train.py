@@ -125,16 +125,16 @@ def optimizers_of(model) -> list:
     """Every torch optimizer the model holds (as attributes or lists of them)."""
     found = []
     for value in vars(model).values():
-        items = value if isinstance(value, (list, tuple)) else [value]
+        items = list(value.values()) if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
         found += [o for o in items if isinstance(o, torch.optim.Optimizer)]
     return found
 
 
 def instrument(model, timer: StageTimer) -> None:
     """Time the existing calls of a vid2vid training step (instance attributes, the classes are untouched)."""
-    import models.vid2vid_model as vid2vid_module
+    import models.vid2vid.chunks as chunks_module
 
-    vid2vid_module.encode_input = timer.timed(vid2vid_module.encode_input, "one-hot encoding")
+    chunks_module.encode_input = timer.timed(chunks_module.encode_input, "one-hot encoding")
     timer.wrap(model, "generate_chunk", "generator forward")
     timer.wrap(model, "reference_flow", "reference flow")
     timer.wrap(model.criterion, "frame_losses", "frame D + warp/L1 terms")

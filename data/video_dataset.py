@@ -41,6 +41,12 @@ def colors_to_ids(frame: np.ndarray, n_labels: int) -> np.ndarray:
     """(H, W, 3) uint8 frame -> (H, W) uint8 label ids (grey values, or the nearest palette colour)."""
     if np.array_equal(frame[..., 0], frame[..., 1]) and np.array_equal(frame[..., 1], frame[..., 2]):
         return np.minimum(frame[..., 0], n_labels - 1).astype(np.uint8)
+    return palette_ids(frame, n_labels)
+
+
+def palette_ids(frame: np.ndarray, n_labels: int) -> np.ndarray:
+    """(H, W, 3) uint8 colours -> (H, W) uint8 id of the nearest colour of the label palette (the lowest id
+    where several ids share a colour)."""
     palette = label_colormap(n_labels).astype(np.int32)
     distances = ((frame.reshape(-1, 1, 3).astype(np.int32) - palette[None]) ** 2).sum(-1)
     return distances.argmin(1).reshape(frame.shape[:2]).astype(np.uint8)

@@ -125,10 +125,11 @@ def range_problems(opt: argparse.Namespace) -> Iterator[str]:
 
 
 def model_class(opt: argparse.Namespace) -> type[BaseModel]:
-    """The class of ``--model``."""
+    """The class of ``--model`` (vid2vid, the flag's default, for option sets built without it, as the dataset
+    checker's callers may)."""
     from models import find_model_using_name
 
-    return find_model_using_name(opt.model)
+    return find_model_using_name(getattr(opt, "model", "vid2vid"))
 
 
 def min_frames_g(model: str) -> int:

@@ -33,7 +33,7 @@ def _cells(row: str) -> list[str]:
 
 
 def test_inference_bench_prints_a_row_per_precision() -> None:
-    rows = _table_rows(_run_bench("inference.py", "--sizes", "64", "--frames", "3", "--ngf", "8", "--threads", "1"))
+    rows = _table_rows(_run_bench("inference.py", "--sections", "throughput", "--sizes", "64", "--frames", "3", "--ngf", "8", "--threads", "1"))
     assert [_cells(row)[:2] for row in rows] == [["64x32", "float32"], ["64x32", "bf16"]]
     for row in rows:
         frames_per_second = float(_cells(row)[2])

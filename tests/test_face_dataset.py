@@ -24,7 +24,8 @@ def face_opt(root, **overrides) -> argparse.Namespace:
     values = dict(dataroot=str(root), phase="train", isTrain=True, dataset_mode="face", n_frames_total=2,
                   n_frames_G=1, max_frames_per_gpu=2, n_gpus_gen=1, batchSize=1, max_t_step=1, start_frame=0,
                   max_dataset_size=float("inf"), ntest=float("inf"), resize_or_crop="scaleWidth", loadSize=128,
-                  fineSize=128, no_flip=True, no_dist_map=False, no_canny_edge=False, random_scale_points=False)
+                  fineSize=128, no_flip=True, no_dist_map=False, no_canny_edge=False, random_scale_points=False,
+                  n_downsample_G=3, n_scales_spatial=1)
     values.update(overrides)
     return argparse.Namespace(**values)
 

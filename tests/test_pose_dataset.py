@@ -34,7 +34,8 @@ def pose_opt(root, **overrides) -> argparse.Namespace:
                   n_frames_G=1, max_frames_per_gpu=1, n_gpus_gen=1, batchSize=1, max_t_step=1, start_frame=0,
                   max_dataset_size=float("inf"), ntest=float("inf"), resize_or_crop="none", loadSize=W,
                   fineSize=W, no_flip=False, openpose_only=False, densepose_only=False, random_drop_prob=0.0,
-                  remove_face_labels=False, basic_point_only=False)
+                  remove_face_labels=False, basic_point_only=False,
+                  n_downsample_G=3, n_scales_spatial=1)
     values.update(overrides)
     return argparse.Namespace(**values)
 

@@ -293,7 +293,7 @@ def test_a_raw_pose_video_needs_an_openpose_only_model(tmp_path):
     video = write_video([np.full((64, 96, 3), 90, np.uint8)] * 3, tmp_path / "clip.mp4")
     with pytest.raises(DatasetError, match="--openpose_only --input_nc 3"):
         _load("test").main(TINY + ["--dataset_mode", "pose", "--input_nc", "6", "--input_video", str(video),
-                                   "--name", "x", "--checkpoints_dir", str(tmp_path)])
+                                   "--name", "x", "--checkpoints_dir", str(tmp_path), "--no_first_img"])
 
 
 @pytest.mark.parametrize("mode", ["pose", "face"])

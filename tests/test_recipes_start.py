@@ -137,7 +137,9 @@ def _save_random_generators(argv: list[str], tmp_path: Path) -> list[str]:
     """Random weights where test.py looks for them (the generator, and the single-frame one when asked)."""
     from models.networks import define_G, define_single_G
 
-    opt = TestOptions().parse(argv, save=False)
+    # a released single-generator size: the tiny --loadSize has none (test.py refuses it before any work)
+    sized = argv + ["--single_G_size", "512"] if "--use_single_G" in argv else argv
+    opt = TestOptions().parse(sized, save=False)
     for s, net in enumerate(define_G(opt).scales):
         atomic_save(cpu_state_dict(net), str(tmp_path / "ckpt" / "recipe" / f"latest_net_G{s}.pth"))
     if not opt.use_single_G:

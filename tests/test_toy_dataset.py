@@ -92,7 +92,8 @@ def test_deterministic_for_a_seed(tmp_path):
 def test_passes_the_dataset_checker(toy_root):
     opt = argparse.Namespace(dataroot=str(toy_root), phase="train", dataset_mode="temporal", label_nc=35,
                              input_nc=3, use_instance=True, isTrain=True, n_frames_G=3, resize_or_crop="scaleWidth",
-                             loadSize=256, fineSize=256, no_flip=False)
+                             loadSize=256, fineSize=256, no_flip=False, n_downsample_G=3,
+                             n_scales_spatial=1)
     assert check_dataset(opt) == []
 
 

@@ -38,7 +38,7 @@ def _generator_loss_and_grads(model, label, real, inst) -> tuple[dict, dict]:
     window = model.chunk_windows(real.shape[1])[0]
     chunk = model.generate_chunk(label[:, window], real[:, window], inst[:, window], None)
     frame, temporal, _, _ = model.chunk_losses(chunk, None, TemporalBuffers(), 0)
-    loss_g, _, _ = total_losses(frame, temporal)
+    loss_g, _, _ = total_losses(frame, temporal, model.loss_weights)
     params = dict(model.generator.named_parameters())
     grads = torch.autograd.grad(loss_g, list(params.values()), allow_unused=True)
     losses = {k: v.detach() for k, v in frame.items()}
@@ -81,7 +81,7 @@ def test_checkpoint_activations_trains_a_whole_clip(tmp_path):
 
 def test_autocast_bf16_step_is_finite_and_moves_the_weights(tmp_path):
     model = _model(tmp_path, ["--autocast", "bf16"])
-    with model._autocast():
+    with model.autocast():
         probe = torch.nn.functional.conv2d(torch.ones(1, 1, 4, 4), torch.ones(1, 1, 3, 3))
     assert probe.dtype == torch.bfloat16
     before = {k: v.detach().clone() for k, v in model.generator.named_parameters()}
