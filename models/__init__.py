@@ -15,6 +15,8 @@ from models.base_model import BaseModel
 from util.registry import available, find_class
 
 _HERE = Path(__file__).resolve().parent
+#: ``--model``'s default (also what option sets built without the flag are taken to be).
+DEFAULT_MODEL = "vid2vid"
 
 
 def available_models() -> list[str]:

@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Sequence
 
+from models import DEFAULT_MODEL
 from models.networks import GENERATORS
 from models.networks.flow import FLOW_BACKENDS
 from options.validation import OptionError, validate, warn_ineffective
@@ -38,7 +39,7 @@ class BaseOptions:
                        help="how many of --gpu_ids run the generator; the rest run the discriminators. "
                             "-1: all devices, no split")
         g.add_argument("--checkpoints_dir", type=str, default="./checkpoints", help="where models are saved")
-        g.add_argument("--model", type=str, default="vid2vid", help="model name (models/<model>_model.py)")
+        g.add_argument("--model", type=str, default=DEFAULT_MODEL, help="model name (models/<model>_model.py)")
         g.add_argument("--debug", action="store_true",
                        help="load data in the main process (no --nThreads workers) and show full tracebacks "
                             "instead of one-line errors")

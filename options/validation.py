@@ -127,9 +127,9 @@ def range_problems(opt: argparse.Namespace) -> Iterator[str]:
 def model_class(opt: argparse.Namespace) -> type[BaseModel]:
     """The class of ``--model`` (vid2vid, the flag's default, for option sets built without it, as the dataset
     checker's callers may)."""
-    from models import find_model_using_name
+    from models import DEFAULT_MODEL, find_model_using_name
 
-    return find_model_using_name(getattr(opt, "model", "vid2vid"))
+    return find_model_using_name(getattr(opt, "model", DEFAULT_MODEL))
 
 
 def min_frames_g(model: str) -> int:
