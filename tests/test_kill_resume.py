@@ -20,11 +20,12 @@ RUNNER = Path(__file__).with_name("kill_runner.py")
 FLAGS = ["--label_nc", "35", "--use_instance", "--fg", "--loadSize", "64", "--ngf", "8", "--ndf", "8",
          "--n_downsample_G", "2", "--n_blocks", "1", "--num_D", "1", "--n_frames_D", "2", "--no_vgg",
          "--flow_backend", "dis", "--n_frames_total", "4", "--max_frames_per_gpu", "2", "--gpu_ids", "-1",
-         "--nThreads", "0", "--seed", "7", "--niter", "4", "--niter_decay", "4", "--save_latest_freq", "1",
+         "--nThreads", "0", "--seed", "7", "--niter", "12", "--niter_decay", "12", "--save_latest_freq", "1",
          "--print_freq", "1", "--display_freq", "1000", "--name", "run"]
 # Killed inside the write of each file of the unit (the epoch file when epoch 1 ends, at the 2nd step), and
-# between the renames of a commit. Each plan kills at the first or second save of its process, so the run is
-# never over before the plan's moment comes.
+# between the renames of a commit. Each plan kills at the first or second save of its process (a random plan a
+# moment after a step, at most a few steps in on an idle machine), so with 24 epochs of 2 steps the run is never
+# over before the last plan's moment comes (8 epochs were: on an idle machine the run could finish first).
 PLANS = ["write:latest_net_G0.pth:1", "write:latest_net_D.pth:2", "write:1_net_G0.pth:1",
          "write:latest_net_D_T0.pth:1", "write:latest_net_D_T1.pth:2", "write:latest_train_state.pth:1",
          "write:iter.txt:2", "write:.checkpoint_commit.json:1", "rename:1:2", "rename:4:1"]
@@ -70,5 +71,5 @@ def test_killed_and_resumed_training_ends_bit_identical(tmp_path):
     assert resumed.keys() == expected.keys()
     for key, value in expected.items():
         assert torch.equal(resumed[key], value), key
-    assert (run / "iter.txt").read_text().split() == ["9", "0"]
+    assert (run / "iter.txt").read_text().split() == ["25", "0"]
     assert time.time() - started < 1800
