@@ -1,7 +1,7 @@
 """The one-command demo (``make demo``): toy street data -> a tiny vid2vid trained on CPU -> a generated video.
 
 Needs no download: the dataset is synthesised, the flow comes from OpenCV's DIS (no FlowNet2 weights) and the
-VGG loss is off (no ImageNet weights). Trains for about 6 minutes on a 2-core CPU (60 short epochs).
+VGG loss is off (no ImageNet weights). Trains for about 3.5 minutes on a 2-core CPU (60 short epochs).
 """
 
 from __future__ import annotations
