@@ -126,9 +126,9 @@ class VideoDataset(BaseDataset):
         source = opt.input_video
         if opt.isTrain or not source:
             raise ValueError("--dataset_mode video is for test.py with --input_video PATH")
-        self.segmented = bool(opt.seg_model)
-        instances_from_model = self.segmented and bool(opt.inst_model)
-        if opt.use_instance and not opt.input_instances and not instances_from_model:
+        self.segmented = bool(getattr(opt, "seg_model", ""))
+        instances_from_model = self.segmented and bool(getattr(opt, "inst_model", ""))
+        if opt.use_instance and not getattr(opt, "input_instances", "") and not instances_from_model:
             raise ValueError(f"--input_video {source}: a video holds no instance maps, but --use_instance asks "
                              "for them; give them with --input_instances <video or folder>")
         self.source = IndexedFrames(source, "--input_video")
@@ -164,9 +164,9 @@ class VideoDataset(BaseDataset):
         counts, and for a frame folder every frame decoded."""
         from data.frame_checks import Problem
 
-        segmenting = bool(opt.seg_model)
-        instances_from_model = segmenting and bool(opt.inst_model)
-        instances = opt.input_instances if opt.use_instance and not instances_from_model else ""
+        segmenting = bool(getattr(opt, "seg_model", ""))
+        instances_from_model = segmenting and bool(getattr(opt, "inst_model", ""))
+        instances = getattr(opt, "input_instances", "") if opt.use_instance and not instances_from_model else ""
         if opt.use_instance and not instances and not instances_from_model:
             return [Problem(opt.input_video, "a video holds no instance maps, but --use_instance asks for them",
                             "give them with --input_instances <video or folder> (or --inst_model with "
@@ -198,7 +198,7 @@ class VideoDataset(BaseDataset):
             segmenter_kind(opt.seg_model)
         except CheckpointError as err:
             problems.append(Problem(opt.seg_model, str(err), "see docs/own-video.md (Street)"))
-        inst_model = opt.inst_model
+        inst_model = getattr(opt, "inst_model", "")
         if opt.use_instance and inst_model and not os.path.isfile(inst_model):
             problems.append(Problem(inst_model, "--inst_model: file not found", MASKRCNN_HINT))
         if opt.label_nc < N_LABEL_IDS:
@@ -213,7 +213,7 @@ class VideoDataset(BaseDataset):
         ``--seg_model``) whose grey frames exceed the label ids is refused as a photo video."""
         from data.frame_checks import FolderSpec, Problem, check_folders
 
-        labels = kind == "image" and not opt.seg_model
+        labels = kind == "image" and not getattr(opt, "seg_model", "")
         if os.path.isdir(source):
             inside = "inst" if kind == "inst" and VideoDataset.folder_holds_ids(source) else "image"
             problems = check_folders(opt, [FolderSpec("A", source, inside, f"{flag} <folder>")])[0]
@@ -265,7 +265,7 @@ class VideoDataset(BaseDataset):
         if self._labeler is None:
             from data.prepare.street import StreetLabeler
 
-            inst_model = self.opt.inst_model if self.opt.use_instance else ""
+            inst_model = getattr(self.opt, "inst_model", "") if self.opt.use_instance else ""
             self._labeler = StreetLabeler(self.opt.seg_model, inst_model or None)
         return self._labeler
 
