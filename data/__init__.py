@@ -46,7 +46,7 @@ def reads_raw_video(mode: str) -> bool:
 def loaded_mode(opt: argparse.Namespace) -> str:
     """The mode whose class is loaded: ``<mode>_video`` for test.py's ``--input_video`` where the mode reads raw
     video itself (``opt.dataset_mode`` stays ``face`` / ``pose`` for the model), else ``opt.dataset_mode``."""
-    if getattr(opt, "input_video", "") and reads_raw_video(opt.dataset_mode):
+    if not opt.isTrain and opt.input_video and reads_raw_video(opt.dataset_mode):
         return f"{opt.dataset_mode}_video"
     return opt.dataset_mode
 

@@ -49,7 +49,7 @@ class BaseDataset(Dataset, ABC):
         self.opt = opt
         self.sequences: list[list[str]] = []
         self.sequence_names: list[str] = []
-        self.clip_length = getattr(opt, "n_frames_total", 1) + getattr(opt, "n_frames_G", 1) - 1
+        self.clip_length = (opt.n_frames_total if opt.isTrain else 1) + opt.n_frames_G - 1  # test: one frame
         self._test_params: dict[int, TransformParams] = {}
         self._test_index: list[int] | None = None
 
@@ -134,7 +134,7 @@ class BaseDataset(Dataset, ABC):
         Raises:
             OptionError: no frame is left to generate.
         """
-        start = getattr(self.opt, "start_frame", 0)
+        start = 0 if self.opt.isTrain else self.opt.start_frame  # a test.py flag
         if start <= 0 or not self.sequences or start < len(self.sequences[0]):
             return
         skipped = (f"--start_frame {start} skips the whole first sequence {self.sequence_name(0)} "
@@ -156,7 +156,7 @@ class BaseDataset(Dataset, ABC):
     def n_sequences(self) -> int:
         """Sequences used, capped by ``--max_dataset_size`` (training) or ``--ntest`` (test)."""
         cap = self.opt.max_dataset_size
-        if not self.opt.isTrain and math.isfinite(getattr(self.opt, "ntest", math.inf)):
+        if not self.opt.isTrain and math.isfinite(self.opt.ntest):
             cap = min(cap, self.opt.ntest)
         return int(min(len(self.sequences), cap))
 

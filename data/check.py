@@ -69,7 +69,7 @@ def street_folders(opt: argparse.Namespace) -> list[FolderSpec]:
     if opt.use_instance and not template:
         specs.append(FolderSpec("inst", os.path.join(root, f"{phase}_inst"), "inst",
                                 "check --dataroot and --phase, or drop --use_instance"))
-    if opt.isTrain or template or getattr(opt, "use_real_img", False):
+    if opt.isTrain or template or opt.use_real_img:
         hint = "check --dataroot and --phase" + ("" if opt.isTrain or template else ", or drop --use_real_img")
         specs.append(FolderSpec("B", os.path.join(root, f"{phase}_B"), "photo", hint))
     return specs
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problems:
         print(format_problems(problems))
         return 1
-    source = getattr(opt, "input_video", "")
+    source = "" if opt.isTrain else opt.input_video  # a test.py flag
     print(f"--input_video {source}: no problems found" if source else
           f"dataset {opt.dataroot} ({opt.phase}): no problems found")
     return 0

@@ -183,7 +183,7 @@ def check_lengths(opt: argparse.Namespace, spec: FolderSpec, sequences: list[Fra
     """Sequences too short for one clip (``n_frames_G + 1`` frames in training, ``n_frames_G`` at test), with a
     fix that works: a smaller ``--n_frames_G`` only where the model accepts it."""
     extra = 1 if opt.isTrain else 0
-    needed, lowest = opt.n_frames_G + extra, min_frames_g(getattr(opt, "model", "vid2vid"))
+    needed, lowest = opt.n_frames_G + extra, min_frames_g(opt.model)
     problems = []
     for seq in sequences:
         if len(seq) >= needed:
@@ -192,7 +192,7 @@ def check_lengths(opt: argparse.Namespace, spec: FolderSpec, sequences: list[Fra
             fix = f"--n_frames_G {len(seq) - extra}, or remove the sequence"
         else:
             fix = (f"remove the sequence or give it at least {lowest + extra} frames (the "
-                   f"{getattr(opt, 'model', 'vid2vid')} model needs --n_frames_G >= {lowest})")
+                   f"{opt.model} model needs --n_frames_G >= {lowest})")
         problems.append(Problem(os.path.join(spec.path, seq.name), f"only {len(seq)} frames; {needed} needed "
                                 f"{'in training' if opt.isTrain else 'at test'} with --n_frames_G {opt.n_frames_G}",
                                 fix))
@@ -201,7 +201,7 @@ def check_lengths(opt: argparse.Namespace, spec: FolderSpec, sequences: list[Fra
 
 def warn_short_clips(opt: argparse.Namespace, sequences: list[FrameSequence]) -> None:
     """Log the training sequences shorter than the first clip: they train with shorter clips, as the reference."""
-    if not opt.isTrain or not hasattr(opt, "n_frames_total"):
+    if not opt.isTrain:
         return
     clip = opt.n_frames_total + opt.n_frames_G - 1
     short = [s for s in sequences if opt.n_frames_G + 1 <= len(s) < clip]
@@ -383,7 +383,7 @@ def check_output_names(opt: argparse.Namespace, spec: FolderSpec, sequences: lis
     name, as the reference names them), and output names (``fake_B_<stem>.jpg``, ``<folder>.mp4``) longer than
     the results folder's file system allows."""
     problems, seen = [], {}
-    limit = name_limit(getattr(opt, "results_dir", "."))
+    limit = name_limit(opt.results_dir)
     for seq in sequences:
         folder = os.path.dirname(seq.frames[0])
         base = os.path.basename(folder)
@@ -412,7 +412,7 @@ def check_folders(opt: argparse.Namespace, specs: list[FolderSpec]
     if specs[0].key in found:
         problems += check_lengths(opt, specs[0], found[specs[0].key])
         warn_short_clips(opt, found[specs[0].key])
-        if not opt.isTrain and not getattr(opt, "input_video", ""):  # a video's results are named frame<n>
+        if not opt.isTrain and not opt.input_video:  # a video's results are named frame<n>
             problems += check_output_names(opt, specs[0], found[specs[0].key])
     file_problems, infos = read_all(opt, specs, found)
     problems += file_problems + check_sizes(specs, found, infos) + check_label_ids(opt, infos, specs)
@@ -495,8 +495,7 @@ def check_geometry(opt: argparse.Namespace, sized: dict[str, tuple[int, int]]) -
         if min(width, height) < 32 or width % divisor or height % divisor:
             problems.append(Problem(path, f"frames become {width}x{height} with {resize_flags(opt)}; the generator "
                                     f"needs both sides to be multiples of {max(32, divisor)} (--n_downsample_G "
-                                    f"{getattr(opt, 'n_downsample_G', 3)}, --n_scales_spatial "
-                                    f"{getattr(opt, 'n_scales_spatial', 1)})",
+                                    f"{opt.n_downsample_G}, --n_scales_spatial {opt.n_scales_spatial})",
                                     "a larger --loadSize (or --fineSize with crops), or a smaller "
                                     "--n_scales_spatial / --n_downsample_G"))
             continue

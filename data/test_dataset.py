@@ -22,4 +22,4 @@ class TestDataset(TemporalDataset):
 
     def loads_real_images(self) -> bool:
         """``<phase>_B`` is read only with --use_real_img."""
-        return bool(getattr(self.opt, "use_real_img", False))
+        return bool(self.opt.use_real_img)

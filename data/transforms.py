@@ -138,7 +138,7 @@ def get_params(opt: argparse.Namespace, size: tuple[int, int], rng: random.Rando
             # The reference resizes to exactly loadSize x loadSize here; only the crop span used the rounding.
             new_size = (opt.loadSize, opt.loadSize)
     flip = rng.random() > 0.5
-    flip_allowed = opt.isTrain and not opt.no_flip and getattr(opt, "dataset_mode", "") != "pose"
+    flip_allowed = opt.isTrain and not opt.no_flip and opt.dataset_mode != "pose"
     return TransformParams(new_size=new_size, crop_pos=crop_pos, crop_size=crop, flip=flip and flip_allowed)
 
 

@@ -13,7 +13,7 @@ The base owns optimisation: optimizers registered by name (:meth:`add_optimizer`
 (:meth:`optimize`: GradScaler, gradient averaging, ``unscale_``), learning-rate updates, the resume state
 (:meth:`training_state` / :meth:`load_training_state`, with a model's own schedule in :meth:`schedule_state`)
 and partial loading (:meth:`load_network_partially`). A model declares its networks, its losses and their
-weights (:meth:`declare_loss_weights`: one table, loss name -> weight); it does not write a step loop. It
+weights (:meth:`declare_loss_weights`: one table, loss name -> weight flag); it does not write a step loop. It
 checks its own flags in :meth:`validate_options`, beside ``modify_commandline_options``.
 
 Optional: ``frames_per_clip`` (frames a training clip holds, default ``--n_frames_total``), ``render_visuals``
@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from models.losses import LossTable, weights_from
 from util.checkpoint import CheckpointError, CheckpointSet, cpu_state_dict, load_file, load_state_dict_strict
 from util.distributed import DistContext, average_gradients
 from util.image import input_visual, tensor2im
@@ -197,17 +198,20 @@ class BaseModel(ABC):
         return {name: tensor2im(value) for name, value in visuals.items()}
 
     # ------------------------------------------------------------------ losses and optimisation
-    def declare_loss_weights(self) -> dict[str, float]:
-        """The model's one table of generator terms: loss name -> weight, built from the flags. Terms are
-        computed unweighted, multiplied by their weight once (:func:`models.losses.weigh`), and the objective
-        is the sum of the terms the table names. The trainer prints it at the start of the log. The base
+    @classmethod
+    def declare_loss_weights(cls) -> LossTable:
+        """The model's one table of generator terms: loss name -> :class:`~models.losses.LossWeight` (the flag its
+        weight follows). Terms are computed unweighted, multiplied by their weight once
+        (:func:`models.losses.weigh`), and the objective is the sum of the terms the table names. The trainer
+        prints the weights at the start of the log; ``train.py --model M --help`` shows the table. The base
         declares none."""
         return {}
 
     @functools.cached_property
     def loss_weights(self) -> dict[str, float]:
-        """:meth:`declare_loss_weights`, built once (training options only: the weights are train flags)."""
-        return self.declare_loss_weights()
+        """:meth:`declare_loss_weights` under this run's flags, built once (training options only: the weights
+        are train flags)."""
+        return weights_from(self.declare_loss_weights(), self.opt)
 
     @property
     def use_fp16(self) -> bool:

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
-from typing import Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -194,6 +196,69 @@ def _halved(image: Tensor) -> Tensor:
     while image.shape[3] > 1024:
         image = F.avg_pool2d(image, 2)
     return image
+
+
+@dataclass(frozen=True)
+class LossWeight:
+    """How one loss term's weight follows from the flags: ``factor * opt.<flag>`` (``factor`` alone without a
+    flag), halved once per unit of ``opt.<halved_per>`` above 1 (vid2vid's flow term per extra spatial scale).
+
+    A model's table (:meth:`models.base_model.BaseModel.declare_loss_weights`) maps loss names to these: the
+    same declaration gives the weights a run trains with (:func:`weights_from`) and the table ``train.py
+    --model M --help`` shows (:func:`format_weight_help`).
+
+    Attributes:
+        flag: The weight flag's option name (``"lambda_feat"``), or None for a constant weight.
+        factor: Multiplies the flag's value; the weight itself without a flag.
+        halved_per: A count flag's option name (``"n_scales_spatial"``), or None.
+    """
+
+    flag: Optional[str] = None
+    factor: float = 1.0
+    halved_per: Optional[str] = None
+
+    def flags(self) -> list[str]:
+        """The option names the weight reads."""
+        return [name for name in (self.flag, self.halved_per) if name]
+
+    def value(self, opt: Any) -> float:
+        """The weight under ``opt`` (parsed options, or any object with the flags as attributes)."""
+        weight = self.factor * getattr(opt, self.flag) if self.flag else self.factor
+        return weight / 2 ** (getattr(opt, self.halved_per) - 1) if self.halved_per else weight
+
+    def describe(self) -> str:
+        """The rule as help text: ``--lambda_feat``, ``2 x --lambda_feat``, ``constant``, ..."""
+        text = "constant" if not self.flag else f"--{self.flag}" if self.factor == 1 else \
+            f"{self.factor:g} x --{self.flag}"
+        return f"{text} / 2**(--{self.halved_per} - 1)" if self.halved_per else text
+
+
+#: A model's declaration: loss name -> how its weight follows from the flags.
+LossTable = dict[str, LossWeight]
+
+
+def weights_from(table: LossTable, opt: Any) -> dict[str, float]:
+    """The table's weights under ``opt``: loss name -> weight, in the table's order."""
+    return {name: rule.value(opt) for name, rule in table.items()}
+
+
+def format_weight_help(model: str, table: LossTable, default: Callable[[str], Any]) -> str:
+    """The table as ``--help`` shows it: one row per loss, its weight flag and its weight under the defaults.
+
+    Args:
+        model: The ``--model`` name (the heading).
+        table: The model's declaration.
+        default: Option name -> its default (``parser.get_default``).
+    """
+    if not table:
+        return f"loss weights of --model {model}: none declared"
+    defaults = argparse.Namespace(**{flag: default(flag) for rule in table.values() for flag in rule.flags()})
+    rows = [(name, rule.describe(), f"{rule.value(defaults):g}") for name, rule in table.items()]
+    widths = [max(len(row[i]) for row in rows + [("loss", "weight flag", "default")]) for i in range(2)]
+    lines = [f"loss weights of --model {model} (the generator objective sums these terms, each times its weight):",
+             f"  {'loss':<{widths[0]}}  {'weight flag':<{widths[1]}}  default"]
+    lines += [f"  {name:<{widths[0]}}  {rule:<{widths[1]}}  {value}" for name, rule, value in rows]
+    return "\n".join(lines)
 
 
 def weigh(raw: dict[str, Tensor], weights: dict[str, float]) -> dict[str, Tensor]:

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from models.base_model import BaseModel, FrameGenerator, StepResult, output_frame
-from models.losses import GANLoss, VGGLoss, discriminator_losses, weigh, weighted_total
+from models.losses import GANLoss, LossTable, LossWeight, VGGLoss, discriminator_losses, weigh, weighted_total
 from models.networks import STREET_SINGLE_G, define_single_E, define_single_G
 from models.networks.blocks import init_weights
 from models.networks.discriminators import ImageDiscriminator
@@ -189,9 +189,10 @@ class SingleModel(BaseModel):
         generator = weigh({k: v for k, v in losses.items() if k.startswith("G_")}, self.loss_weights)
         return {**losses, **generator}
 
-    def declare_loss_weights(self) -> dict[str, float]:
+    @classmethod
+    def declare_loss_weights(cls) -> LossTable:
         """pix2pixHD's generator terms: adversarial, feature matching and VGG (both ``--lambda_feat``)."""
-        return {"G_GAN": 1.0, "G_GAN_Feat": self.opt.lambda_feat, "G_VGG": self.opt.lambda_feat}
+        return {"G_GAN": LossWeight(), "G_GAN_Feat": LossWeight("lambda_feat"), "G_VGG": LossWeight("lambda_feat")}
 
     def train_sequence(self, batch: dict) -> StepResult:
         """One G step then one D step on every frame of the batch's clips."""

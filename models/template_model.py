@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from models.base_model import BaseModel, FrameGenerator, StepResult, output_frame
-from models.losses import weigh, weighted_total
+from models.losses import LossTable, LossWeight, weigh, weighted_total
 from models.networks import input_channels
 from models.networks.input_encoding import encode_input
 from models.vid2vid.schedule import learning_rate
@@ -40,9 +40,11 @@ class TemplateModel(BaseModel):
         parser.add_argument("--lambda_template", type=float, default=1.0, help="weight of the L1 loss (new)")
         return parser
 
-    def declare_loss_weights(self) -> dict[str, float]:
-        """The loss terms by name and their weights (printed at the start of the training log)."""
-        return {"G_L1": self.opt.lambda_template}
+    @classmethod
+    def declare_loss_weights(cls) -> LossTable:
+        """The loss terms by name and the flag each weight follows (the weights are printed at the start of the
+        training log; ``train.py --model template --help`` shows the table)."""
+        return {"G_L1": LossWeight("lambda_template")}
 
     def setup(self) -> None:
         """One 3x3 convolution from the input channels to RGB; Adam in training; weights loaded at test."""

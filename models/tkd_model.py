@@ -46,6 +46,7 @@ from models.fast_vid2vid.distillation import (
     run_folder_problem,
     sampling_gaps,
 )
+from models.losses import LossTable, LossWeight
 from models.skd_model import chunk_targets
 from models.vid2vid.chunks import ChunkOutput
 
@@ -175,10 +176,11 @@ class TkdModel(DistillationModel):
             return flows[:, index]
         return compose_flows(flows[:, index - gap + 1:index + 1])
 
-    def declare_loss_weights(self) -> dict[str, float]:
+    @classmethod
+    def declare_loss_weights(cls) -> LossTable:
         """The spatial stage's table plus the flow and I3D distillation terms."""
-        return {**super().declare_loss_weights(), "G_KD_Flow": self.opt.lambda_kd_flow,
-                "G_KD_I3D": self.opt.lambda_kd_i3d}
+        return {**super().declare_loss_weights(), "G_KD_Flow": LossWeight("lambda_kd_flow"),
+                "G_KD_I3D": LossWeight("lambda_kd_i3d")}
 
     def distillation_terms(self, targets: SampledTargets, chunk: ChunkOutput, history: Optional[list],
                            refs: tuple[Tensor, Tensor], start: int) -> dict[str, Tensor]:

@@ -17,17 +17,18 @@ import torch
 from torch import Tensor
 
 from models.base_model import BaseModel, FrameGenerator, StepResult
+from models.losses import LossTable
 from models.networks import define_D, define_G, define_single_G
 from models.networks.flow.cache import content_keys
 from models.networks.video_generator import VideoGenerator
 from models.vid2vid.chunks import ChunkGenerator, ChunkOutput
 from models.vid2vid.criterion import (
+    VID2VID_LOSS_WEIGHTS,
     FrameBatch,
     Vid2VidCriterion,
     check_finite,
     report_losses,
     total_losses,
-    vid2vid_loss_weights,
 )
 from models.vid2vid.face_box import face_box
 from models.vid2vid.inference import Vid2VidInference, single_generator_path, single_generator_size
@@ -163,9 +164,10 @@ class Vid2VidModel(BaseModel):
             return None
         return lambda encoded: face_box(encoded, self.opt.fineSize, self.opt.openpose_only)
 
-    def declare_loss_weights(self) -> dict[str, float]:
-        """vid2vid's table (:func:`~models.vid2vid.criterion.vid2vid_loss_weights`)."""
-        return vid2vid_loss_weights(self.opt)
+    @classmethod
+    def declare_loss_weights(cls) -> LossTable:
+        """vid2vid's table (:data:`~models.vid2vid.criterion.VID2VID_LOSS_WEIGHTS`)."""
+        return dict(VID2VID_LOSS_WEIGHTS)
 
     def make_inference(self) -> FrameGenerator:
         """The streaming generator of test.py (built and loaded by :meth:`setup`)."""
@@ -311,7 +313,7 @@ class Vid2VidModel(BaseModel):
     def autocast(self):
         """float16 autocast for ``--fp16`` on CUDA (the reference's apex O1), bfloat16 for ``--autocast bf16``
         (CPU or CUDA); a no-op otherwise."""
-        dtype = torch.float16 if self.use_fp16 else autocast_dtype(getattr(self.opt, "autocast", "none"))
+        dtype = torch.float16 if self.use_fp16 else autocast_dtype(self.opt.autocast)
         return torch.autocast(device_type=self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
     # ------------------------------------------------------------------ schedule

@@ -23,6 +23,10 @@ logger = logging.getLogger(__name__)
 INF = float("inf")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Flags with their defaults; the epilog (the model's loss-weight table) keeps its rows."""
+
+
 class BaseOptions:
     """Flags shared by train.py and test.py, parsed in two passes (model and dataset hooks)."""
 
@@ -152,7 +156,7 @@ class BaseOptions:
         ``--help`` is added only for the last parse, so it lists the flags of the chosen ``--model`` and
         ``--dataset_mode`` too.
         """
-        parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter, add_help=False)
+        parser = argparse.ArgumentParser(formatter_class=HelpFormatter, add_help=False)
         parser = self.initialize(parser)
         argv = list(sys.argv[1:] if argv is None else argv)
         opt, _ = parser.parse_known_args(argv)
@@ -163,9 +167,15 @@ class BaseOptions:
         parser = model_option_setter(opt.model)(parser, self.is_train)
         opt, _ = parser.parse_known_args(argv)
         parser = dataset_option_setter(self._dataset_mode(opt))(parser, self.is_train)
+        parser.epilog = self.help_epilog(opt.model, parser)
         parser.add_argument("-h", "--help", action="help", help="show this help message and exit")
         self.parser = parser
         return parser.parse_args(argv)
+
+    def help_epilog(self, model: str, parser: argparse.ArgumentParser) -> str | None:
+        """What ``--help`` shows below the flags of ``--model model``; nothing here (training shows the loss
+        weights)."""
+        return None
 
     def _dataset_mode(self, opt: argparse.Namespace) -> str:
         """The dataset mode that will actually be loaded (test options remap it)."""

@@ -72,6 +72,6 @@ class TestOptions(BaseOptions):
         video itself (face, pose: ``data/<mode>_video_dataset.py``, see :func:`data.loaded_mode`)."""
         from data import reads_raw_video
 
-        if getattr(opt, "input_video", ""):
+        if opt.input_video:
             return opt.dataset_mode if reads_raw_video(opt.dataset_mode) else "video"
         return "test" if opt.dataset_mode == "temporal" else opt.dataset_mode

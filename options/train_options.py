@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from models import find_model_using_name
+from models.losses import format_weight_help
 from options.base_options import BaseOptions
 
 
@@ -70,3 +72,9 @@ class TrainOptions(BaseOptions):
         g.add_argument("--niter_fix_global", type=int, default=0,
                        help="epochs during which only the finest generator scale is trained")
         return parser
+
+    def help_epilog(self, model: str, parser: argparse.ArgumentParser) -> str:
+        """The model's loss-weight table (:meth:`~models.base_model.BaseModel.declare_loss_weights`): each loss,
+        the flag its weight follows and the weight under the defaults."""
+        table = find_model_using_name(model).declare_loss_weights()
+        return format_weight_help(model, table, parser.get_default)

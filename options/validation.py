@@ -125,11 +125,11 @@ def range_problems(opt: argparse.Namespace) -> Iterator[str]:
 
 
 def model_class(opt: argparse.Namespace) -> type[BaseModel]:
-    """The class of ``--model`` (vid2vid, the flag's default, for option sets built without it, as the dataset
-    checker's callers may)."""
-    from models import DEFAULT_MODEL, find_model_using_name
+    """The class of ``--model`` (option sets built outside a command line take it from
+    :func:`options.options_at_defaults`)."""
+    from models import find_model_using_name
 
-    return find_model_using_name(getattr(opt, "model", DEFAULT_MODEL))
+    return find_model_using_name(opt.model)
 
 
 def min_frames_g(model: str) -> int:
@@ -151,7 +151,7 @@ def min_frame_side(opt: argparse.Namespace) -> int:
 
 def _student_problems(opt: argparse.Namespace) -> Iterator[str]:
     """Fast-Vid2Vid's student flags."""
-    if not getattr(opt, "student", False):
+    if not opt.student:
         return
     if opt.netG != "sr_mobile_composite":
         yield f"--student is Fast-Vid2Vid's student generator: it needs --netG sr_mobile_composite (got {opt.netG})"
@@ -163,9 +163,9 @@ def _student_problems(opt: argparse.Namespace) -> Iterator[str]:
 
 def keyframe_problems(opt: argparse.Namespace) -> Iterator[str]:
     """test.py's key-frame flags: a rule that cannot run, or a key-frame flag without ``--keyframes``."""
-    mode = getattr(opt, "keyframes", None)
-    if mode is None:
+    if opt.isTrain:  # test.py's flags
         return
+    mode = opt.keyframes
     interval, gap = opt.key_interval, opt.max_key_gap
     if mode == "interval" and interval < 1:
         yield "--keyframes interval needs --key_interval N (frames from one key to the next, N >= 1)"
@@ -188,7 +188,7 @@ def _problems(opt: argparse.Namespace) -> Iterator[str]:
         yield (f"--n_frames_G {opt.n_frames_G}: the {opt.model} model needs --n_frames_G >= {model.min_frames_G} "
                "(the generator conditions on previous frames)")
     yield from model.validate_options(opt)
-    if hasattr(opt, "niter") and opt.niter >= 0 and opt.niter_decay >= 0 and opt.niter + opt.niter_decay < 1:
+    if opt.isTrain and opt.niter >= 0 and opt.niter_decay >= 0 and opt.niter + opt.niter_decay < 1:
         yield "--niter 0 with --niter_decay 0 trains no epoch; use --niter >= 1 (epochs at the starting rate)"
     yield from device_problems(opt)
     if opt.resize_or_crop not in RESIZE_OR_CROP_MODES:
@@ -206,11 +206,11 @@ def _problems(opt: argparse.Namespace) -> Iterator[str]:
         yield f"--fg_labels {bad} are outside [0, --label_nc {opt.label_nc})"
     yield from _student_problems(opt)
     yield from keyframe_problems(opt)
-    if opt.isTrain and opt.fp16 and getattr(opt, "autocast", "none") != "none":
+    if opt.isTrain and opt.fp16 and opt.autocast != "none":
         yield f"--fp16 and --autocast {opt.autocast} both choose the training precision; pass one of them"
     if opt.openpose_only and opt.densepose_only:
         yield "--openpose_only and --densepose_only exclude each other; pass at most one"
-    if opt.no_first_img and getattr(opt, "use_real_img", False):
+    if opt.no_first_img and not opt.isTrain and opt.use_real_img:
         yield "--no_first_img and --use_real_img contradict each other; pass one first-frame mode"
 
 
@@ -265,10 +265,10 @@ def output_problems(opt: argparse.Namespace) -> Iterator[str]:
     """Output folders that cannot be written: checkpoints and the flow cache in training, results at test."""
     if opt.isTrain:
         folders = [("--checkpoints_dir", os.path.join(opt.checkpoints_dir, opt.name))]
-        if getattr(opt, "flow_cache", ""):
+        if opt.flow_cache:
             folders.append(("--flow_cache", opt.flow_cache))
     else:
-        folders = [("--results_dir", getattr(opt, "results_dir", ""))]
+        folders = [("--results_dir", opt.results_dir)]
     for flag, folder in folders:
         reason = unwritable_reason(folder) if folder else None
         if reason:
@@ -282,7 +282,7 @@ def warn_ineffective(opt: argparse.Namespace) -> None:
     elif opt.fp16 and opt.device.type != "cuda":
         logger.warning("--fp16 has no effect on the %s: mixed precision training runs on CUDA only",
                        opt.device.type)
-    if opt.isTrain and getattr(opt, "autocast", "none") != "none" and not model_class(opt).trains_with_autocast:
+    if opt.isTrain and opt.autocast != "none" and not model_class(opt).trains_with_autocast:
         logger.warning("--autocast %s has no effect on --model %s: it trains in float32 (bf16 training is "
                        "implemented for the vid2vid models)", opt.autocast, opt.model)
 
@@ -310,8 +310,10 @@ def output_nc_problems(opt: argparse.Namespace) -> Iterator[str]:
 
 def aspect_ratio_problems(opt: argparse.Namespace) -> Iterator[str]:
     """test.py's ``--aspect_ratio`` stretching a saved frame beyond what an image file can hold."""
-    ratio = getattr(opt, "aspect_ratio", 1.0)
-    if opt.isTrain or ratio == 1 or not (math.isfinite(ratio) and ratio > 0):
+    if opt.isTrain:
+        return  # a test.py flag
+    ratio = opt.aspect_ratio
+    if ratio == 1 or not (math.isfinite(ratio) and ratio > 0):
         return  # not used, or reported by range_problems
     stretch = max(ratio, 1 / ratio)
     side = opt.loadSize if opt.resize_or_crop != "none" else MIN_SIDE

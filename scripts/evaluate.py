@@ -108,7 +108,7 @@ def model_cost(flags: str, frame_path: str, runs: int) -> dict:
     with Image.open(frame_path) as image:
         width, height = image.size
     cost = step_cost(opt.netG, generator_config(opt), opt.label_nc, height, width, runs=runs)
-    return {"netG": opt.netG, "student": bool(getattr(opt, "student", False)), "size": f"{width}x{height}",
+    return {"netG": opt.netG, "student": bool(opt.student), "size": f"{width}x{height}",
             "params": cost.params, "gmacs_per_generated_frame": cost.macs / 1e9,
             "analytic_gmacs": cost.analytic_macs / 1e9, "ms_per_step": cost.ms, "fps": cost.fps}
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 from browser_check import assert_page_images_load, browser_available
 
+from options import options_at_defaults
 from util.visualizer import ResultsPage, Visualizer, save_test_images
 
 _REASON = browser_available()
@@ -33,8 +32,7 @@ def test_results_page_images_load(tmp_path) -> None:
 
 
 def test_training_page_images_load(tmp_path) -> None:
-    opt = SimpleNamespace(checkpoints_dir=str(tmp_path), name="run", display_winsize=64, tf_log=False,
-                          no_html=False, isTrain=True)
+    opt = options_at_defaults(True, checkpoints_dir=str(tmp_path), name="run", display_winsize=64)
     vis = Visualizer(opt)
     for epoch in (1, 2):
         vis.display_current_results({"input_image": _image(epoch), "weight": _image(5, (32, 64))}, epoch, epoch)
@@ -84,8 +82,7 @@ def test_results_page_video_plays_fits_1400px_and_thumbnails_open_frames(tmp_pat
 def test_training_page_fits_1400px(tmp_path) -> None:
     from browser_check import OpenPage, horizontal_overflow
 
-    opt = SimpleNamespace(checkpoints_dir=str(tmp_path), name="run", display_winsize=512, tf_log=False,
-                          no_html=False, isTrain=True)
+    opt = options_at_defaults(True, checkpoints_dir=str(tmp_path), name="run", display_winsize=512)
     vis = Visualizer(opt)
     visuals = {f"visual_{i}": _image(i, (256, 512, 3)) for i in range(7)}  # 7 x 512 px: far wider than 1400
     for epoch in (1, 2):

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from data.check import Problem, check_dataset, ensure_dataset_ok, main
+from options import options_at_defaults
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,12 +28,11 @@ def make_toy(root: Path, **kwargs) -> Path:
 
 
 def check_opt(root: Path, train: bool = True, **overrides) -> argparse.Namespace:
-    values = dict(dataroot=str(root), phase="train" if train else "test", isTrain=train,
-                  dataset_mode="temporal" if train else "test", label_nc=35, input_nc=3, use_instance=True,
-                  n_frames_G=3, use_real_img=False, n_frames_total=3, model="vid2vid", resize_or_crop="scaleWidth",
-                  loadSize=64, fineSize=64, n_downsample_G=3, n_scales_spatial=1, ngf=8, no_flip=False)
+    """train.py's (or test.py's) options at their defaults with the toy street data's settings."""
+    values = dict(dataroot=str(root), label_nc=35, use_instance=True, loadSize=64, fineSize=64, ngf=8,
+                  **(dict(n_frames_total=3) if train else dict(phase="test")))
     values.update(overrides)
-    return argparse.Namespace(**values)
+    return options_at_defaults(train, **values)
 
 
 @pytest.fixture

@@ -14,20 +14,19 @@ from PIL import Image
 
 from data import keypoints as kp
 from data.face_dataset import FaceDataset, face_crop_box
+from options import options_at_defaults
 
 FACE = DATASETS / "face"
 SEQ = "ZzTpJYDc62E_4"
 
 
-def face_opt(root, **overrides) -> argparse.Namespace:
-    """Options the face dataset reads (plain namespace: no option parsing needed)."""
-    values = dict(dataroot=str(root), phase="train", isTrain=True, dataset_mode="face", n_frames_total=2,
-                  n_frames_G=1, max_frames_per_gpu=2, n_gpus_gen=1, batchSize=1, max_t_step=1, start_frame=0,
-                  max_dataset_size=float("inf"), ntest=float("inf"), resize_or_crop="scaleWidth", loadSize=128,
-                  fineSize=128, no_flip=True, no_dist_map=False, no_canny_edge=False, random_scale_points=False,
-                  n_downsample_G=3, n_scales_spatial=1)
+def face_opt(root, isTrain: bool = True, **overrides) -> argparse.Namespace:
+    """train.py's (or test.py's) options at their defaults for the face mode, 128 px, no flips."""
+    values = dict(dataroot=str(root), phase="train", dataset_mode="face", n_frames_G=1, resize_or_crop="scaleWidth",
+                  loadSize=128, fineSize=128, no_flip=True,
+                  **(dict(n_frames_total=2, max_frames_per_gpu=2) if isTrain else {}))
     values.update(overrides)
-    return argparse.Namespace(**values)
+    return options_at_defaults(isTrain, **values)
 
 
 @pytest.fixture

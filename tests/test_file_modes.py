@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import stat
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from options import options_at_defaults
 from util.checkpoint import CheckpointSet, atomic_save, atomic_write_text, current_umask
 from util.visualizer import ResultsPage, Visualizer, save_test_images
 
@@ -47,8 +47,7 @@ def test_pages_follow_the_umask(tmp_path, umask) -> None:
                                                              "fake_B": np.zeros((8, 16, 3), np.uint8)},
                                sequence="seq", stem="f0")
     page.add_frame("seq", written["real_A"], written["fake_B"])
-    opt = SimpleNamespace(checkpoints_dir=str(tmp_path / "ckpt"), name="run", display_winsize=16, tf_log=False,
-                          no_html=False, isTrain=True)
+    opt = options_at_defaults(True, checkpoints_dir=str(tmp_path / "ckpt"), name="run", display_winsize=16)
     vis = Visualizer(opt)
     vis.display_current_results({"a": np.zeros((8, 16, 3), np.uint8)}, epoch=1, step=1)
     vis.close()

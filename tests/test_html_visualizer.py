@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from options import options_at_defaults
 from util.html import HTML
 from util.results_page import THUMB_WIDTH
 from util.visualizer import ResultsPage, Visualizer, format_errors, frame_names, results_folder, save_test_images
 
 
-def _opt(tmp_path, **overrides) -> SimpleNamespace:
-    values = dict(checkpoints_dir=str(tmp_path / "ckpt"), name="run", display_winsize=64, tf_log=False,
-                  no_html=False, isTrain=True)
-    values.update(overrides)
-    return SimpleNamespace(**values)
+def _opt(tmp_path, **overrides) -> argparse.Namespace:
+    """Training options at their defaults, written to ``tmp_path/ckpt/run``, 64-px images."""
+    return options_at_defaults(True, checkpoints_dir=str(tmp_path / "ckpt"), name="run", display_winsize=64,
+                               **overrides)
 
 
 def _visuals(n: int = 3, seed: int = 0) -> dict[str, np.ndarray]:

@@ -5,6 +5,7 @@ a word, the idle temporal discriminators of stage C)."""
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import torch
 
 import train
 from data.frame_checks import check_geometry
-from models.losses import format_weights, weigh, weighted_total
+from models import available_models, find_model_using_name
+from models.losses import format_weights, weigh, weighted_total, weights_from
 from models.tkd_model import idle_temporal_note
 from models.vid2vid.temporal_groups import TemporalBuffers, collect_groups
 from options import TestOptions, TrainOptions
@@ -48,6 +50,9 @@ def test_generic_validation_knows_no_model_names():
 def test_add_face_disc_with_remove_face_labels_is_refused(tmp_path, capsys):
     argv = _train_argv(tmp_path, "--dataset_mode", "pose", "--input_nc", "6", "--label_nc", "0",
                        "--add_face_disc", "--remove_face_labels")
+    # refused by the flags themselves (the code before the fix parsed them and trained with zero face terms)
+    with pytest.raises(OptionError, match="--add_face_disc .*--remove_face_labels"):
+        TrainOptions().parse(argv, save=False)
     code = run(train.main, argv)
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error:")
@@ -71,6 +76,9 @@ def _run_folders(tmp_path: Path) -> list[str]:
 
 def test_tkd_without_i3d_weights_is_refused_naming_both_fixes(tmp_path, capsys):
     folders = _run_folders(tmp_path)
+    # refused by the flags themselves (the code before the fix parsed them and trained without the I3D term)
+    with pytest.raises(OptionError, match="--i3d_weights"):
+        TrainOptions().parse(_train_argv(tmp_path, "--model", "tkd", *folders), save=False)
     code = run(train.main, _train_argv(tmp_path, "--model", "tkd", *folders))
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error:")
@@ -99,11 +107,41 @@ def test_stage_c_recipe_clips_leave_the_temporal_discriminators_idle_and_say_so(
         assert (groups.real[0] is not None) == runs
 
 
+def test_stage_c_training_step_says_once_that_the_temporal_discriminators_idle(tmp_path, caplog):
+    """A tkd step on the recipe's clips (--n_frames_total 6, tG 3, tD 3: gaps 2 or 3 leave 2 or 1 generated
+    frames): no temporal discriminator term, and one warning saying why (the published code was silent)."""
+    from data import create_dataset
+    from models import create_model
+    from models.networks import define_G
+    from scripts.make_toy_dataset import make_toy_dataset
+    from util.checkpoint import atomic_save, cpu_state_dict
+
+    root = make_toy_dataset(tmp_path / "toy", n_seqs=1, n_frames=8, width=64, height=32, seed=0)
+    flags = ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path), "--gpu_ids", "-1", "--ngf", "8", "--ndf",
+             "8", "--n_blocks", "1", "--n_downsample_G", "2", "--nThreads", "0", "--num_D", "1", "--no_vgg",
+             "--flow_backend", "dis", "--netG", "sr_mobile_composite", "--label_nc", "35", "--loadSize", "64",
+             "--n_frames_total", "6", "--max_frames_per_gpu", "2"]
+    generator = define_G(TrainOptions().parse(flags, save=False))
+    for role in ("teacher", "student"):
+        atomic_save(cpu_state_dict(generator.scales[0]), str(tmp_path / role / "latest_net_G0.pth"))
+    opt = TrainOptions().parse(flags + ["--name", "tkd", "--model", "tkd", "--teacher_dir", str(tmp_path / "teacher"),
+                                        "--student_dir", str(tmp_path / "student"), "--lambda_kd_i3d", "0"],
+                               save=False)
+    item = create_dataset(opt)[0]
+    batch = {k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else [v] for k, v in item.items()}
+    model = create_model(opt)
+    with caplog.at_level(logging.WARNING):
+        losses = [model.train_sequence(batch).losses for _ in range(2)]
+    notes = [r.getMessage() for r in caplog.records if "temporal discriminators do not run" in r.getMessage()]
+    assert len(notes) == 1 and "--n_frames_D 3" in notes[0], caplog.text
+    assert all(not any(name.startswith(("D_T", "G_T")) for name in step) for step in losses), losses
+
+
 def test_loss_weights_are_one_table_summed_by_name():
     opt = TrainOptions().parse([*TINY, "--lambda_feat", "5", "--n_scales_spatial", "2", "--ngf", "8"], save=False)
-    from models.vid2vid.criterion import vid2vid_loss_weights
+    from models.vid2vid.criterion import VID2VID_LOSS_WEIGHTS
 
-    weights = vid2vid_loss_weights(opt)
+    weights = weights_from(VID2VID_LOSS_WEIGHTS, opt)
     assert weights["G_GAN_Feat"] == weights["G_VGG"] == 5 and weights["F_Flow"] == opt.lambda_F / 2
     raw = {"G_GAN": torch.tensor(1.0), "G_VGG": torch.tensor(2.0)}
     weighted = weigh(raw, weights)
@@ -112,6 +150,38 @@ def test_loss_weights_are_one_table_summed_by_name():
     with pytest.raises(KeyError, match="G_new"):
         weigh({"G_new": torch.tensor(1.0)}, weights)
     assert format_weights({"G_GAN": 1.0, "G_VGG": 10.0}) == "G_GAN 1, G_VGG 10"
+
+
+# rows every table must show, weight flag and default weight as the reference's and Fast-Vid2Vid's defaults give them
+KNOWN_ROWS = {
+    "vid2vid": [("G_GAN", "constant", "1"), ("G_GAN_Feat", "--lambda_feat", "10"), ("G_Warp", "--lambda_T", "10"),
+                ("F_Flow", "--lambda_F / 2**(--n_scales_spatial - 1)", "10"),
+                ("G_f_GAN_Feat", "2 x --lambda_feat", "20")],
+    "single": [("G_GAN", "constant", "1"), ("G_VGG", "--lambda_feat", "10")],
+    "skd": [("G_VGG", "--lambda_feat", "10"), ("G_KD_L1", "--lambda_kd_l1", "1"), ("G_KD_VGG", "--lambda_kd_vgg", "1")],
+    "tkd": [("G_KD_L1", "--lambda_kd_l1", "4"), ("G_KD_Flow", "--lambda_kd_flow", "20"),
+            ("G_KD_I3D", "--lambda_kd_i3d", "30")],
+    "template": [("G_L1", "--lambda_template", "1")],
+}
+
+
+@pytest.mark.parametrize("model", available_models())
+def test_help_shows_the_models_loss_weight_table(model, capsys):
+    """``train.py --model M --help``: every loss of the model's declaration, its weight flag (a flag of that
+    model) and its weight under the defaults, one row each."""
+    with pytest.raises(SystemExit) as info:
+        train.main(["--model", model, "--help"])
+    assert info.value.code == 0
+    flags, _, table_text = capsys.readouterr().out.partition(f"loss weights of --model {model} ")
+    rows = {line.split()[0]: line for line in table_text.splitlines()[2:] if line.strip()}
+    table = find_model_using_name(model).declare_loss_weights()
+    defaults = weights_from(table, TrainOptions().gather(["--model", model]))
+    assert table and list(rows) == list(table)
+    for name, rule in table.items():
+        assert re.fullmatch(rf"\s+{name}\s+{re.escape(rule.describe())}\s+{defaults[name]:g}", rows[name]), rows[name]
+        assert all(f"--{flag} " in flags for flag in rule.flags()), rule
+    for name, rule_text, default in KNOWN_ROWS[model]:
+        assert re.fullmatch(rf"\s+{name}\s+{re.escape(rule_text)}\s+{default}", rows[name]), rows[name]
 
 
 def test_the_training_log_starts_with_the_weight_table(cityscapes_root, tmp_path):

@@ -20,6 +20,7 @@ from PIL import Image
 from data import keypoints as kp
 from data.pose_dataset import PoseDataset
 from models.vid2vid.face_box import face_box
+from options import options_at_defaults
 
 POSE = DATASETS / "pose"
 W, H = 256, 128
@@ -28,16 +29,12 @@ PARTS = ((1, slice(40, 80), slice(110, 146)), (15, slice(40, 60), slice(90, 110)
          (23, slice(10, 30), slice(118, 138)), (24, slice(30, 40), slice(118, 138)))
 
 
-def pose_opt(root, **overrides) -> argparse.Namespace:
-    """Options the pose dataset reads (plain namespace: no option parsing needed)."""
-    values = dict(dataroot=str(root), phase="train", isTrain=False, dataset_mode="pose", n_frames_total=1,
-                  n_frames_G=1, max_frames_per_gpu=1, n_gpus_gen=1, batchSize=1, max_t_step=1, start_frame=0,
-                  max_dataset_size=float("inf"), ntest=float("inf"), resize_or_crop="none", loadSize=W,
-                  fineSize=W, no_flip=False, openpose_only=False, densepose_only=False, random_drop_prob=0.0,
-                  remove_face_labels=False, basic_point_only=False,
-                  n_downsample_G=3, n_scales_spatial=1)
+def pose_opt(root, isTrain: bool = False, **overrides) -> argparse.Namespace:
+    """test.py's (or train.py's) options at their defaults for the pose mode, one frame, the sample's size."""
+    values = dict(dataroot=str(root), phase="train", dataset_mode="pose", n_frames_G=1, resize_or_crop="none",
+                  loadSize=W, fineSize=W, random_drop_prob=0.0, **(dict(n_frames_total=1) if isTrain else {}))
     values.update(overrides)
-    return argparse.Namespace(**values)
+    return options_at_defaults(isTrain, **values)
 
 
 def _person() -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
 import time
@@ -13,6 +12,7 @@ import pytest
 from PIL import Image
 
 from data.check import check_dataset
+from options import options_at_defaults
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -90,10 +90,8 @@ def test_deterministic_for_a_seed(tmp_path):
 
 
 def test_passes_the_dataset_checker(toy_root):
-    opt = argparse.Namespace(dataroot=str(toy_root), phase="train", dataset_mode="temporal", label_nc=35,
-                             input_nc=3, use_instance=True, isTrain=True, n_frames_G=3, resize_or_crop="scaleWidth",
-                             loadSize=256, fineSize=256, no_flip=False, n_downsample_G=3,
-                             n_scales_spatial=1)
+    opt = options_at_defaults(True, dataroot=str(toy_root), label_nc=35, use_instance=True, loadSize=256,
+                              fineSize=256)
     assert check_dataset(opt) == []
 
 

@@ -25,16 +25,15 @@ def total_memory_bytes() -> Optional[int]:
 
 def input_channels_per_frame(opt: argparse.Namespace) -> int:
     """Channels of one input frame: one-hot labels (+1 instance edge map) or ``--input_nc`` image channels."""
-    label_nc = getattr(opt, "label_nc", 0)
-    if label_nc > 0:
-        return label_nc + (1 if getattr(opt, "use_instance", False) else 0)
-    return max(1, getattr(opt, "input_nc", 3))
+    if opt.label_nc > 0:
+        return opt.label_nc + (1 if opt.use_instance else 0)
+    return max(1, opt.input_nc)
 
 
 def frame_bytes(width: int, height: int, opt: argparse.Namespace) -> int:
     """Lower bound of the bytes one ``width`` x ``height`` generator step holds (see the module docstring)."""
-    n_frames = max(1, getattr(opt, "n_frames_G", 1))
-    finest_ngf = max(1, getattr(opt, "ngf", 1) // 2 ** max(0, getattr(opt, "n_scales_spatial", 1) - 1))
+    n_frames = max(1, opt.n_frames_G)
+    finest_ngf = max(1, opt.ngf // 2 ** max(0, opt.n_scales_spatial - 1))
     channels = n_frames * input_channels_per_frame(opt) + (n_frames - 1) * 3 + finest_ngf
     return 4 * channels * max(0, width) * max(0, height)
 
@@ -46,5 +45,5 @@ def frame_memory_problem(width: int, height: int, opt: argparse.Namespace) -> Op
     if total is None or need <= total:
         return None
     return (f"one {width}x{height} frame needs at least {need / GIB:.1f} GiB (float32 inputs of --n_frames_G "
-            f"{getattr(opt, 'n_frames_G', 1)} frames and one generator feature map), more than this machine's "
+            f"{opt.n_frames_G} frames and one generator feature map), more than this machine's "
             f"{total / GIB:.1f} GiB of memory")

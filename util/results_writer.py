@@ -101,7 +101,7 @@ class ResultsWriter:
         except OSError as err:
             raise results_write_error(err, self.folder) from err
         self.page = ResultsPage(self._staged.path, f"{opt.name}: {opt.phase} results, epoch {opt.which_epoch}",
-                                width=int(getattr(opt, "display_winsize", 384)), opt=opt)
+                                width=int(opt.display_winsize), opt=opt)
         self.page_path = os.path.join(self.folder, "index.html")
         self.videos: dict[str, str] = {}
         self.written = 0

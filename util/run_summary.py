@@ -59,8 +59,8 @@ def changed_flags(opt: argparse.Namespace) -> list[str]:
 
 def checkpoint_description(opt: argparse.Namespace) -> str:
     """``--which_epoch`` and, for ``latest``, how far training had got (from the run's ``iter.txt``)."""
-    which = str(getattr(opt, "which_epoch", "latest"))
-    path = os.path.join(str(getattr(opt, "checkpoints_dir", "")), str(getattr(opt, "name", "")), "iter.txt")
+    which = str(opt.which_epoch)
+    path = os.path.join(str(opt.checkpoints_dir), str(opt.name), "iter.txt")
     if which != "latest" or not os.path.isfile(path):
         return which
     from util.checkpoint import read_iter_txt
@@ -74,10 +74,8 @@ def checkpoint_description(opt: argparse.Namespace) -> str:
 
 def model_rows(opt: argparse.Namespace) -> list[tuple[str, str]]:
     """``(what, value)`` rows naming the run, its model, generator and changed flags."""
-    rows = [("run", str(getattr(opt, "name", ""))), ("model", str(getattr(opt, "model", "")))]
-    if hasattr(opt, "netG"):
-        scales = getattr(opt, "n_scales_spatial", 1)
-        rows.append(("generator", f"{opt.netG}, ngf {getattr(opt, 'ngf', '?')}, {scales} spatial scale(s)"))
+    rows = [("run", str(opt.name)), ("model", str(opt.model)),
+            ("generator", f"{opt.netG}, ngf {opt.ngf}, {opt.n_scales_spatial} spatial scale(s)")]
     flags = changed_flags(opt)
     rows.append(("flags not at their defaults", " ".join(flags) if flags else "none"))
     return rows

@@ -42,11 +42,11 @@ class Visualizer:
 
     def __init__(self, opt: Any, enabled: bool = True) -> None:
         self.enabled = enabled
-        self.name = str(getattr(opt, "name", "experiment_name"))
-        self.win_size = int(getattr(opt, "display_winsize", 512))
-        self.use_html = bool(getattr(opt, "isTrain", True)) and not getattr(opt, "no_html", False)
-        self.use_tensorboard = bool(getattr(opt, "tf_log", False))
-        self.run_dir = os.path.join(getattr(opt, "checkpoints_dir", "./checkpoints"), self.name)
+        self.name = str(opt.name)
+        self.win_size = int(opt.display_winsize)
+        self.use_html = bool(opt.isTrain) and not opt.no_html
+        self.use_tensorboard = bool(opt.tf_log)
+        self.run_dir = os.path.join(opt.checkpoints_dir, self.name)
         self.web_dir = os.path.join(self.run_dir, "web")
         self.img_dir = os.path.join(self.web_dir, "images")
         self.log_dir = os.path.join(self.run_dir, "logs")
@@ -113,8 +113,8 @@ class Visualizer:
 
     def _summary_rows(self, last_epoch: int, finished: bool) -> list[tuple[str, str]]:
         """Run summary: model, generator, changed flags, how far training got."""
-        rows = model_rows(self.opt) if hasattr(self.opt, "model") else [("run", self.name)]
-        total = int(getattr(self.opt, "niter", 0)) + int(getattr(self.opt, "niter_decay", 0))
+        rows = model_rows(self.opt)
+        total = int(self.opt.niter) + int(self.opt.niter_decay)
         of_total = f" of {total}" if total else ""
         state = "ended" if finished else "running (this page reloads every 30 s)"
         rows.append(("training", f"{state}; last images from epoch {last_epoch}{of_total}; "

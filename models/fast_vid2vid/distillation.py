@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from models.losses import LossTable, LossWeight
 from models.networks import define_G
 from models.networks.video_generator import VideoGenerator
 from models.networks.warp import warp
@@ -143,10 +144,11 @@ class DistillationModel(Vid2VidModel):
             flows.append(None if chunk.flow is None else chunk.flow.float())
         return TeacherFrames(torch.cat(fakes, dim=1), None if flows[0] is None else torch.cat(flows, dim=1))
 
-    def declare_loss_weights(self) -> dict[str, float]:
+    @classmethod
+    def declare_loss_weights(cls) -> LossTable:
         """vid2vid's table plus the image distillation terms (``--lambda_kd_l1``, ``--lambda_kd_vgg``)."""
-        return {**super().declare_loss_weights(), "G_KD_L1": self.opt.lambda_kd_l1,
-                "G_KD_VGG": self.opt.lambda_kd_vgg}
+        return {**super().declare_loss_weights(), "G_KD_L1": LossWeight("lambda_kd_l1"),
+                "G_KD_VGG": LossWeight("lambda_kd_vgg")}
 
     def image_distillation(self, fake: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> dict[str, Tensor]:
         """``G_KD_L1`` and ``G_KD_VGG`` (unweighted; the VGG term is 0 with ``--no_vgg``) between the student's and

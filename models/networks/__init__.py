@@ -60,8 +60,7 @@ def generator_config(opt: argparse.Namespace) -> GeneratorConfig:
         input_nc=input_channels(opt), output_nc=opt.output_nc, n_frames_G=opt.n_frames_G, ngf=opt.ngf,
         n_downsampling=opt.n_downsample_G, n_blocks=opt.n_blocks, n_blocks_local=opt.n_blocks_local,
         n_scales=opt.n_scales_spatial, norm=opt.norm, fg_labels=tuple(opt.fg_labels) if opt.fg else (),
-        no_flow=bool(opt.no_flow or getattr(opt, "openpose_only", False)),
-        student=bool(getattr(opt, "student", False)), student_scale=int(getattr(opt, "student_scale", 2)))
+        no_flow=bool(opt.no_flow or opt.openpose_only), student=bool(opt.student), student_scale=int(opt.student_scale))
 
 
 def build_generator(net_g: str, config: GeneratorConfig) -> VideoGenerator:
@@ -129,14 +128,14 @@ def define_D(opt: argparse.Namespace) -> dict[str, nn.Module]:
     Input channels: ``D``/``D_f`` = per-frame input + output_nc; ``D_T`` = ``output_nc*tD + 2*(tD-1)``.
     """
     common = dict(ndf=opt.ndf, n_layers=opt.n_layers_D, norm=opt.norm,
-                  get_interm_feat=not getattr(opt, "no_ganFeat", False))
+                  get_interm_feat=not opt.no_ganFeat)
     frame_nc = input_channels(opt) + opt.output_nc
     nets: dict[str, MultiscaleDiscriminator] = {"D": ImageDiscriminator(input_nc=frame_nc, num_D=opt.num_D,
                                                                         **common)}
     temporal_nc = opt.output_nc * opt.n_frames_D + 2 * (opt.n_frames_D - 1)
     for s in range(opt.n_scales_temporal):
         nets[f"D_T{s}"] = TemporalDiscriminator(input_nc=temporal_nc, num_D=opt.num_D, **common)
-    if getattr(opt, "add_face_disc", False):
+    if opt.add_face_disc:
         nets["D_f"] = FaceDiscriminator(input_nc=frame_nc, num_D=max(1, opt.num_D - 2), **common)
     for net in nets.values():
         net.apply(init_weights)

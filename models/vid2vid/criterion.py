@@ -4,8 +4,8 @@ Per-frame terms (frames flattened to a batch): ``G_VGG``, ``G_GAN``, ``G_GAN_Fea
 ``G_Warp``, ``F_Flow``, ``F_Warp``, ``W`` (+ ``G_f_GAN``, ``G_f_GAN_Feat``, ``D_f_real``, ``D_f_fake`` with the
 face discriminator). Temporal terms per scale: ``G_T_GAN``, ``G_T_GAN_Feat``, ``D_T_real``, ``D_T_fake``,
 ``G_T_Warp``. Values are already weighted, as the reference reports them: every generator term is computed
-unweighted and multiplied once by its weight in the model's table (:func:`vid2vid_loss_weights`, name ->
-weight, built from the ``lambda_*`` flags); the generator objective is the sum of the terms the table names.
+unweighted and multiplied once by its weight in the model's table (:data:`VID2VID_LOSS_WEIGHTS`, name ->
+weight flag, evaluated on the ``lambda_*`` flags); the generator objective is the sum of the terms the table names.
 """
 
 from __future__ import annotations
@@ -16,28 +16,32 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor, nn
 
-from models.losses import GANLoss, MaskedL1Loss, VGGLoss, discriminator_losses, weigh, weighted_total
+from models.losses import (
+    GANLoss,
+    LossTable,
+    LossWeight,
+    MaskedL1Loss,
+    VGGLoss,
+    discriminator_losses,
+    weigh,
+    weighted_total,
+)
 from models.networks.discriminators import temporal_input
 from models.networks.warp import warp
 
 FaceBoxFn = Callable[[Tensor], Optional[tuple[int, int, int, int]]]
 
 
-def vid2vid_loss_weights(opt: argparse.Namespace) -> dict[str, float]:
-    """vid2vid's generator terms and their weights: the one table the objective is summed from.
-
-    ``F_Flow`` is divided by 2 per extra spatial scale and the face discriminator's generator terms count twice,
-    as in the reference. With ``--no_vgg`` / ``--no_ganFeat`` those terms are 0 and keep their weight.
-
-    Args:
-        opt: Training options (``lambda_feat``, ``lambda_T``, ``lambda_F``, ``n_scales_spatial``).
-    """
-    return {
-        "G_GAN": 1.0, "G_GAN_Feat": opt.lambda_feat, "G_VGG": opt.lambda_feat,
-        "G_Warp": opt.lambda_T, "F_Flow": opt.lambda_F / 2 ** (opt.n_scales_spatial - 1), "F_Warp": opt.lambda_T,
-        "W": 1.0, "G_f_GAN": 2.0, "G_f_GAN_Feat": 2.0 * opt.lambda_feat,
-        "G_T_GAN": 1.0, "G_T_GAN_Feat": opt.lambda_feat, "G_T_Warp": opt.lambda_T,
-    }
+#: vid2vid's generator terms and how their weights follow from the flags: the one table the objective is summed
+#: from. ``F_Flow`` is divided by 2 per extra spatial scale and the face discriminator's generator terms count
+#: twice, as in the reference. With ``--no_vgg`` / ``--no_ganFeat`` those terms are 0 and keep their weight.
+VID2VID_LOSS_WEIGHTS: LossTable = {
+    "G_GAN": LossWeight(), "G_GAN_Feat": LossWeight("lambda_feat"), "G_VGG": LossWeight("lambda_feat"),
+    "G_Warp": LossWeight("lambda_T"), "F_Flow": LossWeight("lambda_F", halved_per="n_scales_spatial"),
+    "F_Warp": LossWeight("lambda_T"), "W": LossWeight(), "G_f_GAN": LossWeight(factor=2.0),
+    "G_f_GAN_Feat": LossWeight("lambda_feat", factor=2.0),
+    "G_T_GAN": LossWeight(), "G_T_GAN_Feat": LossWeight("lambda_feat"), "G_T_Warp": LossWeight("lambda_T"),
+}
 
 
 #: Discriminator terms: reported unweighted; each D objective is the mean of its real and fake terms.
@@ -65,7 +69,8 @@ class Vid2VidCriterion(nn.Module):
     Args:
         opt: Parsed training options (lambdas, ``num_D``, ``n_layers_D``, ``no_vgg``, ``no_first_img``, ...).
         discriminators: ``{"D": ..., "D_T0": ..., "D_f": ...}`` as built by ``define_D``.
-        weights: The model's table of generator terms (:func:`vid2vid_loss_weights` and a subclass's additions).
+        weights: The model's table of generator terms (:data:`VID2VID_LOSS_WEIGHTS` and a subclass's additions,
+            evaluated on the flags).
         face_box: Finds the face box in an encoded input, for ``--add_face_disc``.
     """
 
