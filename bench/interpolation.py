@@ -12,7 +12,8 @@ Each setting of ``--settings`` is a key rule: a number ``k`` for interval keys e
 for the published rule. Methods:
 
 - ``ours``: :class:`models.fast_vid2vid.interpolation.GapInterpolator` with OpenCV DIS flow, without labels
-  (``method="trajectories"``, the default);
+  (``method="trajectories"`` with its default constants: global alignment, plain-warp fallback, timing average);
+- ``trajectories (first)``: the first trajectory version (``FIRST_TRAJECTORIES``: none of those three);
 - ``ours + labels``: the same with the label-aware rule (label maps of keys and in-between frames);
 - ``splatting (previous)``, ``splatting (previous) + labels``: ``method="splat"``, the first version;
 - ``plain bidirectional warp``: DIS (MEDIUM) ``F01`` and ``F10`` between the keys, the frame at fraction ``t`` is
@@ -32,8 +33,9 @@ for the published rule. Methods:
 Per method: mean PSNR and SSIM over the in-between frames, and the warping error (Lai et al. 2018, as
 ``scripts/evaluate.py``: DIS flow of the real frames, forward-backward visibility) of the whole output sequence
 from frame ``n_frames_G - 1`` on (keys included, so flicker at the key boundaries counts), beside the real
-sequence's. The ffmpeg commands are printed with ``--verbose``. Also times ``ours`` against the previous
-splatting version, alternated in one run, per interpolated frame with the gap's flows included.
+sequence's. The ffmpeg commands are printed with ``--verbose``. Also times ``ours`` against the plain
+bidirectional warp and the splatting version, alternated in one run, per interpolated frame with the gap's flows
+included.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.fast_vid2vid.interpolation import GapInterpolator, InterpolationConfig  # noqa: E402
+from models.fast_vid2vid.interpolation import FIRST_TRAJECTORIES, GapInterpolator, InterpolationConfig  # noqa: E402
 from models.fast_vid2vid.keyframe_selection import KeyframePolicy, label_picture, select_keyframes  # noqa: E402
 from models.networks.flow.estimator import create_flow_estimator  # noqa: E402
 from models.networks.warp import warp  # noqa: E402
@@ -240,24 +242,42 @@ def _scores(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(metrics.psnr(fake, real)[0]), float(metrics.ssim(fake, real)[0])
 
 
+def interpolator_run(config: InterpolationConfig) -> Callable[[torch.Tensor, torch.Tensor, int, int], None]:
+    """A timed job: :class:`GapInterpolator` with ``config`` makes every frame between two (3, H, W) keys."""
+    flow_fn = create_flow_estimator("dis", None, torch.device("cpu"))
+
+    def job(key0: torch.Tensor, key1: torch.Tensor, before: int, after: int) -> None:
+        gap = GapInterpolator(flow_fn, config)
+        gap.push_key(key0, before)
+        gap.push_key(key1, after)
+        for frame in range(before + 1, after):
+            gap.frame_at(frame)
+    return job
+
+
+def plain_run(key0: torch.Tensor, key1: torch.Tensor, before: int, after: int) -> None:
+    """A timed job: the plain bidirectional warp (its DIS flows included) of every frame between two keys."""
+    flow01, flow10 = dis_flows(key0, key1)
+    for frame in range(before + 1, after):
+        plain_warp(key0[None], key1[None], flow01, flow10, (frame - before) / (after - before))
+
+
 def time_interpolators(photos: list[np.ndarray], gaps: list[tuple[int, int]],
                        repeats: int) -> dict[str, list[float]]:
-    """Wall ms per interpolated frame (the gap's flows included, no labels) of ``ours`` and of the splatting
-    version, alternated: per gap ``(before, after)``, the median over ``repeats`` rounds of each."""
-    flow_fn = create_flow_estimator("dis", None, torch.device("cpu"))
-    makers = {"ours": InterpolationConfig(), "splatting (previous)": SPLAT}
+    """Wall ms per interpolated frame (the gap's flows included, no labels) of ``ours``, the plain bidirectional
+    warp and the splatting version, alternated: per gap ``(before, after)``, the median over ``repeats`` rounds
+    of each."""
+    makers = {"ours": interpolator_run(InterpolationConfig()), "plain bidirectional warp": plain_run,
+              "splatting (previous)": interpolator_run(SPLAT)}
     times: dict[str, list[float]] = {name: [] for name in makers}
     for before, after in gaps:
         key0, key1 = to_tensor(photos[before]), to_tensor(photos[after])
         samples: dict[str, list[float]] = {name: [] for name in makers}
         for round_ in range(repeats + 1):  # round 0 warms up
-            for name, config in makers.items():
-                gap = GapInterpolator(flow_fn, config)
+            for name, job in makers.items():
                 start = time.perf_counter()
-                gap.push_key(key0, before)
-                gap.push_key(key1, after)
-                for frame in range(before + 1, after):
-                    gap.frame_at(frame)
+                with torch.no_grad():
+                    job(key0, key1, before, after)
                 if round_:
                     samples[name].append(1000 * (time.perf_counter() - start) / (after - before - 1))
         for name in makers:
@@ -299,6 +319,7 @@ def evaluate_sequence(photos: list[np.ndarray], labels: list[np.ndarray], policy
     makers: dict[str, Callable[[], Frames]] = {
         "ours": lambda: run_ours(photos, None, generated, targets)[0],
         "ours + labels": lambda: run_ours(photos, labels, generated, targets)[0],
+        "trajectories (first)": lambda: run_ours(photos, None, generated, targets, FIRST_TRAJECTORIES)[0],
         "splatting (previous)": lambda: run_ours(photos, None, generated, targets, SPLAT)[0],
         "splatting (previous) + labels": lambda: run_ours(photos, labels, generated, targets, SPLAT)[0],
         "plain bidirectional warp": lambda: run_plain(photos, generated, targets),

@@ -6,14 +6,24 @@ in-between time ``t`` (fraction ``f = (t - t0) / (t1 - t0)``, so uneven key spac
 
 1. **Flow both ways** between the keys with any flow callable (``flow_fn(current, previous)`` returns the flow
    ``current -> previous`` in pixels, as :mod:`models.networks.flow.estimator`; OpenCV DIS by default), once
-   per gap.
+   per gap. With ``global_alignment`` the other key is first shifted by the keys' global (integer) translation
+   found by phase correlation, and the shift added back: a camera pan of tens of pixels, beyond what DIS's
+   pyramid recovers, is then only a residual.
 2. **Trajectories** (``method="trajectories"``, the default): each pixel ``p`` of the frame at ``t`` tries
    straight key0 -> key1 motions ``v``: ``F01`` and ``-F10`` read at ``p`` and at a few offsets around it. Along
    ``v`` the point lies at ``p - f v`` in key0 and ``p + (1 - f) v`` in key1; the candidate's value is the linear
    blend of the keys sampled there, its weight ``softmax(-d / temperature)`` with ``d`` the keys' disagreement
    along it (windowed mean absolute difference). A clear match wins; equally good ones are averaged (the
-   least-squares guess when the motion is uncertain). The plain bidirectional backward warp is the mixture of
-   the two offset-0 candidates, wrong along motion boundaries; this fixes that without splatting.
+   least-squares guess when the motion is uncertain). The plain bidirectional backward warp (key0 read at
+   ``p + f F10(p)``, key1 at ``p + (1 - f) F01(p)``) is one more candidate with a fixed disagreement
+   ``fallback_cost``: where no trajectory matches (the flow missed the motion) the result falls back to it
+   instead of to the least bad wrong match.
+   **Timing**: real frames are not evenly spaced in time (camera timestamps jitter, the motion is not
+   uniform), so the frame at ``t`` is known only up to a time error; with ``timing_jitter`` (the standard
+   deviation of each frame's time, in frames) the mixture is averaged over that uncertainty: sampled at
+   ``p + x s v`` (three Gauss-Hermite taps ``x``) along the weighted motion ``v``, ``s`` the spread of the
+   fraction (``jitter sqrt(1 + f^2 + (1 - f)^2) / (t1 - t0)``, from independent errors of the frame and of
+   both keys; 0 at the keys). That is the expected-error-optimal frame under the uncertainty.
 3. **Label-aware rule** (vid2vid knows the label maps of the in-between frames): with ``labels0``,
    ``labels1`` and the labels at ``t``, each key's (weighted) source must carry the label the frame has at
    ``t``. Where both do, step 2 stands. Otherwise each source is moved to the nearest pixel of its key (within
@@ -35,7 +45,8 @@ flat over a sequence; :func:`interpolate_gap` is the one-call form.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Callable, NamedTuple, Optional, Sequence
 
 import torch
@@ -45,6 +56,8 @@ from torch import Tensor
 from models.networks.warp import warp
 
 SEARCH_CHUNK = 32  # label-search offsets tried together
+# Gauss-Hermite nodes (in standard deviations) and weights: the expectation over a normal time error
+TIMING_TAPS = ((-math.sqrt(3.0), 1 / 6), (0.0, 2 / 3), (math.sqrt(3.0), 1 / 6))
 FlowFn = Callable[[Tensor, Tensor], "tuple[Tensor, Tensor] | Tensor"]
 
 
@@ -74,6 +87,13 @@ class InterpolationConfig:
             ``2 r + 1`` square window.
         match_temperature: ``"trajectories"``: softmax temperature of the candidates' weights, in units of
             the window's mean absolute RGB difference summed over channels ([-1, 1] images).
+        fallback_cost: ``"trajectories"``: the disagreement credited to the plain bidirectional warp, an extra
+            candidate that takes over where no trajectory matches better (``math.inf``: no fallback).
+        timing_jitter: ``"trajectories"``: standard deviation of each frame's time about its time stamp, in
+            frames (time-stamp units); the frame is averaged over the resulting uncertainty along the motion
+            (0: none).
+        global_alignment: Shift the other key by the keys' global translation (phase correlation) before the
+            flow, and add it back (large camera pans).
     """
 
     fb_relative: float = 0.01
@@ -89,7 +109,15 @@ class InterpolationConfig:
     method: str = "trajectories"
     trajectory_offsets: tuple[tuple[int, int], ...] = ((0, 0), (4, 0), (-4, 0), (0, 4), (0, -4))
     match_radius: int = 3
-    match_temperature: float = 0.4
+    match_temperature: float = 0.6
+    fallback_cost: float = 0.35
+    timing_jitter: float = 0.125
+    global_alignment: bool = True
+
+
+#: The first trajectory version (issue 23's starting point): no fallback, no timing average, no alignment.
+FIRST_TRAJECTORIES = InterpolationConfig(match_temperature=0.4, fallback_cost=math.inf, timing_jitter=0.0,
+                                         global_alignment=False)
 
 
 class InterpolatedFrame(NamedTuple):
@@ -122,17 +150,39 @@ def _pixel_grid(height: int, width: int, like: Tensor) -> Tensor:
     return torch.stack((grid_x, grid_y))
 
 
-def key_flows(key0: Tensor, key1: Tensor, flow_fn: FlowFn) -> Tensor:
+def global_shift(key0: Tensor, key1: Tensor) -> tuple[int, int]:
+    """The keys' global translation ``(dx, dy)`` in whole pixels, ``key0(p) ~ key1(p + (dx, dy))``, by phase
+    correlation of the grey images (Hann-windowed; the peak of the normalised cross-power spectrum).
+
+    Args:
+        key0, key1: (1, 3, H, W) in [-1, 1].
+    """
+    height, width = key0.shape[-2:]
+    window = torch.outer(torch.hann_window(height, periodic=False, device=key0.device),
+                         torch.hann_window(width, periodic=False, device=key0.device))
+    grey0, grey1 = (key.float().mean(1)[0] * window for key in (key0, key1))
+    cross = torch.fft.rfft2(grey1) * torch.fft.rfft2(grey0).conj()
+    surface = torch.fft.irfft2(cross / cross.abs().clamp_min(1e-12), s=(height, width))
+    peak = int(surface.argmax())
+    dy, dx = divmod(peak, width)
+    return (dx - width if dx > width // 2 else dx), (dy - height if dy > height // 2 else dy)
+
+
+def key_flows(key0: Tensor, key1: Tensor, flow_fn: FlowFn, align: bool = False) -> Tensor:
     """Flows between the keys in one call: (2, 2, H, W), ``[F01, F10]`` with ``key0(p) ~ key1(p + F01(p))``.
 
     Args:
         key0, key1: (1, 3, H, W) in [-1, 1].
         flow_fn: ``flow_fn(current, previous)`` -> flow ``current -> previous`` (N, 2, H, W) in pixels (or a
             (flow, confidence) pair, as the project's estimators return).
+        align: Give ``flow_fn`` the other key shifted by the :func:`global_shift` (border replicated) and add
+            the shift back, so it only has to find the residual motion.
     """
-    result = flow_fn(torch.cat([key0, key1]), torch.cat([key1, key0]))
-    flow = result[0] if isinstance(result, (tuple, list)) else result
-    return flow.to(key0.device, key0.dtype)
+    dx, dy = global_shift(key0, key1) if align else (0, 0)
+    result = flow_fn(torch.cat([key0, key1]), torch.cat([shifted(key1, dx, dy), shifted(key0, -dx, -dy)]))
+    flow = (result[0] if isinstance(result, (tuple, list)) else result).to(key0.device, key0.dtype)
+    shift = flow.new_tensor([[dx, dy], [-dx, -dy]]).view(2, 2, 1, 1)
+    return flow + shift if (dx or dy) else flow
 
 
 def confirmation(image: Tensor, other: Tensor, flow: Tensor, back_flow: Tensor,
@@ -364,37 +414,80 @@ def candidate_motions(flows: Tensor, offsets: Sequence[tuple[int, int]]) -> Tens
     return torch.cat([shifted(both, dx, dy) for dx, dy in offsets])
 
 
+class Mixture(NamedTuple):
+    """What :func:`trajectory_blend` makes of a frame.
+
+    Attributes:
+        image: (1, 3, H, W) the weighted mixture.
+        flows_t: (2, 2, H, W) weighted flows from time ``t`` into key0 and into key1.
+        motion: (1, 2, H, W) weighted key0 -> key1 motion through each pixel.
+    """
+
+    image: Tensor
+    flows_t: Tensor
+    motion: Tensor
+
+
 def trajectory_blend(key0: Tensor, key1: Tensor, motions: Tensor, fraction: float,
-                     cfg: InterpolationConfig) -> tuple[Tensor, Tensor]:
+                     cfg: InterpolationConfig, flows: Optional[Tensor] = None) -> Mixture:
     """The frame at ``fraction`` as a mixture of straight trajectories through each pixel, weighted by how well
     the two keys agree along them.
 
     Each candidate motion ``v`` puts the pixel's point at ``p - f v`` in key0 and ``p + (1 - f) v`` in key1;
     the keys sampled there are blended linearly in time. A candidate's weight is
     ``softmax(-d / temperature)`` over the candidates, ``d`` being the window mean of ``|key0 - key1|``
-    (summed over RGB) along it. The plain bidirectional warp (key0 at ``p + f F10(p)``, key1 at
-    ``p + (1 - f) F01(p)``) is the offset-(0, 0) pair's mixture; where several motions match, they are
-    averaged, which is what a mean-squared-error-optimal guess does when the motion is uncertain.
+    (summed over RGB) along it. Where several motions match, they are averaged, which is what a
+    mean-squared-error-optimal guess does when the motion is uncertain. With ``flows`` and a finite
+    ``cfg.fallback_cost``, the plain bidirectional warp (key0 at ``p + f F10(p)``, key1 at
+    ``p + (1 - f) F01(p)``) joins as a candidate whose disagreement is that constant.
 
     Args:
         key0, key1: (1, 3, H, W) in [-1, 1].
         motions: (K, 2, H, W) candidate motions (:func:`candidate_motions`).
         fraction: ``f`` in [0, 1].
-        cfg: Constants (``match_radius``, ``match_temperature``).
-
-    Returns:
-        The image (1, 3, H, W) and the weighted flows from time ``t`` into each key (2, 2, H, W): key0's
-        ``-f v`` and key1's ``(1 - f) v`` averaged with the candidates' weights.
+        cfg: Constants (``match_radius``, ``match_temperature``, ``fallback_cost``).
+        flows: Optional (2, 2, H, W) ``[F01, F10]`` for the fallback candidate.
     """
-    count = motions.shape[0]
     to_key0, to_key1 = -fraction * motions, (1 - fraction) * motions
+    fallback = flows is not None and math.isfinite(cfg.fallback_cost)
+    if fallback:
+        to_key0 = torch.cat([to_key0, fraction * flows[1:2]])
+        to_key1 = torch.cat([to_key1, (1 - fraction) * flows[0:1]])
+        motions = torch.cat([motions, (flows[0:1] - flows[1:2]) / 2])
+    count = motions.shape[0]
     seen0 = warp(key0.expand(count, -1, -1, -1), to_key0)
     seen1 = warp(key1.expand(count, -1, -1, -1), to_key1)
     disagreement = box_mean((seen0 - seen1).abs().sum(1, keepdim=True), cfg.match_radius)
+    if fallback:
+        disagreement[-1] = cfg.fallback_cost
     weight = torch.softmax(-disagreement / cfg.match_temperature, dim=0)  # (K, 1, H, W)
     image = ((1 - fraction) * seen0 + fraction * seen1).mul(weight).sum(0, keepdim=True)
     flows_t = torch.stack([(to_key0 * weight).sum(0), (to_key1 * weight).sum(0)])
-    return image, flows_t
+    return Mixture(image, flows_t, (motions * weight).sum(0, keepdim=True))
+
+
+def timing_spread(fraction: float, gap: float, jitter: float) -> float:
+    """Standard deviation of the true fraction of a frame stamped at ``fraction`` of a gap of ``gap`` time units
+    when every frame's time (both keys' included) is off by independent errors of std ``jitter``; 0 at the
+    keys themselves."""
+    if jitter <= 0 or fraction <= 0 or fraction >= 1:
+        return 0.0
+    return jitter * math.sqrt(1 + fraction ** 2 + (1 - fraction) ** 2) / gap
+
+
+def average_over_timing(image: Tensor, motion: Tensor, spread: float) -> Tensor:
+    """``image`` averaged over a normal time error of std ``spread`` (in fractions of the gap): sampled at
+    ``p + x spread motion(p)`` for the Gauss-Hermite nodes ``x`` (:data:`TIMING_TAPS`), border replicated.
+
+    Args:
+        image: (1, C, H, W).
+        motion: (1, 2, H, W) key0 -> key1 motion in pixels.
+        spread: Std of the fraction (0: ``image`` itself).
+    """
+    if spread <= 0:
+        return image
+    return sum(weight * (image if node == 0 else warp(image, node * spread * motion))
+               for node, weight in TIMING_TAPS)
 
 
 # ---------------------------------------------------------------------------------------------- the gap
@@ -455,7 +548,8 @@ class GapInterpolator:
         if len(self.keys) < 2:
             raise RuntimeError("push two key frames before interpolating")
         if self._flows is None:
-            self._flows = key_flows(self.keys[0].image, self.keys[1].image, self.flow_fn)
+            self._flows = key_flows(self.keys[0].image, self.keys[1].image, self.flow_fn,
+                                    self.config.global_alignment)
         return self._flows
 
     def _gap_trajectories(self) -> Tensor:
@@ -515,16 +609,18 @@ class GapInterpolator:
         return InterpolatedFrame(image.clamp(-1, 1), share1, label_match)
 
     def _trajectory_frame(self, fraction: float, labels_t: Optional[Tensor]) -> InterpolatedFrame:
-        """``method="trajectories"``: the mixture of :func:`trajectory_blend`, then the label rule.
+        """``method="trajectories"``: the mixture of :func:`trajectory_blend` averaged over the timing
+        uncertainty (:func:`average_over_timing`), then the label rule.
 
         With labels, each key's (weighted) source must carry the label at ``t``. Where both do, the mixture
         stands. Elsewhere each source is moved onto the right label (:func:`snap_to_labels`) and the keys whose
         moved source matches are blended linearly in time (exactly one: that key alone); where neither
         matches, the mixture stands.
         """
-        (key0, _, labels0), (key1, _, labels1) = self.keys
-        motions = self._gap_trajectories()
-        image, flows_t = trajectory_blend(key0, key1, motions, fraction, self.config)
+        (key0, t0, labels0), (key1, t1, labels1) = self.keys
+        mixture = trajectory_blend(key0, key1, self._gap_trajectories(), fraction, self.config, self._gap_flows())
+        spread = timing_spread(fraction, t1 - t0, self.config.timing_jitter)
+        image, flows_t = average_over_timing(mixture.image, mixture.motion, spread), mixture.flows_t
         share1 = torch.full_like(image[0, :1], fraction)
         if labels_t is None:
             return InterpolatedFrame(image[0].clamp(-1, 1), share1, None)
@@ -566,7 +662,8 @@ METHODS: dict[str, Callable[[GapInterpolator, float, Optional[Tensor]], Interpol
 def interpolate_gap(key0: Tensor, key1: Tensor, fractions: Sequence[float], flow_fn: FlowFn, *,
                     labels0: Optional[Tensor] = None, labels1: Optional[Tensor] = None,
                     labels_between: Optional[Sequence[Tensor]] = None,
-                    config: InterpolationConfig = InterpolationConfig()) -> list[Tensor]:
+                    config: InterpolationConfig = InterpolationConfig(),
+                    gap_frames: Optional[float] = None) -> list[Tensor]:
     """Frames between two key frames in one call.
 
     Args:
@@ -577,11 +674,15 @@ def interpolate_gap(key0: Tensor, key1: Tensor, fractions: Sequence[float], flow
         labels0, labels1: Optional (H, W) label ids of the keys.
         labels_between: Optional (H, W) label ids at each fraction.
         config: Constants of the method.
+        gap_frames: The keys' distance in frames, which scales ``config.timing_jitter``; None: no timing
+            average (fractions alone do not say how uncertain a frame's time is).
 
     Returns:
         One (3, H, W) frame in [-1, 1] per fraction.
     """
+    if gap_frames is None:
+        config, gap_frames = replace(config, timing_jitter=0.0), 1.0
     gap = GapInterpolator(flow_fn, config)
     gap.push_key(key0, 0.0, labels0)
-    gap.push_key(key1, 1.0, labels1)
-    return gap.fill(fractions, labels_between)
+    gap.push_key(key1, float(gap_frames), labels1)
+    return gap.fill([fraction * gap_frames for fraction in fractions], labels_between)
