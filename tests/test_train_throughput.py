@@ -278,3 +278,54 @@ def test_shared_fake_pass_and_restricted_backward_give_the_reference_updates(tmp
             for got, want in zip(step_ours, step_theirs):
                 if want is not None:
                     assert_close(got, want, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_trainable_sparse_stem_has_the_convolution_outputs_and_gradients():
+    from models.networks.input_encoding import encode_input, one_hot_input
+    from models.networks.sparse_conv import stem_convs
+
+    gen = torch.Generator().manual_seed(6)
+    labels = torch.randint(0, 5, (1, 3, 1, 24, 40), generator=gen)
+    inst = torch.randint(0, 3, (1, 3, 1, 24, 40), generator=gen).float()
+    dense = encode_input(labels, inst, 5).flatten(1, 2)
+    torch.manual_seed(6)
+    convs = [torch.nn.Conv2d(dense.shape[1], n, 7) for n in (4, 3)]
+    weights = [torch.randn(1, n, 24, 40, generator=gen) for n in (4, 3)]
+    outputs = {}
+    for path in ("conv", "sparse"):
+        for conv in convs:
+            conv.zero_grad(set_to_none=True)
+        padded = torch.nn.functional.pad(dense, (3, 3, 3, 3), mode="reflect")
+        outs = ([conv(padded) for conv in convs] if path == "conv"
+                else stem_convs(convs, one_hot_input(labels, inst, 5), dense))
+        sum((o * w).sum() for o, w in zip(outs, weights)).backward()
+        outputs[path] = ([o.detach() for o in outs], [p.grad.clone() for c in convs for p in (c.weight, c.bias)])
+    for got, want in zip(outputs["sparse"][0], outputs["conv"][0]):
+        assert_close(got, want, rtol=1e-5, atol=1e-5)
+    for got, want in zip(outputs["sparse"][1], outputs["conv"][1]):
+        assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert all(g.abs().max() > 0 for g in outputs["sparse"][1])
+
+
+def test_sparse_label_stem_in_training_gives_the_convolution_losses_and_gradients(tmp_path):
+    """On the CPU the label stems' forward is the embedding-bag sum and their gradients the convolution's (exact:
+    the test above). Through the L1 and warp terms' kinks and tiny BatchNorm batches the generator's gradients
+    move by 0.3-3% of a tensor's largest entry for ANY forward difference of float rounding (a 1e-7 relative
+    change of the stem's weights in the convolution path moves them as much), so the whole gradient is compared
+    by its relative norm."""
+    torch.manual_seed(7)
+    model = _model(tmp_path, [])
+    assert model.chunks._sparse_stem(model.generator, model.gen_devices)
+    start = copy.deepcopy(model.generator.state_dict())
+    clip = _clip()
+    sparse_losses, sparse_grads = _generator_loss_and_grads(model, *clip)
+    model.generator.load_state_dict(start)
+    model.opt.label_stem = "conv"
+    assert not model.chunks._sparse_stem(model.generator, model.gen_devices)
+    conv_losses, conv_grads = _generator_loss_and_grads(model, *clip)
+    for name in conv_losses:
+        assert_close(sparse_losses[name], conv_losses[name], rtol=1e-5, atol=1e-6, msg=name)
+    assert sparse_grads.keys() == conv_grads.keys() and any("model_down_seg.1." in k for k in conv_grads)
+    ours = torch.cat([sparse_grads[k].flatten() for k in conv_grads])
+    theirs = torch.cat([conv_grads[k].flatten() for k in conv_grads])
+    assert float((ours - theirs).norm() / theirs.norm()) < 0.05
