@@ -84,19 +84,22 @@ def clip_frames(chunk: int) -> int:
 
 
 def measure(size: int, steps: int, ngf: int, chunk: int, workdir: str,
-            extra: list[str] | None = None) -> tuple[float, int, list[tuple[float, float]]]:
-    """Seconds per generated training frame (after one warm-up step), frames per step, and each step's (G, D)
-    objectives (warm-up first). The weights are seeded, so two code versions start from the same ones."""
+            extra: list[str] | None = None) -> tuple[float, float, int, list[tuple[float, float]]]:
+    """Wall and process-CPU seconds per generated training frame (after one warm-up step), frames per step, and
+    each step's (G, D) objectives (warm-up first). The weights are seeded, so two code versions start from the
+    same ones. On a shared machine the CPU seconds are the steadier figure (others' load stretches the wall time,
+    not this process's CPU time)."""
     torch.manual_seed(0)
     model, dataset = build(size, ngf, chunk, workdir, extra or [])
     torch.manual_seed(0)
     batch = load_batch(dataset)
     frames = batch["B"].shape[1] - model.opt.n_frames_G + 1
     curve = [objectives(model.train_sequence(batch).losses)]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for _ in range(steps):
         curve.append(objectives(model.train_sequence(batch).losses))
-    return (time.perf_counter() - started) / (steps * frames), frames, curve
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return wall / (steps * frames), cpu / (steps * frames), frames, curve
 
 
 class StageTimer:
@@ -264,7 +267,7 @@ def run_child(size: int, args: argparse.Namespace, flags: str = "", tree: str = 
     if done.returncode != 0:
         last_line = (done.stderr.strip().splitlines() or ["no error output"])[-1]
         reason = "killed (out of memory?)" if done.returncode < 0 else last_line
-        return f"| {size}x{size // 2} | {flags or '-'} | {chunk} | - | - | failed: {reason} |"
+        return f"| {size}x{size // 2} | {flags or '-'} | {chunk} | - | - | - | failed: {reason} |"
     rows = [row for row in done.stdout.strip().splitlines() if row.startswith(("|", "LOSSES"))]
     return "\n".join(rows)
 
@@ -281,10 +284,11 @@ def child(size: int, args: argparse.Namespace) -> None:
             print("\n".join(profile(size, args.steps, args.ngf, args.chunk, workdir, extra)), flush=True)
         return
     with tempfile.TemporaryDirectory() as workdir:
-        seconds, frames, losses = measure(size, args.steps, args.ngf, args.chunk, workdir, args.flags.split())
+        seconds, cpu, frames, losses = measure(size, args.steps, args.ngf, args.chunk, workdir, args.flags.split())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     label = args.flags or "-"
-    print(f"| {size}x{size // 2} | {label} | {args.chunk} | {frames} | {seconds:.2f} | {peak:.0f} |", flush=True)
+    print(f"| {size}x{size // 2} | {label} | {args.chunk} | {frames} | {seconds:.2f} | {cpu:.2f} | {peak:.0f} |",
+          flush=True)
     print(f"LOSSES {json.dumps(losses)}", flush=True)
 
 
@@ -296,6 +300,7 @@ def against(size: int, args: argparse.Namespace, workdir: str) -> None:
 
     trees = {"this tree": "", args.against: export_tree(args.against, os.path.join(workdir, "previous"))}
     seconds: dict[str, list[float]] = {name: [] for name in trees}
+    cpu: dict[str, list[float]] = {name: [] for name in trees}
     curves: dict[str, list] = {name: [] for name in trees}
     for _ in range(args.rounds):
         for name, tree in trees.items():
@@ -304,11 +309,15 @@ def against(size: int, args: argparse.Namespace, workdir: str) -> None:
             print(row, flush=True)
             if len(lines) > 1:
                 seconds[name].append(float(row.split("|")[5]))
+                cpu[name].append(float(row.split("|")[6]))
                 curves[name].append(json.loads(lines[1][len("LOSSES "):]))
     ours, theirs = (seconds[name] for name in trees)
     if ours and theirs and len(ours) == len(theirs):
         print(f"frames/s, this tree / {args.against}: {sum(theirs) / sum(ours):.2f}x "
               f"(per round: {', '.join(f'{t / o:.2f}' for o, t in zip(ours, theirs))})")
+        ours_cpu, theirs_cpu = (cpu[name] for name in trees)
+        print(f"frames per CPU second, this tree / {args.against}: {sum(theirs_cpu) / sum(ours_cpu):.2f}x "
+              f"(per round: {', '.join(f'{t / o:.2f}' for o, t in zip(ours_cpu, theirs_cpu))})")
         gaps = [max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(step_ours, step_theirs))
                 for step_ours, step_theirs in zip(curves["this tree"][0], curves[args.against][0])]
         print("largest relative difference of the G/D objectives per step (warm-up first): "
@@ -354,8 +363,9 @@ def main() -> None:
             print("| stage | s per step | share |\n|---|---:|---:|")
             print(run_child(size, args), flush=True)
         return
-    print("| size | flags | frames per chunk | frames per step | s per training frame | peak RSS (MB) |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| size | flags | frames per chunk | frames per step | s per training frame | CPU s per training frame | "
+          "peak RSS (MB) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for size in args.sizes:
         if args.against:
             with tempfile.TemporaryDirectory() as workdir:
