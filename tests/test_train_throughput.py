@@ -333,3 +333,13 @@ def test_sparse_label_stem_in_training_gives_the_convolution_losses_and_gradient
     ours = torch.cat([sparse_grads[k].flatten() for k in conv_grads])
     theirs = torch.cat([conv_grads[k].flatten() for k in conv_grads])
     assert float((ours - theirs).norm() / theirs.norm()) < 0.05
+
+
+def test_bench_train_measure_reports_cpu_time_and_each_steps_objectives(tmp_path):
+    from bench.train import block_means, measure
+
+    wall, cpu, frames, curve = measure(64, 1, 8, 2, str(tmp_path))
+    assert wall > 0 and cpu > 0 and frames > 0
+    assert len(curve) == 2 and all(g > 0 and d > 0 for g, d in curve)  # warm-up step, then the timed one
+    table = block_means([curve, [(2 * g, d) for g, d in curve]], "x", block=1).splitlines()
+    assert len(table) == 4 and table[2].split("|")[4].strip() == "2.000"
