@@ -16,13 +16,18 @@ weights at the start, the same clip each step, steps alternated): float32 and fl
 ``--autocast bf16``); prints per-step seconds and G/D losses of both and writes an SVG plot of the losses
 (``--plot``).
 
+``--against REV`` alternates this tree with commit REV (extracted with ``git archive``; each run a fresh process
+with the same seed, weights and flags) ``--rounds`` times and prints the frames/s ratio and the largest relative
+difference of each step's G and D objectives between the two.
+
 Usage: ``python bench/train.py [--sizes 256 512] [--steps 2] [--threads 2] [--ngf 128] [--chunk N] [--profile]
-[--vgg]``
+[--vgg] [--ab=FLAGS] [--against REV] [--rounds N] [--curve MINUTES --curve_steps N --plot FILE]``
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -79,17 +84,22 @@ def clip_frames(chunk: int) -> int:
 
 
 def measure(size: int, steps: int, ngf: int, chunk: int, workdir: str,
-            extra: list[str] | None = None) -> tuple[float, int]:
-    """Seconds per generated training frame (after one warm-up step) and frames per step."""
+            extra: list[str] | None = None) -> tuple[float, float, int, list[tuple[float, float]]]:
+    """Wall and process-CPU seconds per generated training frame (after one warm-up step), frames per step, and
+    each step's (G, D) objectives (warm-up first). The weights are seeded, so two code versions start from the
+    same ones. On a shared machine the CPU seconds are the steadier figure (others' load stretches the wall time,
+    not this process's CPU time)."""
+    torch.manual_seed(0)
     model, dataset = build(size, ngf, chunk, workdir, extra or [])
     torch.manual_seed(0)
     batch = load_batch(dataset)
     frames = batch["B"].shape[1] - model.opt.n_frames_G + 1
-    model.train_sequence(batch)
-    started = time.perf_counter()
+    curve = [objectives(model.train_sequence(batch).losses)]
+    started, cpu_started = time.perf_counter(), time.process_time()
     for _ in range(steps):
-        model.train_sequence(batch)
-    return (time.perf_counter() - started) / (steps * frames), frames
+        curve.append(objectives(model.train_sequence(batch).losses))
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return wall / (steps * frames), cpu / (steps * frames), frames, curve
 
 
 class StageTimer:
@@ -200,7 +210,7 @@ def curve(args: argparse.Namespace) -> None:
         print("|---:|---:|---:|---:|---:|---:|---:|")
         deadline = time.perf_counter() + 60 * args.curve
         step = 0
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline and (not args.curve_steps or step < args.curve_steps):
             torch.manual_seed(step)
             batch = {k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else v
                      for k, v in dataset[step % len(dataset)].items()}
@@ -215,6 +225,7 @@ def curve(args: argparse.Namespace) -> None:
     later = slice(1, None) if step > 1 else slice(None)  # the first step warms up
     ratio = sum(seconds[0][later]) / sum(seconds[1][later])
     print(f"{step} steps each; float32 / ({args.ab}) time ratio after the first step: {ratio:.2f}x")
+    print(block_means(curves, args.ab))
     if args.plot:
         series = [Series(f"{name} {label}", [c[i] for c in curves[side]], PALETTE[2 * i + side], dashed=side == 1)
                   for i, name in enumerate(("G", "D")) for side, label in enumerate(("float32", args.ab))]
@@ -223,31 +234,49 @@ def curve(args: argparse.Namespace) -> None:
                                    y_label="loss"))
 
 
+def block_means(curves: list, label: str, block: int = 25) -> str:
+    """A table of the mean G and D objectives of both sides over blocks of ``block`` steps (single steps swing
+    with the clip; block means show whether the two curves part)."""
+    lines = [f"| steps | G float32 | G {label} | ratio | D float32 | D {label} | ratio |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for start in range(0, len(curves[0]), block):
+        means = [[sum(c[i] for c in side[start:start + block]) / len(side[start:start + block]) for i in (0, 1)]
+                 for side in curves]
+        lines.append(f"| {start}-{start + len(curves[0][start:start + block]) - 1} | {means[0][0]:.3f} | "
+                     f"{means[1][0]:.3f} | {means[1][0] / means[0][0]:.3f} | {means[0][1]:.3f} | {means[1][1]:.3f} | "
+                     f"{means[1][1] / max(means[0][1], 1e-12):.3f} |")
+    return "\n".join(lines)
+
+
 def default_chunk(size: int) -> int:
     """Frames per generator chunk: 6 (the g1 scripts' setting) fits 24 GB at 256x128; 512x256 needs 2."""
     return 6 if size <= 256 else 2
 
 
-def run_child(size: int, args: argparse.Namespace, flags: str = "") -> str:
+def run_child(size: int, args: argparse.Namespace, flags: str = "", tree: str = "") -> str:
     """Measure one size in a fresh process, so its peak memory is its own and an out-of-memory kill is reported.
 
-    ``flags``: extra training flags for this run (one string, e.g. ``"--autocast bf16"``)."""
+    ``flags``: extra training flags for this run (one string, e.g. ``"--autocast bf16"``); ``tree``: run the
+    model code of this source tree (``--against``) instead of this one. Without ``--profile`` the row is
+    followed by a ``LOSSES [[G, D], ...]`` line (each step's objectives)."""
     chunk = args.chunk or default_chunk(size)
     cmd = [sys.executable, os.path.abspath(__file__), "--child", str(size), "--steps", str(args.steps),
            "--threads", str(args.threads), "--ngf", str(args.ngf), "--chunk", str(chunk), f"--flags={flags}"]
-    cmd += ["--profile"] * args.profile + ["--vgg"] * args.vgg
+    cmd += ["--profile"] * args.profile + ["--vgg"] * args.vgg + ([f"--tree={tree}"] if tree else [])
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         last_line = (done.stderr.strip().splitlines() or ["no error output"])[-1]
         reason = "killed (out of memory?)" if done.returncode < 0 else last_line
-        return f"| {size}x{size // 2} | {flags or '-'} | {chunk} | - | - | failed: {reason} |"
-    rows = [row for row in done.stdout.strip().splitlines() if row.startswith("|")]
-    return "\n".join(rows) if args.profile else rows[-1]
+        return f"| {size}x{size // 2} | {flags or '-'} | {chunk} | - | - | - | failed: {reason} |"
+    rows = [row for row in done.stdout.strip().splitlines() if row.startswith(("|", "LOSSES"))]
+    return "\n".join(rows)
 
 
 def child(size: int, args: argparse.Namespace) -> None:
-    """Print one table row for ``size``."""
+    """Print one table row for ``size`` (with ``--tree``: that source tree's models)."""
     torch.set_num_threads(args.threads)
+    if args.tree:
+        sys.path.insert(0, args.tree)
     if args.profile:
         with tempfile.TemporaryDirectory() as workdir:
             extra = ["--vgg_weights", random_vgg_weights(workdir)] if args.vgg else []
@@ -255,10 +284,44 @@ def child(size: int, args: argparse.Namespace) -> None:
             print("\n".join(profile(size, args.steps, args.ngf, args.chunk, workdir, extra)), flush=True)
         return
     with tempfile.TemporaryDirectory() as workdir:
-        seconds, frames = measure(size, args.steps, args.ngf, args.chunk, workdir, args.flags.split())
+        seconds, cpu, frames, losses = measure(size, args.steps, args.ngf, args.chunk, workdir, args.flags.split())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"| {size}x{size // 2} | {args.flags or '-'} | {args.chunk} | {frames} | {seconds:.2f} | {peak:.0f} |",
+    label = args.flags or "-"
+    print(f"| {size}x{size // 2} | {label} | {args.chunk} | {frames} | {seconds:.2f} | {cpu:.2f} | {peak:.0f} |",
           flush=True)
+    print(f"LOSSES {json.dumps(losses)}", flush=True)
+
+
+def against(size: int, args: argparse.Namespace, workdir: str) -> None:
+    """This tree and commit ``args.against`` alternated ``args.rounds`` times (same flags, seed and weights):
+    a row per run, then the frames/s ratio (sums of seconds per frame) and the largest relative difference of
+    each step's G and D objectives between the two."""
+    from bench.inference import export_tree
+
+    trees = {"this tree": "", args.against: export_tree(args.against, os.path.join(workdir, "previous"))}
+    seconds: dict[str, list[float]] = {name: [] for name in trees}
+    cpu: dict[str, list[float]] = {name: [] for name in trees}
+    curves: dict[str, list] = {name: [] for name in trees}
+    for _ in range(args.rounds):
+        for name, tree in trees.items():
+            lines = run_child(size, args, args.ab, tree).splitlines()
+            row = lines[0].replace(f"| {args.ab or '-'} |", f"| {name} {args.ab} |".replace("  ", " "), 1)
+            print(row, flush=True)
+            if len(lines) > 1:
+                seconds[name].append(float(row.split("|")[5]))
+                cpu[name].append(float(row.split("|")[6]))
+                curves[name].append(json.loads(lines[1][len("LOSSES "):]))
+    ours, theirs = (seconds[name] for name in trees)
+    if ours and theirs and len(ours) == len(theirs):
+        print(f"frames/s, this tree / {args.against}: {sum(theirs) / sum(ours):.2f}x "
+              f"(per round: {', '.join(f'{t / o:.2f}' for o, t in zip(ours, theirs))})")
+        ours_cpu, theirs_cpu = (cpu[name] for name in trees)
+        print(f"frames per CPU second, this tree / {args.against}: {sum(theirs_cpu) / sum(ours_cpu):.2f}x "
+              f"(per round: {', '.join(f'{t / o:.2f}' for o, t in zip(ours_cpu, theirs_cpu))})")
+        gaps = [max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(step_ours, step_theirs))
+                for step_ours, step_theirs in zip(curves["this tree"][0], curves[args.against][0])]
+        print("largest relative difference of the G/D objectives per step (warm-up first): "
+              + ", ".join(f"{gap:.1e}" for gap in gaps))
 
 
 def main() -> None:
@@ -279,7 +342,12 @@ def main() -> None:
     parser.add_argument("--curve", type=float, default=0.0,
                         help="minutes of side-by-side training on the Cityscapes sample, float32 against --ab")
     parser.add_argument("--plot", type=str, default="", help="SVG file for the --curve losses")
+    parser.add_argument("--against", type=str, default="",
+                        help="a git revision to alternate with this tree (e.g. HEAD~1), --rounds times, same flags")
+    parser.add_argument("--curve_steps", type=int, default=0,
+                        help="stop --curve after this many steps per side (0: only the minutes limit)")
     parser.add_argument("--flags", type=str, default="", help=argparse.SUPPRESS)
+    parser.add_argument("--tree", type=str, default="", help=argparse.SUPPRESS)
     parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -295,15 +363,20 @@ def main() -> None:
             print("| stage | s per step | share |\n|---|---:|---:|")
             print(run_child(size, args), flush=True)
         return
-    print("| size | flags | frames per chunk | frames per step | s per training frame | peak RSS (MB) |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| size | flags | frames per chunk | frames per step | s per training frame | CPU s per training frame | "
+          "peak RSS (MB) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for size in args.sizes:
+        if args.against:
+            with tempfile.TemporaryDirectory() as workdir:
+                against(size, args, workdir)
+            continue
         if not args.ab:
-            print(run_child(size, args), flush=True)
+            print(run_child(size, args).splitlines()[0], flush=True)
             continue
         for _ in range(args.rounds):
             for flags in ("", args.ab):
-                print(run_child(size, args, flags), flush=True)
+                print(run_child(size, args, flags).splitlines()[0], flush=True)
 
 
 if __name__ == "__main__":

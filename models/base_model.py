@@ -40,6 +40,7 @@ from models.losses import LossTable, weights_from
 from util.checkpoint import CheckpointError, CheckpointSet, cpu_state_dict, load_file, load_state_dict_strict
 from util.distributed import DistContext, average_gradients
 from util.image import input_visual, tensor2im
+from util.optim import fused_adam_applies, load_optimizer_state
 from util.results_writer import OutputFrame
 from util.seed import get_rng_state, set_rng_state
 from util.visualizer import frame_names
@@ -233,26 +234,45 @@ class BaseModel(ABC):
             lr: Learning rate.
             betas: Adam betas; default ``(--beta1, 0.999)``.
         """
-        self.optimizers[name] = torch.optim.Adam(params, lr=lr, betas=betas or (self.opt.beta1, 0.999))
+        params = list(params)
+        self.optimizers[name] = torch.optim.Adam(params, lr=lr, betas=betas or (self.opt.beta1, 0.999),
+                                                 fused=fused_adam_applies(params) or None)
         return self.optimizers[name]
 
-    def optimize(self, objectives: dict[str, Tensor]) -> None:
+    def optimize(self, objectives: dict[str, Tensor], backward_first: tuple[str, ...] = ()) -> None:
         """One update per objective, in the given order, each by the optimizer of the same name.
+
+        Each backward pass computes the gradients of its own optimizer's parameters only (``inputs=``): the
+        others' would be discarded by their ``zero_grad`` anyway (the generator's objective reaches the
+        discriminators' weights), so the updates are those of plain ``backward()`` calls without their cost.
 
         With ``--fp16`` the losses are scaled; gradients are averaged over processes before unscaling, so the
         inf check sees the same gradients in every process and all skip (or take) the same steps.
 
         Args:
-            objectives: Optimizer name -> scalar loss.
+            objectives: Optimizer name -> scalar loss, in the order of the updates.
+            backward_first: Objectives whose backward pass runs before all the others', keeping the graph:
+                for a graph shared with a later objective (a discriminator scored the generated sample once
+                for its own loss and the generator's). Each objective's gradients come from the forward pass
+                alone, so the updates are the same as in the given order.
         """
+        for name in backward_first:
+            self._backward(name, objectives[name], retain_graph=True)
         for name, loss in objectives.items():
-            optimizer = self.optimizers[name]
-            optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            average_gradients([p for group in optimizer.param_groups for p in group["params"]], self.dist)
-            self.scaler.unscale_(optimizer)
-            self.scaler.step(optimizer)
+            if name not in backward_first:
+                self._backward(name, loss)
+            self.scaler.unscale_(self.optimizers[name])
+            self.scaler.step(self.optimizers[name])
         self.scaler.update()
+
+    def _backward(self, name: str, loss: Tensor, retain_graph: bool = False) -> None:
+        """Gradients of ``loss`` for the parameters of optimizer ``name`` (zeroed first), averaged over processes."""
+        optimizer = self.optimizers[name]
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
+        optimizer.zero_grad(set_to_none=True)
+        if params:
+            self.scaler.scale(loss).backward(inputs=params, retain_graph=retain_graph)
+        average_gradients(params, self.dist)
 
     def set_learning_rate(self, lr: float, *names: str) -> None:
         """Set the learning rate of the optimizers ``names`` (all when none is named)."""
@@ -288,7 +308,7 @@ class BaseModel(ABC):
         state = self.upgrade_training_state(dict(state))
         self.load_schedule_state(state)
         for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(state[f"optimizer_{name}"])
+            load_optimizer_state(optimizer, state[f"optimizer_{name}"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])

@@ -85,7 +85,8 @@ def feature_matching_loss(pred_fake: Sequence[Sequence[Tensor]], pred_real: Sequ
 
 def discriminator_losses(net_d: nn.Module, real_input: Tensor, fake_input: Tensor, gan_loss: GANLoss, *,
                          num_D: int, n_layers_D: int, lambda_feat: float = 10.0,
-                         use_feat: bool = True, pred_real: Optional[list] = None) -> dict[str, Tensor]:
+                         use_feat: bool = True, pred_real: Optional[list] = None,
+                         shared_fake: bool = False) -> dict[str, Tensor]:
     """The reference's ``compute_loss_D``: D terms on a detached fake, G terms through the fake.
 
     Args:
@@ -99,14 +100,18 @@ def discriminator_losses(net_d: nn.Module, real_input: Tensor, fake_input: Tenso
         use_feat: Compute feature matching (False with --no_ganFeat; the term is then 0).
         pred_real: ``net_d(real_input)`` when the caller already has it (several fakes scored against the same
             real sample): the real side is then not computed again.
+        shared_fake: Score the fake sample once, through the generator, for both the D and the G terms (the
+            reference runs ``net_d`` on a detached copy for D's terms). The values are the same; D's terms then
+            reach the generator, so the caller must take D's gradients for D's parameters only, before G's
+            backward pass frees the shared graph (``BaseModel.optimize(..., backward_first=("D",))``).
 
     Returns:
         ``{"G_GAN", "G_GAN_Feat", "D_real", "D_fake"}`` scalars.
     """
     pred_real = net_d(real_input) if pred_real is None else pred_real
-    pred_fake_d = net_d(fake_input.detach())
-    losses = {"D_real": gan_loss(pred_real, True), "D_fake": gan_loss(pred_fake_d, False)}
+    pred_fake_d = None if shared_fake else net_d(fake_input.detach())
     pred_fake_g = net_d(fake_input)
+    losses = {"D_real": gan_loss(pred_real, True), "D_fake": gan_loss(pred_fake_g if shared_fake else pred_fake_d, False)}
     losses["G_GAN"] = gan_loss(pred_fake_g, True)
     losses["G_GAN_Feat"] = torch.zeros_like(losses["G_GAN"])
     if use_feat:

@@ -27,7 +27,6 @@ from models.vid2vid.criterion import (
     FrameBatch,
     Vid2VidCriterion,
     check_finite,
-    report_losses,
     total_losses,
 )
 from models.vid2vid.face_box import face_box
@@ -268,8 +267,8 @@ class Vid2VidModel(BaseModel):
                 extra = {} if extra_terms is None else self.criterion.weighted(
                     extra_terms(chunk, history, refs, window.start))
             history = chunk.fake_last
-            self.step_chunk(frame_losses, temporal, extra)
-            losses = report_losses({**frame_losses, **extra}, temporal)
+            losses = self.step_chunk(frame_losses, temporal, extra)
+            del frame_losses, temporal, extra  # the discriminators' retained real-side graphs go with them
             visuals = visual_tensors(chunk, refs, visuals, first=window.start == 0)
             generated += chunk.fake.shape[0] * chunk.fake.shape[1]
         return StepResult(losses, visuals, generated)
@@ -299,16 +298,21 @@ class Vid2VidModel(BaseModel):
         keys = content_keys(current, previous) if self.opt.flow_cache else None
         return self.flow(current, previous, keys=keys) if keys is not None else self.flow(current, previous)
 
-    def step_chunk(self, frame: dict, temporal: list, extra: dict) -> None:
-        """Three separate updates, in the reference's order: G, frame D, then each active temporal D.
+    def step_chunk(self, frame: dict, temporal: list, extra: dict) -> dict[str, float]:
+        """Three separate updates, in the reference's order: G, frame D, then each active temporal D; returns
+        the chunk's losses as plain floats (see :func:`~models.vid2vid.criterion.report_losses`).
 
-        ``extra`` holds weighted generator terms beyond vid2vid's (``train_clip``'s ``extra_terms``).
+        ``extra`` holds weighted generator terms beyond vid2vid's (``train_clip``'s ``extra_terms``). The
+        discriminators scored each generated sample once for their terms and G's (``criterion.shared_fake``),
+        so their gradients are taken first, while that graph is still there; the updates keep the order.
         """
-        check_finite({**frame, **extra}, temporal)
+        values = check_finite({**frame, **extra}, temporal)
         loss_g, loss_d, loss_d_t = total_losses({**frame, **extra}, temporal, self.loss_weights)
         objectives = {"G": loss_g, "D": loss_d}
         objectives.update({f"D_T{s}": loss for s, loss in enumerate(loss_d_t)})
-        self.optimize(objectives)
+        first = tuple(name for name in objectives if name != "G") if self.criterion.shared_fake else ()
+        self.optimize(objectives, backward_first=first)
+        return values
 
     def autocast(self):
         """float16 autocast for ``--fp16`` on CUDA (the reference's apex O1), bfloat16 for ``--autocast bf16``

@@ -24,7 +24,7 @@ from models.networks.scale_generator import (
     ScaleInput,
     SparseStack,
 )
-from models.networks.sparse_conv import OneHotInput, one_hot_stem_conv, sparse_stem_conv
+from models.networks.sparse_conv import stem_convs
 from models.networks.warp import FLOW_SCALE, warp
 
 
@@ -66,8 +66,7 @@ class CompositeBase(ScaleGenerator):
         if sparse is None:
             return [branch(labels) for branch in self._label_branches()]
         stems = self.label_stems()
-        convs = [s.conv for s in stems]
-        firsts = one_hot_stem_conv(convs, sparse) if isinstance(sparse, OneHotInput) else sparse_stem_conv(convs, sparse)
+        firsts = stem_convs([s.conv for s in stems], sparse, labels)
         return [s.rest(first) for s, first in zip(stems, firsts)]
 
     def _flow_and_weight(self, flow_feat: Tensor) -> tuple[Tensor, Tensor]:

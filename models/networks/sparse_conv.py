@@ -139,6 +139,63 @@ def sparse_stem_conv(convs: Sequence[nn.Conv2d], layers: SparseLayers, pad: int 
     return _split(summed, convs)
 
 
+def stem_convs(convs: Sequence[nn.Conv2d], sparse: "OneHotInput | SparseLayers", dense: Tensor,
+               pad: int = 3) -> list[Tensor]:
+    """``conv(ReflectionPad2d(pad)(dense))`` for each of ``convs`` by the exact embedding-bag sum, trainable.
+
+    Without gradients this is :func:`one_hot_stem_conv` (or :func:`sparse_stem_conv` for sparse layers). When the
+    convolutions' parameters need gradients, their gradients are the convolution's own (computed from ``dense``
+    by the convolution's weight-gradient kernel): the embedding-bag forward is several times cheaper than the
+    wide convolution, its backward is not, so training takes the fast forward and the plain backward.
+
+    Args:
+        convs: Convolutions (kernel 2*pad+1, stride 1, no padding, with bias) whose input is the stack.
+        sparse: The stack as one-hot ids or sparse layers.
+        dense: (B, C_in, H, W) the same stack as a tensor (read only by the backward pass).
+        pad: Reflection padding applied before the convolutions.
+
+    Returns:
+        One (B, out_nc_i, H, W) tensor per convolution.
+    """
+    def forward() -> list[Tensor]:
+        if isinstance(sparse, OneHotInput):
+            return one_hot_stem_conv(convs, sparse, pad)
+        return sparse_stem_conv(convs, sparse, pad)
+
+    params = [p for conv in convs for p in (conv.weight, conv.bias)]
+    if not (torch.is_grad_enabled() and any(p is not None and p.requires_grad for p in params)):
+        return forward()
+    if any(conv.bias is None for conv in convs):
+        raise ValueError("the trainable sparse stem needs convolutions with a bias")
+    return list(_SparseStemWithConvGrad.apply(forward, dense, pad, *params))
+
+
+class _SparseStemWithConvGrad(torch.autograd.Function):
+    """Forward: the embedding-bag stem; backward: the wide convolution's weight and bias gradients."""
+
+    @staticmethod
+    def forward(ctx, forward, dense: Tensor, pad: int, *params: Tensor) -> tuple[Tensor, ...]:
+        ctx.save_for_backward(dense, *params[0::2])
+        ctx.pad = pad
+        return tuple(forward())
+
+    @staticmethod
+    def backward(ctx, *grads: Optional[Tensor]) -> tuple[Optional[Tensor], ...]:
+        dense, *weights = ctx.saved_tensors
+        grads = [torch.zeros(dense.shape[0], w.shape[0], *dense.shape[2:], dtype=w.dtype, device=w.device)
+                 if g is None else g for g, w in zip(grads, weights)]
+        padded = F.pad(dense.to(weights[0].dtype), (ctx.pad,) * 4, mode="reflect")
+        weight = torch.cat(weights)
+        _, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+            torch.cat(grads, dim=1), padded, weight, [weight.shape[0]], [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
+            [False, True, True])
+        sizes = [w.shape[0] for w in weights]
+        out: list[Optional[Tensor]] = [None, None, None]
+        for gw, gb in zip(grad_weight.split(sizes), grad_bias.split(sizes)):
+            out += [gw, gb]
+        return tuple(out)
+
+
 def _stacked(convs: Sequence[nn.Conv2d], frames: int, per_frame: int, k: int) -> tuple[Tensor, Tensor]:
     """The convolutions' weights as one (O, T, per_frame, k, k) tensor and their biases as one (O,) vector."""
     for conv in convs:

@@ -14,7 +14,8 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from models.networks.input_encoding import build_pyramid, encode_input
+from models.networks.input_encoding import build_pyramid, encode_input, one_hot_input
+from models.networks.sparse_conv import OneHotInput
 from models.networks.video_generator import VideoGenerator
 from models.vid2vid.checkpointing import checkpointed_call
 from models.vid2vid.schedule import TrainingSchedule
@@ -90,6 +91,7 @@ class ChunkGenerator:
                        devices: list[torch.device], generator: VideoGenerator) -> ChunkOutput:
         """:meth:`generate_chunk` for (part of) a batch, its frames spread over ``devices``."""
         encoded = encode_input(label, inst, self.opt.label_nc)
+        onehot = one_hot_input(label, inst, self.opt.label_nc) if self._sparse_stem(generator, devices) else None
         first_chunk = history is None
         fakes = list(self.first_frames(real) if first_chunk else history)
         label_pyr = build_pyramid(encoded, self.opt.n_scales_spatial)
@@ -100,7 +102,8 @@ class ChunkGenerator:
         for t in range(n_new):
             device = devices[(t // per_device) % len(devices)]
             outputs = self._generate_frame(replicas[device], label_pyr, fakes, t, device,
-                                           use_raw_only=self.opt.no_first_img and first_chunk)
+                                           use_raw_only=self.opt.no_first_img and first_chunk,
+                                           onehot=_window(onehot, t, self.t_g, device))
             for si, out in enumerate(outputs):
                 fakes[si] = torch.cat([fakes[si], out.image.unsqueeze(1).to(fakes[si].device)], dim=1)
             finest.append(outputs[0])
@@ -119,15 +122,24 @@ class ChunkGenerator:
         copies = torch.nn.parallel.replicate(generator, distinct)
         return dict(zip(distinct, copies))
 
+    def _sparse_stem(self, generator: VideoGenerator, devices: list[torch.device]) -> bool:
+        """Whether the label stems take the embedding-bag forward (:func:`models.networks.sparse_conv.stem_convs`):
+        one-hot labels, a generator that supports it, CPU devices (test.py's ``--label_stem auto`` rule)."""
+        choice = getattr(self.opt, "label_stem", "auto")
+        on_cpu = all(device.type == "cpu" for device in devices)
+        return (self.opt.label_nc > 0 and generator.supports_sparse_stem
+                and (choice == "sparse" or (choice == "auto" and on_cpu)))
+
     def _generate_frame(self, generator, label_pyr: list, fakes: list, t: int, device: torch.device,
-                        use_raw_only: bool):
-        """All scales of frame ``t`` of the chunk on ``device``; returns outputs finest first."""
+                        use_raw_only: bool, onehot: Optional[OneHotInput] = None):
+        """All scales of frame ``t`` of the chunk on ``device``; returns outputs finest first. ``onehot``: the
+        frame's finest label window as ids, for the embedding-bag label stem."""
         labels = [p[:, t:t + self.t_g].to(device) for p in label_pyr]
         prev = [f[:, t:t + self.t_g - 1].to(device) for f in fakes]
         if t % self.schedule.frames_backprop == 0:
             prev = [p.detach() for p in prev]
         forward = functools.partial(generator.generate_frame, use_raw_only=use_raw_only,
-                                    detach_coarse=not self.schedule.train_all_scales)
+                                    detach_coarse=not self.schedule.train_all_scales, onehot=onehot)
         if self.opt.isTrain and self.opt.checkpoint_activations and torch.is_grad_enabled():
             outputs = checkpointed_call(generator, forward, labels, prev)
         else:
@@ -143,6 +155,14 @@ def _gather_chunks(parts: list[ChunkOutput], device: torch.device) -> ChunkOutpu
     fields = {name: cat([getattr(p, name) for p in parts]) for name in ChunkOutput._fields if name != "fake_last"}
     fake_last = [cat([p.fake_last[s] for p in parts]) for s in range(len(parts[0].fake_last))]
     return ChunkOutput(**fields, fake_last=fake_last)
+
+
+def _window(onehot: Optional[OneHotInput], t: int, t_g: int, device: torch.device) -> Optional[OneHotInput]:
+    """Frames ``t .. t+tG-1`` of a chunk's one-hot ids (and extra channels) on ``device``, or None."""
+    if onehot is None:
+        return None
+    extra = None if onehot.extra is None else onehot.extra[:, t:t + t_g].to(device)
+    return OneHotInput(onehot.ids[:, t:t + t_g].to(device), onehot.label_nc, extra)
 
 
 def _stack(frames: list) -> Optional[Tensor]:

@@ -11,6 +11,7 @@ weight flag, evaluated on the ``lambda_*`` flags); the generator objective is th
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Callable, NamedTuple, Optional
 
 import torch
@@ -85,6 +86,11 @@ class Vid2VidCriterion(nn.Module):
         self.vgg = None if opt.no_vgg else VGGLoss(weights_path=opt.vgg_weights or None)
         self.face_box = face_box
 
+    #: Each discriminator scores a generated sample once for its own terms and the generator's (see
+    #: ``discriminator_losses(shared_fake=True)``): the discriminators' objectives must then be
+    #: back-propagated before the generator's (:meth:`Vid2VidModel.step_chunk` does).
+    shared_fake = True
+
     def _adversarial(self, net: nn.Module, cond: Optional[Tensor], real: Tensor, fake: Tensor,
                      pred_real: Optional[list] = None) -> dict[str, Tensor]:
         """D and G terms of ``net`` on (cond, real) and (cond, fake); ``pred_real``: ``net`` on the real side if
@@ -93,7 +99,8 @@ class Vid2VidCriterion(nn.Module):
         real_in = real if cond is None else torch.cat([cond, real], dim=1)
         fake_in = fake if cond is None else torch.cat([cond, fake], dim=1)
         return discriminator_losses(net, real_in, fake_in, self.gan, num_D=opt.num_D, n_layers_D=opt.n_layers_D,
-                                    lambda_feat=1.0, use_feat=not opt.no_ganFeat, pred_real=pred_real)
+                                    lambda_feat=1.0, use_feat=not opt.no_ganFeat, pred_real=pred_real,
+                                    shared_fake=self.shared_fake)
 
     def weighted(self, raw: dict[str, Tensor]) -> dict[str, Tensor]:
         """Generator terms times their weights in the table; discriminator terms as they are."""
@@ -180,21 +187,27 @@ def total_losses(frame: dict[str, Tensor], temporal: list[dict[str, Tensor]],
     return loss_g, loss_d, loss_d_t
 
 
-def report_losses(frame: dict, temporal: list) -> dict:
-    """Plain floats by reference names; temporal names get the scale index appended (``G_T_GAN0``)."""
-    out = {k: float(v.detach()) for k, v in frame.items()}
-    for s, terms in enumerate(temporal):
-        out.update({f"{k}{s}": float(v.detach()) for k, v in terms.items()})
-    return out
+def report_losses(frame: dict, temporal: list) -> dict[str, float]:
+    """Plain floats by reference names; temporal names get the scale index appended (``G_T_GAN0``). All terms
+    are copied to the host at once (one synchronisation with an accelerator, not one per term)."""
+    named = {**frame, **{f"{k}{s}": v for s, terms in enumerate(temporal) for k, v in terms.items()}}
+    tensors = {k: v for k, v in named.items() if isinstance(v, Tensor)}
+    if tensors:
+        device = next(iter(tensors.values())).device
+        stacked = torch.stack([v.detach().reshape(()).to(device, torch.float32) for v in tensors.values()])
+        named.update(zip(tensors, stacked.tolist()))
+    return {k: float(v) for k, v in named.items()}
 
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or infinite."""
 
 
-def check_finite(frame: dict, temporal: list) -> None:
-    """Raise :class:`NonFiniteLossError` naming the first NaN or infinite loss term."""
-    named = list(frame.items()) + [(f"{k}{s}", v) for s, terms in enumerate(temporal) for k, v in terms.items()]
-    for name, value in named:
-        if not torch.isfinite(value).all():
-            raise NonFiniteLossError(f"loss {name} is {float(value.detach())}")
+def check_finite(frame: dict, temporal: list) -> dict[str, float]:
+    """Raise :class:`NonFiniteLossError` naming the first NaN or infinite loss term; else return the terms as
+    :func:`report_losses` does (one host copy serves both)."""
+    values = report_losses(frame, temporal)
+    for name, value in values.items():
+        if not math.isfinite(value):
+            raise NonFiniteLossError(f"loss {name} is {value}")
+    return values
