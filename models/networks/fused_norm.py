@@ -1,19 +1,18 @@
 """Inference-time fusion of batch-statistics BatchNorm with the activation after it.
 
 The reference never calls ``.eval()``: at test time every ``BatchNorm2d`` normalises with the statistics of
-the current batch (one frame), and the released weights depend on it. PyTorch's BatchNorm in training mode
-reads its input twice for the statistics, once more for the affine transform, and the ReLU after it reads and
-writes the result again. :func:`batch_norm_act` computes mean and variance in one pass
-(``torch.var_mean``), folds them with the affine parameters into one per-channel scale and shift, and applies
-scale, shift and the activation's clamp in place on the result of one ``addcmul``: the same numbers up to
-float rounding, about half the memory traffic.
+the current batch (one frame), and the released weights depend on it. :func:`batch_norm_act` takes the
+statistics from PyTorch's own batch-norm statistics kernel (``torch.batch_norm_update_stats``: the mean and
+variance training-mode ``BatchNorm2d`` computes, its running buffers updated the same way), folds them with the
+affine parameters into one per-channel scale and shift, and applies scale, shift and the activation's clamp
+in place on the convolution output it normalises (a fresh tensor nobody else holds): no new feature map is
+allocated, the same numbers as the modules up to float rounding. (``torch.var_mean`` over (B, H, W), the first
+version, is a scalar Welford loop on the CPU: 15-30x slower than the statistics kernel, and single-threaded.)
 
 :class:`NormActSequential` is an ``nn.Sequential`` (same state-dict keys) that takes this path for each
 ``BatchNorm2d`` (plus a directly following ``ReLU``/``ReLU6``) when autograd is off, the norm uses batch
-statistics and the input is stored channels-last; otherwise it is exactly ``nn.Sequential``. On the CPU the
-fused path pays only channels-last: on NCHW tensors ``torch.var_mean`` over (B, H, W) is slower than PyTorch's
-own batch norm (docs/performance.md). The running buffers are updated as PyTorch's training-mode BatchNorm
-updates them (they never affect a training-mode output).
+statistics and the input is stored channels-last; otherwise it is exactly ``nn.Sequential``. The plain NCHW
+layout keeps the modules (PyTorch's NCHW batch norm is as fast there; docs/performance.md).
 """
 
 from __future__ import annotations
@@ -34,8 +33,8 @@ def uses_batch_statistics(norm: nn.Module) -> bool:
     return isinstance(norm, nn.BatchNorm2d) and (norm.training or norm.running_mean is None)
 
 
-def batch_norm_act(x: Tensor, norm: nn.BatchNorm2d, bounds: tuple[Optional[float], Optional[float]] = (None, None)
-                   ) -> Tensor:
+def batch_norm_act(x: Tensor, norm: nn.BatchNorm2d, bounds: tuple[Optional[float], Optional[float]] = (None, None),
+                   in_place: bool = False) -> Tensor:
     """Batch-statistics ``norm(x)`` then ``clamp(lower, upper)``, fused (no autograd).
 
     Statistics are accumulated in float32 whatever ``x``'s dtype (bf16 under autocast keeps its rounding only
@@ -45,36 +44,40 @@ def batch_norm_act(x: Tensor, norm: nn.BatchNorm2d, bounds: tuple[Optional[float
         x: (B, C, H, W).
         norm: A ``BatchNorm2d`` in training mode (or without running statistics).
         bounds: Clamp bounds after the affine transform; ``(None, None)`` for no activation.
+        in_place: Overwrite ``x`` with the result (only for a tensor no one else reads, e.g. a fresh conv output).
 
     Returns:
-        (B, C, H, W).
+        (B, C, H, W) (``x`` itself when ``in_place``).
     """
     stats_input = x if x.dtype in (torch.float32, torch.float64) else x.float()
-    var, mean = torch.var_mean(stats_input, dim=(0, 2, 3), correction=0)
+    track = norm.track_running_stats and norm.running_mean is not None
+    if track:
+        norm.num_batches_tracked.add_(1)
+    momentum = _momentum(norm) if track else 0.0
+    mean, var = torch.batch_norm_update_stats(stats_input, norm.running_mean if track else None,
+                                              norm.running_var if track else None, momentum)
     scale = torch.rsqrt(var + norm.eps)
     if norm.weight is not None:
         scale = scale * norm.weight
     shift = -mean * scale
     if norm.bias is not None:
         shift = shift + norm.bias
-    _update_running_stats(norm, mean, var, x.numel() // x.shape[1])
     shape = (1, -1, 1, 1)
-    out = torch.addcmul(shift.to(x.dtype).view(shape), x, scale.to(x.dtype).view(shape))
+    scale, shift = scale.to(x.dtype).view(shape), shift.to(x.dtype).view(shape)
+    out = torch.addcmul(shift, x, scale, out=x) if in_place else torch.addcmul(shift, x, scale)
     lower, upper = bounds
     if lower is not None or upper is not None:
         out.clamp_(lower, upper)
     return out
 
 
-def _update_running_stats(norm: nn.BatchNorm2d, mean: Tensor, var: Tensor, count: int) -> None:
-    """What training-mode ``BatchNorm2d`` does to its buffers: momentum (or cumulative) averages, unbiased var."""
-    if not norm.track_running_stats or norm.running_mean is None:
-        return
-    norm.num_batches_tracked.add_(1)
-    momentum = norm.momentum if norm.momentum is not None else 1.0 / float(norm.num_batches_tracked)
-    unbiased = var * (count / max(count - 1, 1))
-    norm.running_mean.mul_(1 - momentum).add_(mean.to(norm.running_mean.dtype), alpha=momentum)
-    norm.running_var.mul_(1 - momentum).add_(unbiased.to(norm.running_var.dtype), alpha=momentum)
+def _momentum(norm: nn.BatchNorm2d) -> float:
+    """The running-average factor training-mode ``BatchNorm2d`` uses (after ``num_batches_tracked`` is counted)."""
+    return norm.momentum if norm.momentum is not None else 1.0 / float(norm.num_batches_tracked)
+
+
+#: layers whose output is a new tensor the next layer may overwrite
+FRESH_OUTPUT = (nn.Conv2d, nn.ConvTranspose2d)
 
 
 class NormActSequential(nn.Sequential):
@@ -91,7 +94,8 @@ class NormActSequential(nn.Sequential):
             if uses_batch_statistics(layer):
                 following = layers[i + 1] if i + 1 < len(layers) else None
                 bounds = ACTIVATION_BOUNDS.get(type(following), None)
-                x = batch_norm_act(x, layer, bounds or (None, None))
+                fresh = i > 0 and isinstance(layers[i - 1], FRESH_OUTPUT)
+                x = batch_norm_act(x, layer, bounds or (None, None), in_place=fresh)
                 i += 2 if bounds is not None else 1
             else:
                 x = layer(x)
