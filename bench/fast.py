@@ -524,7 +524,7 @@ def profile_section(args: argparse.Namespace) -> list[str]:
     row = PathRow("student", "sr_mobile_composite", True, "plain" if args.profile_plain else "fused",
                   args.profile_bf16, not args.profile_default_malloc)
     generate = path_step(setting, row)
-    counts = (1, args.threads)
+    counts = tuple(sorted({1, args.threads}))
     best: dict[int, dict[str, tuple[float, int]]] = {n: {} for n in counts}
     steps: dict[int, list[tuple[float, float]]] = {n: [] for n in counts}
     with torch.inference_mode():

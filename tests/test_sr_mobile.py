@@ -119,6 +119,7 @@ def test_student_computes_the_published_forward(monkeypatch) -> None:
     ours = build_generator("sr_mobile_composite", _config(True, n_downsampling=3)).scales[0]
     ours.load_state_dict(published.state_dict(), strict=True)
     inputs = _scale_input(*_inputs(batch=2))
+    monkeypatch.setattr(models.networks.sr_mobile, "CHANNELS_LAST_MIN_PIXELS", H * W)  # the fast path at 64x32 too
     with torch.no_grad():
         expected = published(inputs.labels, inputs.prev, inputs.mask)
         # the channels-last inference path with fused BatchNorm: float rounding apart, the same frame
@@ -252,17 +253,50 @@ def test_fused_batch_norm_matches_the_modules(activation) -> None:
     assert not torch.equal(norm.running_mean, before["running_mean"])
 
 
+def _count_fused_calls(monkeypatch) -> list:
+    """Record each fused BatchNorm call of models.networks.fused_norm."""
+    import models.networks.fused_norm as fused_norm
+
+    calls, original = [], fused_norm.batch_norm_act
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(fused_norm, "batch_norm_act", spy)
+    return calls
+
+
 @pytest.mark.parametrize("student", [False, True])
-def test_channels_last_inference_matches_the_plain_modules(student: bool) -> None:
-    """Without autograd the generator runs channels-last with fused BatchNorm; the frame is the plain path's."""
+def test_channels_last_inference_matches_the_plain_modules(student: bool, monkeypatch) -> None:
+    """Without autograd, from CHANNELS_LAST_MIN_PIXELS on, the generator runs channels-last with fused BatchNorm;
+    the frame is the plain path's (here the threshold is lowered to the test's 64x32 frames)."""
+    monkeypatch.setattr(models.networks.sr_mobile, "CHANNELS_LAST_MIN_PIXELS", H * W)
+    fused_calls = _count_fused_calls(monkeypatch)
     torch.manual_seed(3)
     net = build_generator("sr_mobile_composite", _config(student)).scales[0]
     inputs = _scale_input(*_inputs())
     plain = net(inputs)  # autograd on: the plain nn.Sequential path in the default layout
+    assert not fused_calls
     with torch.no_grad():
         fast = net(inputs)
+    assert fused_calls  # the fast path did run
     for name in ("image", "flow", "weight", "raw_image"):
         assert_close(getattr(fast, name), getattr(plain, name).detach(), atol=1e-4, rtol=1e-4, msg=name)
+
+
+def test_small_frames_keep_the_plain_path(monkeypatch) -> None:
+    """Below CHANNELS_LAST_MIN_PIXELS (where it was measured slower) inference keeps the plain modules: no fused
+    BatchNorm runs, the frame is the autograd path's (oneDNN's inference kernels may round differently)."""
+    monkeypatch.setattr(models.networks.sr_mobile, "CHANNELS_LAST_MIN_PIXELS", H * W + 1)
+    fused_calls = _count_fused_calls(monkeypatch)
+    torch.manual_seed(3)
+    net = build_generator("sr_mobile_composite", _config(True)).scales[0]
+    inputs = _scale_input(*_inputs())
+    plain = net(inputs)
+    with torch.no_grad():
+        small = net(inputs)
+    assert not fused_calls
+    assert_close(small.image, plain.image.detach(), atol=1e-5, rtol=1e-5)
 
 
 def _toy_sequence(frames: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -289,3 +323,39 @@ def test_bf16_autocast_stays_close_over_a_sequence() -> None:
     psnr = bench.autocast_psnr(net, encoded, images[:, :T_G - 1])
     assert len(psnr) == 10 - T_G + 1 and min(psnr) >= 35, psnr
     assert max(psnr) < 200  # bf16 did run: the frames are not bitwise the float32 ones
+
+
+def test_compile_flag_is_for_the_sr_mobile_generator() -> None:
+    """test.py --compile (new) is offered where it was measured: with --netG composite it is an option error."""
+    with pytest.raises(OptionError, match="--compile"):
+        make_opt(TINY_FLAGS + ["--compile", "--netG", "composite"], train=False)
+    opt = make_opt(TINY_FLAGS + ["--compile", "--netG", "sr_mobile_composite", "--student"], train=False)
+    assert opt.compile
+
+
+def _has_cxx() -> bool:
+    import shutil
+
+    return any(shutil.which(name) for name in ("g++", "c++", "clang++"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_cxx(), reason="torch.compile's CPU backend (inductor) needs a C++ compiler")
+def test_compiled_student_matches_eager() -> None:
+    """--compile: the compiled student (plain modules traced, inductor's own fusion) makes the eager frame for
+    each of several inputs, within float rounding; weights and state-dict keys are untouched."""
+    from models.vid2vid.inference import compile_scales
+
+    torch.manual_seed(5)
+    eager = build_generator("sr_mobile_composite", _config(True)).train()
+    compiled = build_generator("sr_mobile_composite", _config(True)).train()
+    compiled.load_state_dict(eager.state_dict())
+    keys = list(compiled.state_dict())
+    compile_scales(compiled)
+    assert list(compiled.state_dict()) == keys
+    for _ in range(3):  # new inputs each time, the same compiled graph
+        labels, inst, prev = _inputs()
+        encoded = encode_input(labels, inst, LABEL_NC)
+        a = inference_step(eager, InferenceState(), encoded, first_frames=prev)[-1].image
+        b = inference_step(compiled, InferenceState(), encoded, first_frames=prev)[-1].image
+        assert_close(b, a, atol=1e-4, rtol=1e-4)

@@ -37,8 +37,8 @@ def batch_norm_act(x: Tensor, norm: nn.BatchNorm2d, bounds: tuple[Optional[float
                    in_place: bool = False) -> Tensor:
     """Batch-statistics ``norm(x)`` then ``clamp(lower, upper)``, fused (no autograd).
 
-    Statistics are accumulated in float32 whatever ``x``'s dtype (bf16 under autocast keeps its rounding only
-    in the stored activations); the result has ``x``'s dtype and memory format.
+    The result has ``x``'s dtype and memory format. bf16 input (autocast) goes through PyTorch's mixed-precision
+    batch norm (statistics and affine in float32, see :func:`_reduced_precision_batch_norm_act`).
 
     Args:
         x: (B, C, H, W).
@@ -49,12 +49,13 @@ def batch_norm_act(x: Tensor, norm: nn.BatchNorm2d, bounds: tuple[Optional[float
     Returns:
         (B, C, H, W) (``x`` itself when ``in_place``).
     """
-    stats_input = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    if x.dtype not in (torch.float32, torch.float64):
+        return _reduced_precision_batch_norm_act(x, norm, bounds)
     track = norm.track_running_stats and norm.running_mean is not None
     if track:
         norm.num_batches_tracked.add_(1)
     momentum = _momentum(norm) if track else 0.0
-    mean, var = torch.batch_norm_update_stats(stats_input, norm.running_mean if track else None,
+    mean, var = torch.batch_norm_update_stats(x, norm.running_mean if track else None,
                                               norm.running_var if track else None, momentum)
     scale = torch.rsqrt(var + norm.eps)
     if norm.weight is not None:
@@ -65,6 +66,22 @@ def batch_norm_act(x: Tensor, norm: nn.BatchNorm2d, bounds: tuple[Optional[float
     shape = (1, -1, 1, 1)
     scale, shift = scale.to(x.dtype).view(shape), shift.to(x.dtype).view(shape)
     out = torch.addcmul(shift, x, scale, out=x) if in_place else torch.addcmul(shift, x, scale)
+    lower, upper = bounds
+    if lower is not None or upper is not None:
+        out.clamp_(lower, upper)
+    return out
+
+
+def _reduced_precision_batch_norm_act(x: Tensor, norm: nn.BatchNorm2d,
+                                      bounds: tuple[Optional[float], Optional[float]]) -> Tensor:
+    """bf16 (or fp16) ``x`` (B, C, H, W): ``torch.native_batch_norm`` with the float32 parameters (statistics and
+    transform computed in float32 inside the kernel, no float32 copy of ``x``), then the clamp in place."""
+    track = norm.track_running_stats and norm.running_mean is not None
+    if track:
+        norm.num_batches_tracked.add_(1)
+    out = torch.native_batch_norm(x, norm.weight, norm.bias, norm.running_mean if track else None,
+                                  norm.running_var if track else None, True, _momentum(norm) if track else 0.0,
+                                  norm.eps)[0]
     lower, upper = bounds
     if lower is not None or upper is not None:
         out.clamp_(lower, upper)

@@ -153,11 +153,12 @@ class SRMobileCompositeGenerator(CompositeBase):
         """Generate one full-resolution frame (H, W) from :class:`ScaleInput` (``coarse`` is unused)."""
         self._check_mask(inputs.mask)
         labels, prev = inputs.labels, inputs.prev
+        fast = channels_last_pays(labels)
         if self.input_scale > 1:
             if inputs.sparse is not None:
                 raise ValueError("the student reads downsampled labels; it has no sparse label stem")
             labels, prev = shrink(labels, self.input_scale), shrink(prev, self.input_scale)
-        if channels_last_pays(labels):
+        if fast:
             labels, prev = to_channels_last(labels), to_channels_last(prev)
         encoded = self._stems(labels, inputs.sparse)
         trunk = encoded[0] + self.model_down_img(prev)
@@ -171,14 +172,22 @@ class SRMobileCompositeGenerator(CompositeBase):
 
 #: The channels-last inference path (with fused BatchNorm + ReLU6) is on; bench/fast.py turns it off to compare.
 CHANNELS_LAST_INFERENCE = True
+#: Frames (H x W at the generator's output) from this many pixels on take the channels-last path. Measured with
+#: the published street network (docs/performance.md, plain / channels-last CPU time): 0.66x at 64x32, 0.82x at
+#: 128x64 (the fixed per-layer costs dominate small maps), 1.51x at 256x128, 1.40x at 512x256.
+CHANNELS_LAST_MIN_PIXELS = 256 * 128
 
 
-def channels_last_pays(x: Tensor) -> bool:
-    """Whether the generator's trunk runs channels-last: on the CPU without autograd (oneDNN's depthwise and 1x1
-    convolutions and the transposed convolutions then need no layout reorders between layers, and each
-    BatchNorm + ReLU6 takes the fused path of :mod:`models.networks.fused_norm`; measured in
-    docs/performance.md). Training keeps the default layout."""
-    return CHANNELS_LAST_INFERENCE and x.device.type == "cpu" and not torch.is_grad_enabled() and x.dim() == 4
+def channels_last_pays(frame: Tensor) -> bool:
+    """Whether the generator's trunk runs channels-last for a full-resolution input ``frame`` (B, C, H, W): on
+    the CPU without autograd, from :data:`CHANNELS_LAST_MIN_PIXELS` on (oneDNN's depthwise and 1x1 convolutions
+    and the transposed convolutions then need no layout reorders between layers, and each BatchNorm + ReLU6
+    takes the fused path of :mod:`models.networks.fused_norm`; measured in docs/performance.md). Training keeps
+    the default layout, and so does a ``torch.compile``d forward (``--compile``: inductor chooses layouts and
+    fuses each BatchNorm itself)."""
+    return (CHANNELS_LAST_INFERENCE and frame.device.type == "cpu" and not torch.is_grad_enabled()
+            and frame.dim() == 4 and frame.shape[-2] * frame.shape[-1] >= CHANNELS_LAST_MIN_PIXELS
+            and not torch.compiler.is_compiling())
 
 
 def _stride_one_count(input_scale: int, n_downsampling: int) -> int:
@@ -201,9 +210,13 @@ def single_scale_message(n_scales: int) -> str:
 
 
 def sr_mobile_problems(opt: argparse.Namespace) -> Iterator[str]:
-    """Flags the SR-mobile generator cannot take, found before any work (see :func:`sr_mobile_scales`)."""
+    """Flags the SR-mobile generator cannot take, found before any work (see :func:`sr_mobile_scales`), and
+    test.py's ``--compile``, which is measured and offered for this generator only."""
     if opt.netG == "sr_mobile_composite" and opt.n_scales_spatial != 1:
         yield single_scale_message(opt.n_scales_spatial)
+    if getattr(opt, "compile", False) and opt.netG != "sr_mobile_composite":
+        yield (f"--compile is for Fast-Vid2Vid's generator (--netG sr_mobile_composite), got --netG {opt.netG}; "
+               "drop --compile")
 
 
 def sr_mobile_scales(config: GeneratorConfig) -> list[ScaleGenerator]:

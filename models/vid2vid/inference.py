@@ -35,6 +35,8 @@ class Vid2VidInference(FrameGenerator):
 
     def __init__(self, opt: argparse.Namespace, generator: VideoGenerator, device: torch.device) -> None:
         self.opt, self.generator, self.device = opt, generator, device
+        if getattr(opt, "compile", False):
+            compile_scales(generator)
         self.t_g = opt.n_frames_G
         self.state = InferenceState()
         self.window: dict[str, list[Tensor]] = {"A": [], "inst": [], "B": []}
@@ -113,6 +115,14 @@ class Vid2VidInference(FrameGenerator):
         frames = [self.face_first(labels[:, i], self.window["B"][i][:, 0], self.window["inst"][i][:, 0])
                   for i in range(self.t_g - 1)]
         return torch.stack(frames, dim=1)
+
+
+def compile_scales(generator: VideoGenerator) -> None:
+    """``--compile``: each scale's forward through ``torch.compile`` (inductor, static shapes), in place; the
+    modules, their weights and state-dict keys stay as they are. The compile runs at the first step (and again
+    for a new frame size)."""
+    for net in generator.scales:
+        net.forward = torch.compile(net.forward, dynamic=False)
 
 
 #: ``--loadSize`` (or ``--single_G_size``) values of the released street single-frame generators.
