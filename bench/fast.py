@@ -408,7 +408,8 @@ class PathRow(NamedTuple):
     title: str
     net_g: str
     student: bool
-    path: str  # "plain" (NCHW, PyTorch's modules), "fused-v1" (first fused version, var_mean), "fused" (today's)
+    path: str  # "plain" (NCHW, PyTorch's modules), "fused-v1" (first fused version, var_mean), "fused" (today's),
+    # "fused-mt" (today's, its norms and residual adds multi-threaded like every other op)
     bf16: bool = False
     kept_memory: bool = True  # util.cpu_memory.keep_freed_memory on during the call
 
@@ -421,6 +422,8 @@ PATH_ROWS = [PathRow("vid2vid composite, glibc default", "composite", False, "pl
              PathRow("student, channels-last + fused BN, glibc default", "sr_mobile_composite", True, "fused",
                      kept_memory=False),
              PathRow("student, plain NCHW", "sr_mobile_composite", True, "plain"),
+             PathRow("student, channels-last + fused BN, norms multi-threaded", "sr_mobile_composite", True,
+                     "fused-mt"),
              PathRow("student, channels-last + fused BN", "sr_mobile_composite", True, "fused"),
              PathRow("student, channels-last + fused BN, bf16", "sr_mobile_composite", True, "fused", bf16=True)]
 TEACHER_ROWS = [PathRow("teacher, plain NCHW", "sr_mobile_composite", False, "plain"),
@@ -454,17 +457,20 @@ def path_step(setting: Setting, row: PathRow) -> Callable[[], torch.Tensor]:
     import models.networks.sr_mobile as sr_mobile
 
     generate = step(build(setting, row.net_g, row.student, "cpu"), *inputs(setting, "cpu"))
-    today = fused_norm.batch_norm_act
+    today, one_thread = fused_norm.batch_norm_act, fused_norm.one_thread
 
     def call() -> torch.Tensor:
         sr_mobile.CHANNELS_LAST_INFERENCE = row.path != "plain"
         fused_norm.batch_norm_act = var_mean_batch_norm_act if row.path == "fused-v1" else today
+        threads = contextlib.nullcontext if row.path in ("fused-v1", "fused-mt") else one_thread
+        fused_norm.one_thread = sr_mobile.one_thread = threads
         keep_freed_memory(row.kept_memory)
         try:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=row.bf16):
                 return generate()
         finally:
             sr_mobile.CHANNELS_LAST_INFERENCE, fused_norm.batch_norm_act = True, today
+            fused_norm.one_thread = sr_mobile.one_thread = one_thread
             keep_freed_memory(True)
     return call
 

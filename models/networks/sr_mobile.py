@@ -31,8 +31,8 @@ from torch import Tensor, nn
 
 from models.networks.blocks import NormFactory, down, get_norm_layer, stem, up
 from models.networks.composite import CompositeBase, fg_width
-from models.networks.fused_norm import NormActSequential
-from models.networks.memory_format import to_channels_last
+from models.networks.fused_norm import NormActSequential, one_thread
+from models.networks.memory_format import is_channels_last, to_channels_last
 from models.networks.scale_generator import GeneratorConfig, GeneratorOutput, ScaleGenerator, ScaleInput
 from models.networks.warp import FLOW_SCALE
 
@@ -57,7 +57,11 @@ class InvertedResidual(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, dim, H, W) -> (B, dim, H, W)."""
-        return x + self.conv(x)
+        if torch.is_grad_enabled() or not is_channels_last(x):
+            return x + self.conv(x)
+        out = self.conv(x)  # a fresh tensor on the inference path: the residual is added in place, one thread
+        with one_thread():
+            return out.add_(x)
 
 
 def inverted_residuals(dim: int, count: int) -> list[nn.Module]:
