@@ -53,12 +53,10 @@ def batch_norm_act(x: Tensor, norm: nn.BatchNorm2d, bounds: tuple[Optional[float
     """
     if x.dtype not in (torch.float32, torch.float64):
         return _reduced_precision_batch_norm_act(x, norm, bounds)
-    track = norm.track_running_stats and norm.running_mean is not None
-    if track:
-        norm.num_batches_tracked.add_(1)
-    momentum = _momentum(norm) if track else 0.0
+    momentum = _count_batch(norm)
+    track = momentum is not None
     mean, var = torch.batch_norm_update_stats(x, norm.running_mean if track else None,
-                                              norm.running_var if track else None, momentum)
+                                              norm.running_var if track else None, momentum or 0.0)
     scale = torch.rsqrt(var + norm.eps)
     if norm.weight is not None:
         scale = scale * norm.weight
@@ -78,20 +76,23 @@ def _reduced_precision_batch_norm_act(x: Tensor, norm: nn.BatchNorm2d,
                                       bounds: tuple[Optional[float], Optional[float]]) -> Tensor:
     """bf16 (or fp16) ``x`` (B, C, H, W): ``torch.native_batch_norm`` with the float32 parameters (statistics and
     transform computed in float32 inside the kernel, no float32 copy of ``x``), then the clamp in place."""
-    track = norm.track_running_stats and norm.running_mean is not None
-    if track:
-        norm.num_batches_tracked.add_(1)
+    momentum = _count_batch(norm)
+    track = momentum is not None
     out = torch.native_batch_norm(x, norm.weight, norm.bias, norm.running_mean if track else None,
-                                  norm.running_var if track else None, True, _momentum(norm) if track else 0.0,
-                                  norm.eps)[0]
+                                  norm.running_var if track else None, True, momentum or 0.0, norm.eps)[0]
     lower, upper = bounds
     if lower is not None or upper is not None:
         out.clamp_(lower, upper)
     return out
 
 
-def _momentum(norm: nn.BatchNorm2d) -> float:
-    """The running-average factor training-mode ``BatchNorm2d`` uses (after ``num_batches_tracked`` is counted)."""
+def _count_batch(norm: nn.BatchNorm2d) -> Optional[float]:
+    """What training-mode ``BatchNorm2d`` does before its statistics: count the batch (when it tracks running
+    statistics) and return the running-average factor (momentum, or the cumulative 1/n); None when it keeps no
+    running statistics."""
+    if not norm.track_running_stats or norm.running_mean is None:
+        return None
+    norm.num_batches_tracked.add_(1)
     return norm.momentum if norm.momentum is not None else 1.0 / float(norm.num_batches_tracked)
 
 
