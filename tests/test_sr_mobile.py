@@ -360,3 +360,27 @@ def test_compiled_student_matches_eager() -> None:
         a = inference_step(eager, InferenceState(), encoded, first_frames=prev)[-1].image
         b = inference_step(compiled, InferenceState(), encoded, first_frames=prev)[-1].image
         assert_close(b, a, atol=1e-4, rtol=1e-4)
+
+
+def test_autocast_stores_conv_weights_once_with_the_same_frames() -> None:
+    """test.py --autocast bf16: the student's convolution weights are stored in bf16 once (autocast would cast them
+    at every step); the frame is bitwise the one of autocast casting float32 weights."""
+    from models.vid2vid.inference import Vid2VidInference
+
+    opt = make_opt(TINY_FLAGS + ["--netG", "sr_mobile_composite", "--student", "--autocast", "bf16",
+                                 "--no_first_img"], train=False)  # --label_stem auto: the student has no sparse stem
+    torch.manual_seed(6)
+    stored = build_generator("sr_mobile_composite", _config(True)).train()
+    reference = build_generator("sr_mobile_composite", _config(True)).train()
+    reference.load_state_dict(stored.state_dict())
+    Vid2VidInference(opt, stored, torch.device("cpu"))
+    convs = [m for m in stored.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)
+    norms = [m for m in stored.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(m.weight.dtype == torch.float32 for m in norms)
+    labels, inst, prev = _inputs()
+    encoded = encode_input(labels, inst, LABEL_NC)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        a = inference_step(reference, InferenceState(), encoded, first_frames=prev)[-1].image
+        b = inference_step(stored, InferenceState(), encoded, first_frames=prev)[-1].image
+    assert torch.equal(a, b)
