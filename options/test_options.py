@@ -28,12 +28,6 @@ class TestOptions(BaseOptions):
         g.add_argument("--start_frame", type=int, default=0, help="first frame of the first sequence")
         g.add_argument("--autocast", type=str, default="none", choices=["none", "bf16", "fp16"],
                        help="(new) reduced-precision inference: bf16 on CPU, fp16 or bf16 on CUDA")
-        g.add_argument("--compile", action="store_true",
-                       help="(new) --netG sr_mobile_composite: torch.compile the generator (inductor, fixed frame "
-                            "size) at the first frame. On the 2-core test CPU compiling took 80 s at 256x128 and "
-                            "190 s at 512x256 (about 15 s when inductor's cache under /tmp holds it); each step "
-                            "then ran 1.2-1.3x faster than the default CPU path at 256x128, no faster at 512x256 "
-                            "(docs/performance.md)")
         g.add_argument("--label_stem", type=str, default="auto", choices=["auto", "sparse", "conv"],
                        help="(new) how the generator's first convolution reads one-hot labels: sparse (exact "
                             "embedding-bag sums, faster on CPU), conv (the reference's convolution), auto (sparse "

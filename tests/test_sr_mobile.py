@@ -326,42 +326,6 @@ def test_bf16_autocast_stays_close_over_a_sequence(monkeypatch) -> None:
     assert max(psnr) < 200  # bf16 did run: the frames are not bitwise the float32 ones
 
 
-def test_compile_flag_is_for_the_sr_mobile_generator() -> None:
-    """test.py --compile (new) is offered where it was measured: with --netG composite it is an option error."""
-    with pytest.raises(OptionError, match="--compile"):
-        make_opt(TINY_FLAGS + ["--compile", "--netG", "composite"], train=False)
-    opt = make_opt(TINY_FLAGS + ["--compile", "--netG", "sr_mobile_composite", "--student"], train=False)
-    assert opt.compile
-
-
-def _has_cxx() -> bool:
-    import shutil
-
-    return any(shutil.which(name) for name in ("g++", "c++", "clang++"))
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not _has_cxx(), reason="torch.compile's CPU backend (inductor) needs a C++ compiler")
-def test_compiled_student_matches_eager() -> None:
-    """--compile: the compiled student (plain modules traced, inductor's own fusion) makes the eager frame for
-    each of several inputs, within float rounding; weights and state-dict keys are untouched."""
-    from models.vid2vid.inference import compile_scales
-
-    torch.manual_seed(5)
-    eager = build_generator("sr_mobile_composite", _config(True)).train()
-    compiled = build_generator("sr_mobile_composite", _config(True)).train()
-    compiled.load_state_dict(eager.state_dict())
-    keys = list(compiled.state_dict())
-    compile_scales(compiled)
-    assert list(compiled.state_dict()) == keys
-    for _ in range(3):  # new inputs each time, the same compiled graph
-        labels, inst, prev = _inputs()
-        encoded = encode_input(labels, inst, LABEL_NC)
-        a = inference_step(eager, InferenceState(), encoded, first_frames=prev)[-1].image
-        b = inference_step(compiled, InferenceState(), encoded, first_frames=prev)[-1].image
-        assert_close(b, a, atol=1e-4, rtol=1e-4)
-
-
 def test_autocast_stores_conv_weights_once_with_the_same_frames() -> None:
     """test.py --autocast bf16: the student's convolution weights are stored in bf16 once (autocast would cast them
     at every step); the frame is bitwise the one of autocast casting float32 weights."""

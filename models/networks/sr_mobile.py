@@ -187,8 +187,8 @@ def channels_last_pays(frame: Tensor) -> bool:
     the CPU without autograd, from :data:`CHANNELS_LAST_MIN_PIXELS` on (oneDNN's depthwise and 1x1 convolutions
     and the transposed convolutions then need no layout reorders between layers, and each BatchNorm + ReLU6
     takes the fused path of :mod:`models.networks.fused_norm`; measured in docs/performance.md). Training keeps
-    the default layout, and so does a ``torch.compile``d forward (``--compile``: inductor chooses layouts and
-    fuses each BatchNorm itself)."""
+    the default layout, and so does a ``torch.compile``d forward (inductor chooses layouts and fuses each
+    BatchNorm itself; measured, it did not pay: docs/performance.md)."""
     return (CHANNELS_LAST_INFERENCE and frame.device.type == "cpu" and not torch.is_grad_enabled()
             and frame.dim() == 4 and frame.shape[-2] * frame.shape[-1] >= CHANNELS_LAST_MIN_PIXELS
             and not torch.compiler.is_compiling())
@@ -214,13 +214,9 @@ def single_scale_message(n_scales: int) -> str:
 
 
 def sr_mobile_problems(opt: argparse.Namespace) -> Iterator[str]:
-    """Flags the SR-mobile generator cannot take, found before any work (see :func:`sr_mobile_scales`), and
-    test.py's ``--compile``, which is measured and offered for this generator only."""
+    """Flags the SR-mobile generator cannot take, found before any work (see :func:`sr_mobile_scales`)."""
     if opt.netG == "sr_mobile_composite" and opt.n_scales_spatial != 1:
         yield single_scale_message(opt.n_scales_spatial)
-    if getattr(opt, "compile", False) and opt.netG != "sr_mobile_composite":
-        yield (f"--compile is for Fast-Vid2Vid's generator (--netG sr_mobile_composite), got --netG {opt.netG}; "
-               "drop --compile")
 
 
 def sr_mobile_scales(config: GeneratorConfig) -> list[ScaleGenerator]:

@@ -35,8 +35,6 @@ class Vid2VidInference(FrameGenerator):
 
     def __init__(self, opt: argparse.Namespace, generator: VideoGenerator, device: torch.device) -> None:
         self.opt, self.generator, self.device = opt, generator, device
-        if getattr(opt, "compile", False):
-            compile_scales(generator)
         dtype = autocast_dtype(opt.autocast)
         if dtype is not None and not (self._sparse_stem() and generator.supports_sparse_stem):
             store_conv_weights_as(generator, dtype)
@@ -132,14 +130,6 @@ def store_conv_weights_as(generator: nn.Module, dtype: torch.dtype) -> None:
     for module in generator.modules():
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
             module.to(dtype)
-
-
-def compile_scales(generator: VideoGenerator) -> None:
-    """``--compile``: each scale's forward through ``torch.compile`` (inductor, static shapes), in place; the
-    modules, their weights and state-dict keys stay as they are. The compile runs at the first step (and again
-    for a new frame size)."""
-    for net in generator.scales:
-        net.forward = torch.compile(net.forward, dynamic=False)
 
 
 #: ``--loadSize`` (or ``--single_G_size``) values of the released street single-frame generators.
