@@ -425,7 +425,8 @@ PATH_ROWS = [PathRow("vid2vid composite, glibc default", "composite", False, "pl
              PathRow("student, channels-last + fused BN, norms multi-threaded", "sr_mobile_composite", True,
                      "fused-mt"),
              PathRow("student, channels-last + fused BN", "sr_mobile_composite", True, "fused"),
-             PathRow("student, channels-last + fused BN, bf16", "sr_mobile_composite", True, "fused", bf16=True)]
+             PathRow("student, channels-last + fused BN, bf16 (weights stored in bf16)", "sr_mobile_composite", True,
+                     "fused", bf16=True)]
 TEACHER_ROWS = [PathRow("teacher, plain NCHW", "sr_mobile_composite", False, "plain"),
                 PathRow("teacher, channels-last + fused BN", "sr_mobile_composite", False, "fused")]
 
@@ -456,7 +457,12 @@ def path_step(setting: Setting, row: PathRow) -> Callable[[], torch.Tensor]:
     import models.networks.fused_norm as fused_norm
     import models.networks.sr_mobile as sr_mobile
 
-    generate = step(build(setting, row.net_g, row.student, "cpu"), *inputs(setting, "cpu"))
+    from models.vid2vid.inference import store_conv_weights_as
+
+    net = build(setting, row.net_g, row.student, "cpu")
+    if row.bf16:  # as test.py's --autocast bf16: convolution weights stored in bf16 once
+        store_conv_weights_as(net, torch.bfloat16)
+    generate = step(net, *inputs(setting, "cpu"))
     today, one_thread = fused_norm.batch_norm_act, fused_norm.one_thread
 
     def call() -> torch.Tensor:
