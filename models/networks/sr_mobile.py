@@ -163,7 +163,8 @@ class SRMobileCompositeGenerator(CompositeBase):
                 raise ValueError("the student reads downsampled labels; it has no sparse label stem")
             labels, prev = shrink(labels, self.input_scale), shrink(prev, self.input_scale)
         if fast:
-            labels, prev = to_channels_last(labels), to_channels_last(prev)
+            with one_thread():  # row-block copies: short memory-bound ops (see fused_norm.one_thread)
+                labels, prev = to_channels_last(labels), to_channels_last(prev)
         encoded = self._stems(labels, inputs.sparse)
         trunk = encoded[0] + self.model_down_img(prev)
         img_feat = self.model_up_img(self.model_res_img(trunk))
