@@ -12,8 +12,7 @@ version, is a scalar Welford loop on the CPU: 15-30x slower than the statistics 
 :class:`NormActSequential` is an ``nn.Sequential`` (same state-dict keys) that takes this path for each
 ``BatchNorm2d`` (plus a directly following ``ReLU``/``ReLU6``) when autograd is off, the norm uses batch
 statistics and the input is stored channels-last, on one intra-op thread (:func:`one_thread`); otherwise it is
-exactly ``nn.Sequential``. The plain NCHW
-layout keeps the modules (PyTorch's NCHW batch norm is as fast there; docs/performance.md).
+exactly ``nn.Sequential`` (the NCHW layout keeps PyTorch's modules).
 """
 
 from __future__ import annotations
