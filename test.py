@@ -27,8 +27,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     from data import create_test_loader
     from models import create_model
     from util.progress import progress as progress_bar
+    from util.cpu_memory import keep_freed_memory
     from util.results_writer import ResultsWriter
 
+    keep_freed_memory()  # feature maps reuse mapped pages instead of page-faulting each step (util/cpu_memory.py)
     loader = create_test_loader(opt)
     frames = create_model(opt).make_inference()
     if opt.keyframes != "off":  # the key-frame pipeline imports OpenCV: only when it runs

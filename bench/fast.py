@@ -49,7 +49,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import torch
 
@@ -61,6 +61,7 @@ from models.networks import GeneratorConfig, build_generator, generator_config  
 from models.networks.input_encoding import encode_input  # noqa: E402
 from models.networks.step_cost import build_random, step_cost  # noqa: E402
 from models.networks.video_generator import InferenceState, VideoGenerator, inference_step  # noqa: E402
+from util.cpu_memory import keep_freed_memory  # noqa: E402
 from util.cost import analytic_part, count_macs, time_calls  # noqa: E402
 from util.results_writer import OutputFrame  # noqa: E402
 
@@ -401,41 +402,94 @@ def overlap_section(args: argparse.Namespace) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- inference paths
-#: (row title, --netG, --student, fast path, bf16 autocast)
-PATH_ROWS = [("vid2vid composite", "composite", False, False, False),
-             ("student, previous path", "sr_mobile_composite", True, False, False),
-             ("student, channels-last + fused BN", "sr_mobile_composite", True, True, False),
-             ("student, channels-last + fused BN, bf16", "sr_mobile_composite", True, True, True),
-             ("teacher, previous path", "sr_mobile_composite", False, False, False),
-             ("teacher, channels-last + fused BN", "sr_mobile_composite", False, True, False)]
+class PathRow(NamedTuple):
+    """One row of the paths section: a generator on one inference path, one precision, one allocator setting."""
+
+    title: str
+    net_g: str
+    student: bool
+    path: str  # "plain" (NCHW, PyTorch's modules), "fused-v1" (first fused version, var_mean), "fused" (today's),
+    # "fused-mt" (today's, its norms and residual adds multi-threaded like every other op)
+    bf16: bool = False
+    kept_memory: bool = True  # util.cpu_memory.keep_freed_memory on during the call
 
 
-def path_step(setting: Setting, row: tuple[str, str, bool, bool, bool]) -> Callable[[], torch.Tensor]:
-    """One generation step of a row, its path switched on or off around the call."""
+PATH_ROWS = [PathRow("vid2vid composite, glibc default", "composite", False, "plain", kept_memory=False),
+             PathRow("vid2vid composite", "composite", False, "plain"),
+             PathRow("student, plain NCHW, glibc default", "sr_mobile_composite", True, "plain", kept_memory=False),
+             PathRow("student, channels-last + fused BN v1 (var_mean), glibc default", "sr_mobile_composite", True,
+                     "fused-v1", kept_memory=False),
+             PathRow("student, channels-last + fused BN, glibc default", "sr_mobile_composite", True, "fused",
+                     kept_memory=False),
+             PathRow("student, plain NCHW", "sr_mobile_composite", True, "plain"),
+             PathRow("student, channels-last + fused BN, norms multi-threaded", "sr_mobile_composite", True,
+                     "fused-mt"),
+             PathRow("student, channels-last + fused BN", "sr_mobile_composite", True, "fused"),
+             PathRow("student, channels-last + fused BN, bf16 (weights stored in bf16)", "sr_mobile_composite", True,
+                     "fused", bf16=True)]
+TEACHER_ROWS = [PathRow("teacher, plain NCHW", "sr_mobile_composite", False, "plain"),
+                PathRow("teacher, channels-last + fused BN", "sr_mobile_composite", False, "fused")]
+
+
+def var_mean_batch_norm_act(x: torch.Tensor, norm: torch.nn.BatchNorm2d,
+                            bounds: tuple[Optional[float], Optional[float]] = (None, None),
+                            in_place: bool = False) -> torch.Tensor:
+    """The first fused BatchNorm (+ clamp) of issue 22, kept here as the paths section's baseline: statistics by
+    ``torch.var_mean``, a new output tensor (running buffers not updated: only its speed is compared).
+
+    Args:
+        x: (B, C, H, W) channels-last.
+
+    Returns:
+        (B, C, H, W).
+    """
+    var, mean = torch.var_mean(x if x.dtype in (torch.float32, torch.float64) else x.float(), dim=(0, 2, 3),
+                               correction=0)
+    scale = torch.rsqrt(var + norm.eps) * norm.weight
+    shift = norm.bias - mean * scale
+    out = torch.addcmul(shift.to(x.dtype).view(1, -1, 1, 1), x, scale.to(x.dtype).view(1, -1, 1, 1))
+    lower, upper = bounds
+    return out.clamp_(lower, upper) if lower is not None or upper is not None else out
+
+
+def path_step(setting: Setting, row: PathRow) -> Callable[[], torch.Tensor]:
+    """One generation step of a row, its path, precision and allocator switched on around the call."""
+    import models.networks.fused_norm as fused_norm
     import models.networks.sr_mobile as sr_mobile
 
-    _, net_g, student, fast, bf16 = row
-    generate = step(build(setting, net_g, student, "cpu"), *inputs(setting, "cpu"))
+    from models.vid2vid.inference import store_conv_weights_as
+
+    net = build(setting, row.net_g, row.student, "cpu")
+    if row.bf16:  # as test.py's --autocast bf16: convolution weights stored in bf16 once
+        store_conv_weights_as(net, torch.bfloat16)
+    generate = step(net, *inputs(setting, "cpu"))
+    today, one_thread = fused_norm.batch_norm_act, fused_norm.one_thread
 
     def call() -> torch.Tensor:
-        sr_mobile.CHANNELS_LAST_INFERENCE = fast
+        sr_mobile.CHANNELS_LAST_INFERENCE = row.path != "plain"
+        fused_norm.batch_norm_act = var_mean_batch_norm_act if row.path == "fused-v1" else today
+        threads = contextlib.nullcontext if row.path in ("fused-v1", "fused-mt") else one_thread
+        fused_norm.one_thread = sr_mobile.one_thread = threads
+        keep_freed_memory(row.kept_memory)
         try:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=row.bf16):
                 return generate()
         finally:
-            sr_mobile.CHANNELS_LAST_INFERENCE = True
+            sr_mobile.CHANNELS_LAST_INFERENCE, fused_norm.batch_norm_act = True, today
+            fused_norm.one_thread = sr_mobile.one_thread = one_thread
+            keep_freed_memory(True)
     return call
 
 
 def paths_section(args: argparse.Namespace) -> list[str]:
-    """Section ``paths``: step time of the previous and today's inference paths, alternated in one run."""
+    """Section ``paths``: step time of the inference paths (and allocator settings), alternated in one run."""
     setting = replace(SETTINGS["street"], width=args.paths_size[0], height=args.paths_size[1])
-    rows = PATH_ROWS
+    rows = PATH_ROWS + (TEACHER_ROWS if args.teacher else [])
     calls = [path_step(setting, row) for row in rows]
     wall: list[list[float]] = [[] for _ in rows]
     cpu: list[list[float]] = [[] for _ in rows]
     with torch.inference_mode():
-        outputs = [call() for call in calls]  # warm-up
+        outputs = [call().float() for call in calls]  # warm-up
         for run in range(args.runs):
             for call, w, c in zip(calls, wall, cpu):
                 start, start_cpu = time.perf_counter(), time.process_time()
@@ -444,22 +498,76 @@ def paths_section(args: argparse.Namespace) -> list[str]:
                 c.append(time.process_time() - start_cpu)
             print(f"paths section: run {run + 1}/{args.runs}", file=sys.stderr, flush=True)
     med = [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu)]
+    vid2vid = {row.kept_memory: m for row, m in zip(rows, med) if row.net_g == "composite"}
+    v1 = next(m for row, m in zip(rows, med) if row.path == "fused-v1")
     lines = [f"## Inference paths, {setting.width}x{setting.height}, published street settings (random weights, "
              f"{args.runs} alternated runs after a warm-up)", "",
              "| generator / path | wall ms (median) | CPU ms (median) | vid2vid / this (wall) | vid2vid / this (CPU) "
-             "| previous / this (CPU) | max abs diff to previous path |", "|---|---:|---:|---:|---:|---:|---:|"]
-    previous = {}
+             "| fused v1 / this (wall) | fused v1 / this (CPU) | max abs diff to plain NCHW |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row, (w, c), out in zip(rows, med, outputs):
-        title, net_g, student = row[:3]
-        key = (net_g, student)
-        if not row[3]:
-            previous[key] = (c, out)
-        prev_c, prev_out = previous.get(key, (c, out))
-        diff = (out.float() - prev_out.float()).abs().max().item()
-        lines.append(f"| {title} | {w * 1e3:,.0f} | {c * 1e3:,.0f} | {med[0][0] / w:.2f}x | {med[0][1] / c:.2f}x "
-                     f"| {prev_c / c:.2f}x | {diff:.1e} |")
-    lines += ["", "CPU ms: process CPU time of the step (both threads), less sensitive to other processes' load "
-              "than wall time. Diff: the same weights and inputs on the previous path (float32)."]
+        plain = next(o for r, o in zip(rows, outputs) if (r.net_g, r.student, r.path) == (row.net_g, row.student, "plain"))
+        base_w, base_c = vid2vid[row.kept_memory]
+        lines.append(f"| {row.title} | {w * 1e3:,.0f} | {c * 1e3:,.0f} | {base_w / w:.2f}x | {base_c / c:.2f}x "
+                     f"| {v1[0] / w:.2f}x | {v1[1] / c:.2f}x | {(out - plain).abs().max().item():.1e} |")
+    lines += ["", "CPU ms: process CPU time of the step (both threads). vid2vid / this: against vid2vid under the same "
+              "allocator setting. glibc default: malloc's default mmap use (large blocks returned to the kernel at "
+              "free); the other rows keep freed memory in the heap (util/cpu_memory.py, what test.py does). Diff: "
+              "to the same weights and inputs on the plain NCHW path in float32 (bf16 rows: the bf16 error)."]
+    return lines
+
+
+def _op_times(generate: Callable[[], torch.Tensor], shapes: bool) -> dict[str, tuple[float, int]]:
+    """One profiled call: op name (with its input shapes if ``shapes``) -> (self time in ms, calls)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=shapes) as prof:
+        generate()
+    events = prof.key_averages(group_by_input_shape=shapes)
+    return {(f"{e.key} {e.input_shapes}" if shapes else e.key): (e.self_cpu_time_total / 1e3, e.count)
+            for e in events}
+
+
+def profile_section(args: argparse.Namespace) -> list[str]:
+    """Section ``profile``: where one student step's time goes, op by op (torch.profiler, CPU), at 1 thread and at
+    ``--threads``, alternated ``--runs`` times; each op's fastest time is kept. An op whose time does not fall with
+    the second thread runs single-threaded (or is memory-bound)."""
+    setting = replace(SETTINGS["street"], width=args.paths_size[0], height=args.paths_size[1])
+    row = PathRow("student", "sr_mobile_composite", True, "plain" if args.profile_plain else "fused",
+                  args.profile_bf16, not args.profile_default_malloc)
+    generate = path_step(setting, row)
+    counts = tuple(sorted({1, args.threads}))
+    best: dict[int, dict[str, tuple[float, int]]] = {n: {} for n in counts}
+    steps: dict[int, list[tuple[float, float]]] = {n: [] for n in counts}
+    with torch.inference_mode():
+        generate()  # warm-up
+        for run in range(args.runs):
+            for n in counts:
+                torch.set_num_threads(n)
+                start, start_cpu = time.perf_counter(), time.process_time()
+                generate()
+                steps[n].append((time.perf_counter() - start, time.process_time() - start_cpu))
+                for key, (ms, calls) in _op_times(generate, args.profile_shapes).items():
+                    best[n][key] = min(best[n].get(key, (ms, calls)), (ms, calls))
+            print(f"profile section: run {run + 1}/{args.runs}", file=sys.stderr, flush=True)
+    torch.set_num_threads(args.threads)
+    many = best[args.threads]
+    total = sum(ms for ms, _ in many.values())
+    wall = {n: statistics.median(w for w, _ in steps[n]) for n in counts}
+    cpu = {n: statistics.median(c for _, c in steps[n]) for n in counts}
+    path = "plain NCHW" if args.profile_plain else "channels-last + fused BN"
+    path += ", glibc default malloc" if args.profile_default_malloc else ""
+    lines = [f"## Student step by op, {setting.width}x{setting.height}, {path}"
+             f"{', bf16' if args.profile_bf16 else ''} (torch.profiler self time, fastest of {args.runs} runs)", "",
+             f"Step without the profiler (median): 1 thread {wall[1] * 1e3:,.0f} ms wall / {cpu[1] * 1e3:,.0f} ms "
+             f"CPU; {args.threads} threads {wall[args.threads] * 1e3:,.0f} ms wall / {cpu[args.threads] * 1e3:,.0f} "
+             f"ms CPU (CPU / wall {cpu[args.threads] / wall[args.threads]:.2f}).", "",
+             f"| op | calls | ms at {args.threads} threads | share | ms at 1 thread | 1 thread / {args.threads} |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for key, (ms, calls) in sorted(many.items(), key=lambda kv: -kv[1][0])[:args.profile_top]:
+        single = best[1].get(key, (float("nan"), 0))[0]
+        lines.append(f"| {key} | {calls} | {ms:,.1f} | {ms / total:.1%} | {single:,.1f} | {single / max(ms, 1e-9):.2f}x |")
+    lines += ["", f"Sum of self times at {args.threads} threads: {total:,.0f} ms (profiler overhead included)."]
     return lines
 
 
@@ -539,6 +647,7 @@ def autocast_section(args: argparse.Namespace) -> list[str]:
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[str]]] = {"cost": cost_section, "keyframes": keyframe_section,
                                                                   "paths": paths_section, "overlap": overlap_section,
+                                                                  "profile": profile_section,
                                                                   "autocast": autocast_section}
 
 
@@ -557,11 +666,20 @@ def main(argv: list[str] | None = None) -> None:
                         help="paths section: frame size (default: the published 512x256)")
     parser.add_argument("--overlap_width", type=int, default=256,
                         help="overlap section: --loadSize of the student's frames (default 256: 256x128)")
+    parser.add_argument("--profile_top", type=int, default=25, help="profile section: ops listed")
+    parser.add_argument("--profile_shapes", action="store_true", help="profile section: ops split by input shapes")
+    parser.add_argument("--profile_plain", action="store_true",
+                        help="profile section: the previous path (NCHW, PyTorch's BatchNorm)")
+    parser.add_argument("--profile_default_malloc", action="store_true",
+                        help="profile section: glibc's default allocator behaviour (freed large blocks unmapped)")
+    parser.add_argument("--teacher", action="store_true", help="paths section: add the teacher's rows")
+    parser.add_argument("--profile_bf16", action="store_true", help="profile section: under bf16 autocast")
     parser.add_argument("--toy_steps", type=int, default=40, help="autocast section: training steps of the toy student")
     parser.add_argument("--quick", action="store_true",
                         help="keyframes section: a tiny network at 64x32 (a smoke run of a few seconds)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    keep_freed_memory(True)  # as test.py: freed feature maps stay mapped (util/cpu_memory.py)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for name in args.sections:
         print("\n".join(SECTIONS[name](args)), flush=True)

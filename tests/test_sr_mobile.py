@@ -119,6 +119,7 @@ def test_student_computes_the_published_forward(monkeypatch) -> None:
     ours = build_generator("sr_mobile_composite", _config(True, n_downsampling=3)).scales[0]
     ours.load_state_dict(published.state_dict(), strict=True)
     inputs = _scale_input(*_inputs(batch=2))
+    monkeypatch.setattr(models.networks.sr_mobile, "CHANNELS_LAST_MIN_PIXELS", H * W)  # the fast path at 64x32 too
     with torch.no_grad():
         expected = published(inputs.labels, inputs.prev, inputs.mask)
         # the channels-last inference path with fused BatchNorm: float rounding apart, the same frame
@@ -252,17 +253,50 @@ def test_fused_batch_norm_matches_the_modules(activation) -> None:
     assert not torch.equal(norm.running_mean, before["running_mean"])
 
 
+def _count_fused_calls(monkeypatch) -> list:
+    """Record each fused BatchNorm call of models.networks.fused_norm."""
+    import models.networks.fused_norm as fused_norm
+
+    calls, original = [], fused_norm.batch_norm_act
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(fused_norm, "batch_norm_act", spy)
+    return calls
+
+
 @pytest.mark.parametrize("student", [False, True])
-def test_channels_last_inference_matches_the_plain_modules(student: bool) -> None:
-    """Without autograd the generator runs channels-last with fused BatchNorm; the frame is the plain path's."""
+def test_channels_last_inference_matches_the_plain_modules(student: bool, monkeypatch) -> None:
+    """Without autograd, from CHANNELS_LAST_MIN_PIXELS on, the generator runs channels-last with fused BatchNorm;
+    the frame is the plain path's (here the threshold is lowered to the test's 64x32 frames)."""
+    monkeypatch.setattr(models.networks.sr_mobile, "CHANNELS_LAST_MIN_PIXELS", H * W)
+    fused_calls = _count_fused_calls(monkeypatch)
     torch.manual_seed(3)
     net = build_generator("sr_mobile_composite", _config(student)).scales[0]
     inputs = _scale_input(*_inputs())
     plain = net(inputs)  # autograd on: the plain nn.Sequential path in the default layout
+    assert not fused_calls
     with torch.no_grad():
         fast = net(inputs)
+    assert fused_calls  # the fast path did run
     for name in ("image", "flow", "weight", "raw_image"):
         assert_close(getattr(fast, name), getattr(plain, name).detach(), atol=1e-4, rtol=1e-4, msg=name)
+
+
+def test_small_frames_keep_the_plain_path(monkeypatch) -> None:
+    """Below CHANNELS_LAST_MIN_PIXELS (where it was measured slower) inference keeps the plain modules: no fused
+    BatchNorm runs, the frame is the autograd path's (oneDNN's inference kernels may round differently)."""
+    monkeypatch.setattr(models.networks.sr_mobile, "CHANNELS_LAST_MIN_PIXELS", H * W + 1)
+    fused_calls = _count_fused_calls(monkeypatch)
+    torch.manual_seed(3)
+    net = build_generator("sr_mobile_composite", _config(True)).scales[0]
+    inputs = _scale_input(*_inputs())
+    plain = net(inputs)
+    with torch.no_grad():
+        small = net(inputs)
+    assert not fused_calls
+    assert_close(small.image, plain.image.detach(), atol=1e-5, rtol=1e-5)
 
 
 def _toy_sequence(frames: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -275,11 +309,12 @@ def _toy_sequence(frames: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.slow
-def test_bf16_autocast_stays_close_over_a_sequence() -> None:
+def test_bf16_autocast_stays_close_over_a_sequence(monkeypatch) -> None:
     """--autocast bf16: a (briefly trained) student's frames, fed back over a 10-frame sequence, stay >= 35 dB
-    from float32 on every frame."""
+    from float32 on every frame (on the channels-last path with fused BatchNorm, lowered to the test's size)."""
     from tests.test_cost import _bench
 
+    monkeypatch.setattr(models.networks.sr_mobile, "CHANNELS_LAST_MIN_PIXELS", H * W)
     torch.manual_seed(4)
     encoded, images = _toy_sequence(10)
     net = build_generator("sr_mobile_composite", _config(True)).train()
@@ -289,3 +324,27 @@ def test_bf16_autocast_stays_close_over_a_sequence() -> None:
     psnr = bench.autocast_psnr(net, encoded, images[:, :T_G - 1])
     assert len(psnr) == 10 - T_G + 1 and min(psnr) >= 35, psnr
     assert max(psnr) < 200  # bf16 did run: the frames are not bitwise the float32 ones
+
+
+def test_autocast_stores_conv_weights_once_with_the_same_frames() -> None:
+    """test.py --autocast bf16: the student's convolution weights are stored in bf16 once (autocast would cast them
+    at every step); the frame is bitwise the one of autocast casting float32 weights."""
+    from models.vid2vid.inference import Vid2VidInference
+
+    opt = make_opt(TINY_FLAGS + ["--netG", "sr_mobile_composite", "--student", "--autocast", "bf16",
+                                 "--no_first_img"], train=False)  # --label_stem auto: the student has no sparse stem
+    torch.manual_seed(6)
+    stored = build_generator("sr_mobile_composite", _config(True)).train()
+    reference = build_generator("sr_mobile_composite", _config(True)).train()
+    reference.load_state_dict(stored.state_dict())
+    Vid2VidInference(opt, stored, torch.device("cpu"))
+    convs = [m for m in stored.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)
+    norms = [m for m in stored.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(m.weight.dtype == torch.float32 for m in norms)
+    labels, inst, prev = _inputs()
+    encoded = encode_input(labels, inst, LABEL_NC)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        a = inference_step(reference, InferenceState(), encoded, first_frames=prev)[-1].image
+        b = inference_step(stored, InferenceState(), encoded, first_frames=prev)[-1].image
+    assert torch.equal(a, b)

@@ -1,24 +1,24 @@
 """Inference-time fusion of batch-statistics BatchNorm with the activation after it.
 
 The reference never calls ``.eval()``: at test time every ``BatchNorm2d`` normalises with the statistics of
-the current batch (one frame), and the released weights depend on it. PyTorch's BatchNorm in training mode
-reads its input twice for the statistics, once more for the affine transform, and the ReLU after it reads and
-writes the result again. :func:`batch_norm_act` computes mean and variance in one pass
-(``torch.var_mean``), folds them with the affine parameters into one per-channel scale and shift, and applies
-scale, shift and the activation's clamp in place on the result of one ``addcmul``: the same numbers up to
-float rounding, about half the memory traffic.
+the current batch (one frame), and the released weights depend on it. :func:`batch_norm_act` takes the
+statistics from PyTorch's own batch-norm statistics kernel (``torch.batch_norm_update_stats``: the mean and
+variance training-mode ``BatchNorm2d`` computes, its running buffers updated the same way), folds them with the
+affine parameters into one per-channel scale and shift, and applies scale, shift and the activation's clamp
+in place on the convolution output it normalises (a fresh tensor nobody else holds): no new feature map is
+allocated, the same numbers as the modules up to float rounding. (``torch.var_mean`` over (B, H, W), the first
+version, is a scalar Welford loop on the CPU: 15-30x slower than the statistics kernel, and single-threaded.)
 
 :class:`NormActSequential` is an ``nn.Sequential`` (same state-dict keys) that takes this path for each
 ``BatchNorm2d`` (plus a directly following ``ReLU``/``ReLU6``) when autograd is off, the norm uses batch
-statistics and the input is stored channels-last; otherwise it is exactly ``nn.Sequential``. On the CPU the
-fused path pays only channels-last: on NCHW tensors ``torch.var_mean`` over (B, H, W) is slower than PyTorch's
-own batch norm (docs/performance.md). The running buffers are updated as PyTorch's training-mode BatchNorm
-updates them (they never affect a training-mode output).
+statistics and the input is stored channels-last, on one intra-op thread (:func:`one_thread`); otherwise it is
+exactly ``nn.Sequential`` (the NCHW layout keeps PyTorch's modules).
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+from typing import Iterator, Optional
 
 import torch
 from torch import Tensor, nn
@@ -34,47 +34,91 @@ def uses_batch_statistics(norm: nn.Module) -> bool:
     return isinstance(norm, nn.BatchNorm2d) and (norm.training or norm.running_mean is None)
 
 
-def batch_norm_act(x: Tensor, norm: nn.BatchNorm2d, bounds: tuple[Optional[float], Optional[float]] = (None, None)
-                   ) -> Tensor:
+def batch_norm_act(x: Tensor, norm: nn.BatchNorm2d, bounds: tuple[Optional[float], Optional[float]] = (None, None),
+                   in_place: bool = False) -> Tensor:
     """Batch-statistics ``norm(x)`` then ``clamp(lower, upper)``, fused (no autograd).
 
-    Statistics are accumulated in float32 whatever ``x``'s dtype (bf16 under autocast keeps its rounding only
-    in the stored activations); the result has ``x``'s dtype and memory format.
+    The result has ``x``'s dtype and memory format. bf16 input (autocast) goes through PyTorch's mixed-precision
+    batch norm (statistics and affine in float32, see :func:`_reduced_precision_batch_norm_act`).
 
     Args:
         x: (B, C, H, W).
         norm: A ``BatchNorm2d`` in training mode (or without running statistics).
         bounds: Clamp bounds after the affine transform; ``(None, None)`` for no activation.
+        in_place: Overwrite ``x`` with the result (only for a tensor no one else reads, e.g. a fresh conv output).
 
     Returns:
-        (B, C, H, W).
+        (B, C, H, W) (``x`` itself when ``in_place``).
     """
-    stats_input = x if x.dtype in (torch.float32, torch.float64) else x.float()
-    var, mean = torch.var_mean(stats_input, dim=(0, 2, 3), correction=0)
+    if x.dtype not in (torch.float32, torch.float64):
+        return _reduced_precision_batch_norm_act(x, norm, bounds)
+    momentum = _count_batch(norm)
+    track = momentum is not None
+    mean, var = torch.batch_norm_update_stats(x, norm.running_mean if track else None,
+                                              norm.running_var if track else None, momentum or 0.0)
     scale = torch.rsqrt(var + norm.eps)
     if norm.weight is not None:
         scale = scale * norm.weight
     shift = -mean * scale
     if norm.bias is not None:
         shift = shift + norm.bias
-    _update_running_stats(norm, mean, var, x.numel() // x.shape[1])
     shape = (1, -1, 1, 1)
-    out = torch.addcmul(shift.to(x.dtype).view(shape), x, scale.to(x.dtype).view(shape))
+    scale, shift = scale.to(x.dtype).view(shape), shift.to(x.dtype).view(shape)
+    out = torch.addcmul(shift, x, scale, out=x) if in_place else torch.addcmul(shift, x, scale)
     lower, upper = bounds
     if lower is not None or upper is not None:
         out.clamp_(lower, upper)
     return out
 
 
-def _update_running_stats(norm: nn.BatchNorm2d, mean: Tensor, var: Tensor, count: int) -> None:
-    """What training-mode ``BatchNorm2d`` does to its buffers: momentum (or cumulative) averages, unbiased var."""
+def _reduced_precision_batch_norm_act(x: Tensor, norm: nn.BatchNorm2d,
+                                      bounds: tuple[Optional[float], Optional[float]]) -> Tensor:
+    """bf16 (or fp16) ``x`` (B, C, H, W): ``torch.native_batch_norm`` with the float32 parameters (statistics and
+    transform computed in float32 inside the kernel, no float32 copy of ``x``), then the clamp in place."""
+    momentum = _count_batch(norm)
+    track = momentum is not None
+    out = torch.native_batch_norm(x, norm.weight, norm.bias, norm.running_mean if track else None,
+                                  norm.running_var if track else None, True, momentum or 0.0, norm.eps)[0]
+    lower, upper = bounds
+    if lower is not None or upper is not None:
+        out.clamp_(lower, upper)
+    return out
+
+
+def _count_batch(norm: nn.BatchNorm2d) -> Optional[float]:
+    """What training-mode ``BatchNorm2d`` does before its statistics: count the batch (when it tracks running
+    statistics) and return the running-average factor (momentum, or the cumulative 1/n); None when it keeps no
+    running statistics."""
     if not norm.track_running_stats or norm.running_mean is None:
-        return
+        return None
     norm.num_batches_tracked.add_(1)
-    momentum = norm.momentum if norm.momentum is not None else 1.0 / float(norm.num_batches_tracked)
-    unbiased = var * (count / max(count - 1, 1))
-    norm.running_mean.mul_(1 - momentum).add_(mean.to(norm.running_mean.dtype), alpha=momentum)
-    norm.running_var.mul_(1 - momentum).add_(unbiased.to(norm.running_var.dtype), alpha=momentum)
+    return norm.momentum if norm.momentum is not None else 1.0 / float(norm.num_batches_tracked)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the enclosed ops on one intra-op thread, then restore the thread count.
+
+    For short memory-bound ops (batch statistics, affine, clamp, residual adds). Each multi-threaded op is one
+    OpenMP parallel region, and on a machine shared with other processes every region waits until the sibling
+    thread is scheduled again: measured on the shared 2-core machine (load average 7), a ``sum`` over a
+    1024 x 32 x 64 map took 8-12 ms of wall time with 2 threads against 0.3 ms with one, the batch statistics
+    of the same map 50-60 ms against 0.21 ms (docs/performance.md). On an idle machine such ops lose at most
+    the second core's share of memory bandwidth.
+    """
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+#: layers whose output is a new tensor the next layer may overwrite
+FRESH_OUTPUT = (nn.Conv2d, nn.ConvTranspose2d)
 
 
 class NormActSequential(nn.Sequential):
@@ -91,7 +135,9 @@ class NormActSequential(nn.Sequential):
             if uses_batch_statistics(layer):
                 following = layers[i + 1] if i + 1 < len(layers) else None
                 bounds = ACTIVATION_BOUNDS.get(type(following), None)
-                x = batch_norm_act(x, layer, bounds or (None, None))
+                fresh = i > 0 and isinstance(layers[i - 1], FRESH_OUTPUT)
+                with one_thread():
+                    x = batch_norm_act(x, layer, bounds or (None, None), in_place=fresh)
                 i += 2 if bounds is not None else 1
             else:
                 x = layer(x)

@@ -31,8 +31,8 @@ from torch import Tensor, nn
 
 from models.networks.blocks import NormFactory, down, get_norm_layer, stem, up
 from models.networks.composite import CompositeBase, fg_width
-from models.networks.fused_norm import NormActSequential
-from models.networks.memory_format import to_channels_last
+from models.networks.fused_norm import NormActSequential, one_thread
+from models.networks.memory_format import is_channels_last, to_channels_last
 from models.networks.scale_generator import GeneratorConfig, GeneratorOutput, ScaleGenerator, ScaleInput
 from models.networks.warp import FLOW_SCALE
 
@@ -57,7 +57,11 @@ class InvertedResidual(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, dim, H, W) -> (B, dim, H, W)."""
-        return x + self.conv(x)
+        if torch.is_grad_enabled() or not is_channels_last(x):
+            return x + self.conv(x)
+        out = self.conv(x)  # a fresh tensor on the inference path: the residual is added in place, one thread
+        with one_thread():
+            return out.add_(x)
 
 
 def inverted_residuals(dim: int, count: int) -> list[nn.Module]:
@@ -153,12 +157,14 @@ class SRMobileCompositeGenerator(CompositeBase):
         """Generate one full-resolution frame (H, W) from :class:`ScaleInput` (``coarse`` is unused)."""
         self._check_mask(inputs.mask)
         labels, prev = inputs.labels, inputs.prev
+        fast = channels_last_pays(labels)
         if self.input_scale > 1:
             if inputs.sparse is not None:
                 raise ValueError("the student reads downsampled labels; it has no sparse label stem")
             labels, prev = shrink(labels, self.input_scale), shrink(prev, self.input_scale)
-        if channels_last_pays(labels):
-            labels, prev = to_channels_last(labels), to_channels_last(prev)
+        if fast:
+            with one_thread():  # row-block copies: short memory-bound ops (see fused_norm.one_thread)
+                labels, prev = to_channels_last(labels), to_channels_last(prev)
         encoded = self._stems(labels, inputs.sparse)
         trunk = encoded[0] + self.model_down_img(prev)
         img_feat = self.model_up_img(self.model_res_img(trunk))
@@ -171,14 +177,22 @@ class SRMobileCompositeGenerator(CompositeBase):
 
 #: The channels-last inference path (with fused BatchNorm + ReLU6) is on; bench/fast.py turns it off to compare.
 CHANNELS_LAST_INFERENCE = True
+#: Frames (H x W at the generator's output) from this many pixels on take the channels-last path. Measured with
+#: the published street network (docs/performance.md, plain / channels-last CPU time): 0.66x at 64x32, 0.82x at
+#: 128x64 (the fixed per-layer costs dominate small maps), 1.51x at 256x128, 1.40x at 512x256.
+CHANNELS_LAST_MIN_PIXELS = 256 * 128
 
 
-def channels_last_pays(x: Tensor) -> bool:
-    """Whether the generator's trunk runs channels-last: on the CPU without autograd (oneDNN's depthwise and 1x1
-    convolutions and the transposed convolutions then need no layout reorders between layers, and each
-    BatchNorm + ReLU6 takes the fused path of :mod:`models.networks.fused_norm`; measured in
-    docs/performance.md). Training keeps the default layout."""
-    return CHANNELS_LAST_INFERENCE and x.device.type == "cpu" and not torch.is_grad_enabled() and x.dim() == 4
+def channels_last_pays(frame: Tensor) -> bool:
+    """Whether the generator's trunk runs channels-last for a full-resolution input ``frame`` (B, C, H, W): on
+    the CPU without autograd, from :data:`CHANNELS_LAST_MIN_PIXELS` on (oneDNN's depthwise and 1x1 convolutions
+    and the transposed convolutions then need no layout reorders between layers, and each BatchNorm + ReLU6
+    takes the fused path of :mod:`models.networks.fused_norm`; measured in docs/performance.md). Training keeps
+    the default layout, and so does a ``torch.compile``d forward (inductor chooses layouts and fuses each
+    BatchNorm itself; measured, it did not pay: docs/performance.md)."""
+    return (CHANNELS_LAST_INFERENCE and frame.device.type == "cpu" and not torch.is_grad_enabled()
+            and frame.dim() == 4 and frame.shape[-2] * frame.shape[-1] >= CHANNELS_LAST_MIN_PIXELS
+            and not torch.compiler.is_compiling())
 
 
 def _stride_one_count(input_scale: int, n_downsampling: int) -> int:

@@ -35,6 +35,9 @@ class Vid2VidInference(FrameGenerator):
 
     def __init__(self, opt: argparse.Namespace, generator: VideoGenerator, device: torch.device) -> None:
         self.opt, self.generator, self.device = opt, generator, device
+        dtype = autocast_dtype(opt.autocast)
+        if dtype is not None and not (self._sparse_stem() and generator.supports_sparse_stem):
+            store_conv_weights_as(generator, dtype)
         self.t_g = opt.n_frames_G
         self.state = InferenceState()
         self.window: dict[str, list[Tensor]] = {"A": [], "inst": [], "B": []}
@@ -113,6 +116,20 @@ class Vid2VidInference(FrameGenerator):
         frames = [self.face_first(labels[:, i], self.window["B"][i][:, 0], self.window["inst"][i][:, 0])
                   for i in range(self.t_g - 1)]
         return torch.stack(frames, dim=1)
+
+
+def store_conv_weights_as(generator: nn.Module, dtype: torch.dtype) -> None:
+    """``--autocast``: store every convolution's weight and bias in ``dtype`` once, in place.
+
+    Autocast casts each convolution's weight to ``dtype`` at every call and keeps the casts only until its
+    outermost context exits, which is every generation step: for the published street student that was 100M
+    parameters converted per frame, which took as long as bf16 saved in the convolutions (docs/performance.md).
+    Autocast would cast them to ``dtype`` anyway, so the frames are the same. Not for generators whose exact
+    sparse label stem reads the stem weights as a float32 table (vid2vid's on the CPU).
+    """
+    for module in generator.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            module.to(dtype)
 
 
 #: ``--loadSize`` (or ``--single_G_size``) values of the released street single-frame generators.
