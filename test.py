@@ -26,8 +26,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         ensure_dataset_ok(opt)  # before the model is built: a bad dataset needs no checkpoint to be reported
     from data import create_test_loader
     from models import create_model
-    from util.progress import progress as progress_bar
     from util.cpu_memory import keep_freed_memory
+    from util.progress import progress as progress_bar
     from util.results_writer import ResultsWriter
 
     keep_freed_memory()  # feature maps reuse mapped pages instead of page-faulting each step (util/cpu_memory.py)

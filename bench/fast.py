@@ -61,8 +61,8 @@ from models.networks import GeneratorConfig, build_generator, generator_config  
 from models.networks.input_encoding import encode_input  # noqa: E402
 from models.networks.step_cost import build_random, step_cost  # noqa: E402
 from models.networks.video_generator import InferenceState, VideoGenerator, inference_step  # noqa: E402
-from util.cpu_memory import keep_freed_memory  # noqa: E402
 from util.cost import analytic_part, count_macs, time_calls  # noqa: E402
+from util.cpu_memory import keep_freed_memory  # noqa: E402
 from util.results_writer import OutputFrame  # noqa: E402
 
 
@@ -456,7 +456,6 @@ def path_step(setting: Setting, row: PathRow) -> Callable[[], torch.Tensor]:
     """One generation step of a row, its path, precision and allocator switched on around the call."""
     import models.networks.fused_norm as fused_norm
     import models.networks.sr_mobile as sr_mobile
-
     from models.vid2vid.inference import store_conv_weights_as
 
     net = build(setting, row.net_g, row.student, "cpu")
