@@ -72,6 +72,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--n_blocks", type=int, default=4, help="residual blocks of both generators")
     parser.add_argument("--ndf", type=int, default=32, help="discriminator filters of both models")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per training process")
+    parser.add_argument("--vid2vid_flags", type=str, default="",
+                        help="(new) extra train.py flags for the vid2vid model only, one string, e.g. "
+                             "--vid2vid_flags='--autocast bf16' (the baseline trains in float32)")
     parser.add_argument("--child_train", type=str, default="", help=argparse.SUPPRESS)  # JSON list of train flags
     parser.add_argument("--child_budget", type=float, default=0.0, help=argparse.SUPPRESS)  # CPU seconds
     return parser.parse_args(argv)
@@ -98,7 +101,7 @@ def train_flags(model: str, args: argparse.Namespace) -> list[str]:
         "--save_latest_freq", "1000000", "--display_freq", "1000000", "--print_freq", "20", "--no_html"]
     if model == "vid2vid":
         flags += ["--flow_backend", "dis", "--n_frames_D", "2", "--n_frames_total", "4", "--max_frames_per_gpu", "2",
-                  "--niter_step", "1000000"]
+                  "--niter_step", "1000000", *args.vid2vid_flags.split()]
     return flags
 
 
@@ -278,7 +281,8 @@ def format_report(args: argparse.Namespace, trained: dict[str, dict], metrics: d
     """The side-by-side table and what each model got."""
     width, height = args.loadSize, args.loadSize // 2
     lines = [f"budget {args.budget_minutes:g} CPU minutes per model (process CPU time of the training loop, "
-             f"{args.threads} thread(s) each), {width}x{height}, seed {args.seed}",
+             f"{args.threads} thread(s) each), {width}x{height}, seed {args.seed}"
+             + (f", vid2vid trained with {args.vid2vid_flags}" if args.vid2vid_flags else ""),
              f"train: {', '.join(args.train_seqs)} ({sum(counts[s] for s in args.train_seqs)} frames); "
              f"test: {args.test_seq}, {metrics[MODELS[0]]['frames']} frames scored (those both models made)", "",
              "| measure | " + " | ".join(LABELS[m] for m in MODELS) + " |",

@@ -36,3 +36,10 @@ def test_quality_bench_trains_both_within_budget_and_scores_them(tmp_path, capsy
     assert len(list((out / "results" / "single" / "test_latest" / "seq0004").glob("fake_B_*"))) == 5
     assert sorted(p.name for p in (out / "scored" / "single" / "seq0004").iterdir()) == sorted(
         p.name for p in (out / "scored" / "vid2vid" / "seq0004").iterdir())
+
+
+def test_vid2vid_flags_reach_only_the_vid2vid_training():
+    args = quality.parse_args(["--vid2vid_flags", "--autocast bf16"])
+    vid2vid, single = quality.train_flags("vid2vid", args), quality.train_flags("single", args)
+    assert vid2vid[-2:] == ["--autocast", "bf16"]
+    assert "--autocast" not in single
