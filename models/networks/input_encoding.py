@@ -68,6 +68,13 @@ def one_hot_input(labels: Tensor, inst: Optional[Tensor], label_nc: int) -> OneH
     return OneHotInput(labels[:, :, 0].long(), label_nc, extra)
 
 
+def takes_sparse_stem(label_nc: int, label_stem: str, devices: Sequence[torch.device]) -> bool:
+    """Whether the label stems take the exact embedding-bag path (:mod:`models.networks.sparse_conv`): one-hot
+    labels (``label_nc > 0``) and ``--label_stem sparse``, or ``auto`` with every device a CPU."""
+    on_cpu = all(device.type == "cpu" for device in devices)
+    return label_nc > 0 and (label_stem == "sparse" or (label_stem == "auto" and on_cpu))
+
+
 def build_pyramid(x: Tensor, n_scales: int) -> list[Tensor]:
     """Image pyramid, finest first; each level is ``AvgPool2d(3, 2, 1, count_include_pad=False)`` of the last.
 

@@ -14,7 +14,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from models.networks.input_encoding import build_pyramid, encode_input, one_hot_input
+from models.networks.input_encoding import build_pyramid, encode_input, one_hot_input, takes_sparse_stem
 from models.networks.sparse_conv import OneHotInput
 from models.networks.video_generator import VideoGenerator
 from models.vid2vid.checkpointing import checkpointed_call
@@ -124,11 +124,10 @@ class ChunkGenerator:
 
     def _sparse_stem(self, generator: VideoGenerator, devices: list[torch.device]) -> bool:
         """Whether the label stems take the embedding-bag forward (:func:`models.networks.sparse_conv.stem_convs`):
-        one-hot labels, a generator that supports it, CPU devices (test.py's ``--label_stem auto`` rule)."""
+        one-hot labels, a generator that supports it, CPU devices (test.py's ``--label_stem auto`` rule; train.py
+        has no ``--label_stem``, an option set may still carry one to compare the paths)."""
         choice = getattr(self.opt, "label_stem", "auto")
-        on_cpu = all(device.type == "cpu" for device in devices)
-        return (self.opt.label_nc > 0 and generator.supports_sparse_stem
-                and (choice == "sparse" or (choice == "auto" and on_cpu)))
+        return generator.supports_sparse_stem and takes_sparse_stem(self.opt.label_nc, choice, devices)
 
     def _generate_frame(self, generator, label_pyr: list, fakes: list, t: int, device: torch.device,
                         use_raw_only: bool, onehot: Optional[OneHotInput] = None):

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from models.base_model import FrameGenerator, output_frame
-from models.networks.input_encoding import encode_input, one_hot_input
+from models.networks.input_encoding import encode_input, one_hot_input, takes_sparse_stem
 from models.networks.video_generator import InferenceState, VideoGenerator, inference_step, single_g_first_frames
 from util.checkpoint import load_file, load_state_dict_strict
 from util.device import autocast_dtype
@@ -92,8 +92,7 @@ class Vid2VidInference(FrameGenerator):
 
     def _sparse_stem(self) -> bool:
         """Whether the label stems take the exact embedding-bag path (``--label_stem``; one-hot labels only)."""
-        choice = self.opt.label_stem
-        return self.opt.label_nc > 0 and (choice == "sparse" or (choice == "auto" and self.device.type == "cpu"))
+        return takes_sparse_stem(self.opt.label_nc, self.opt.label_stem, [self.device])
 
     def _first_frames(self, labels: Tensor) -> Optional[Tensor]:
         """(1, tG-1, 3, H, W) frames before the first output, per the first-frame mode."""
