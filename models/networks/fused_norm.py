@@ -52,10 +52,7 @@ def batch_norm_act(x: Tensor, norm: nn.BatchNorm2d, bounds: tuple[Optional[float
     """
     if x.dtype not in (torch.float32, torch.float64):
         return _reduced_precision_batch_norm_act(x, norm, bounds)
-    momentum = _count_batch(norm)
-    track = momentum is not None
-    mean, var = torch.batch_norm_update_stats(x, norm.running_mean if track else None,
-                                              norm.running_var if track else None, momentum or 0.0)
+    mean, var = torch.batch_norm_update_stats(x, *_count_batch(norm))
     scale = torch.rsqrt(var + norm.eps)
     if norm.weight is not None:
         scale = scale * norm.weight
@@ -65,34 +62,36 @@ def batch_norm_act(x: Tensor, norm: nn.BatchNorm2d, bounds: tuple[Optional[float
     shape = (1, -1, 1, 1)
     scale, shift = scale.to(x.dtype).view(shape), shift.to(x.dtype).view(shape)
     out = torch.addcmul(shift, x, scale, out=x) if in_place else torch.addcmul(shift, x, scale)
-    lower, upper = bounds
-    if lower is not None or upper is not None:
-        out.clamp_(lower, upper)
-    return out
+    return _clamp_(out, bounds)
 
 
 def _reduced_precision_batch_norm_act(x: Tensor, norm: nn.BatchNorm2d,
                                       bounds: tuple[Optional[float], Optional[float]]) -> Tensor:
     """bf16 (or fp16) ``x`` (B, C, H, W): ``torch.native_batch_norm`` with the float32 parameters (statistics and
     transform computed in float32 inside the kernel, no float32 copy of ``x``), then the clamp in place."""
-    momentum = _count_batch(norm)
-    track = momentum is not None
-    out = torch.native_batch_norm(x, norm.weight, norm.bias, norm.running_mean if track else None,
-                                  norm.running_var if track else None, True, momentum or 0.0, norm.eps)[0]
+    running_mean, running_var, momentum = _count_batch(norm)
+    out = torch.native_batch_norm(x, norm.weight, norm.bias, running_mean, running_var, True, momentum, norm.eps)[0]
+    return _clamp_(out, bounds)
+
+
+def _count_batch(norm: nn.BatchNorm2d) -> tuple[Optional[Tensor], Optional[Tensor], float]:
+    """What training-mode ``BatchNorm2d`` does before its statistics: count the batch (when it tracks running
+    statistics) and return the buffers to update with the running-average factor (momentum, or the cumulative
+    1/n): ``(running_mean, running_var, momentum)``, or ``(None, None, 0.0)`` when it keeps no running
+    statistics."""
+    if not norm.track_running_stats or norm.running_mean is None:
+        return None, None, 0.0
+    norm.num_batches_tracked.add_(1)
+    momentum = norm.momentum if norm.momentum is not None else 1.0 / float(norm.num_batches_tracked)
+    return norm.running_mean, norm.running_var, momentum
+
+
+def _clamp_(out: Tensor, bounds: tuple[Optional[float], Optional[float]]) -> Tensor:
+    """``out`` clamped in place to ``bounds`` (the activation after the norm); as it is for ``(None, None)``."""
     lower, upper = bounds
     if lower is not None or upper is not None:
         out.clamp_(lower, upper)
     return out
-
-
-def _count_batch(norm: nn.BatchNorm2d) -> Optional[float]:
-    """What training-mode ``BatchNorm2d`` does before its statistics: count the batch (when it tracks running
-    statistics) and return the running-average factor (momentum, or the cumulative 1/n); None when it keeps no
-    running statistics."""
-    if not norm.track_running_stats or norm.running_mean is None:
-        return None
-    norm.num_batches_tracked.add_(1)
-    return norm.momentum if norm.momentum is not None else 1.0 / float(norm.num_batches_tracked)
 
 
 @contextlib.contextmanager
