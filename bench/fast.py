@@ -293,8 +293,9 @@ def interpolation_macs(pipe: Pipeline, items: list[dict]) -> tuple[float, float,
     from models.networks.flow.estimator import create_flow_estimator
 
     (t0, key0), (t1, key1) = next((a, b) for a, b in zip(pipe.keys, pipe.keys[1:]) if b[0] - a[0] > 1)
-    flows = create_flow_estimator("dis", "", torch.device("cpu"))(torch.cat([key0, key1]), torch.cat([key1, key0]))
-    gap = GapInterpolator(lambda current, previous: flows, scaled_config(key0.shape[-1]))
+    # DIS runs in OpenCV, outside the counter (its MACs are the analytic estimate); the gap calls it on the keys
+    # as test.py does (shifted by their global translation first)
+    gap = GapInterpolator(create_flow_estimator("dis", "", torch.device("cpu")), scaled_config(key0.shape[-1]))
     gap.push_key(key0, t0, item_labels(items[t0], 35))
     gap.push_key(key1, t1, item_labels(items[t1], 35))
     middle = (t0 + t1) // 2
