@@ -413,10 +413,13 @@ class PathRow(NamedTuple):
     # "fused-mt" (today's, its norms and residual adds multi-threaded like every other op)
     bf16: bool = False
     kept_memory: bool = True  # util.cpu_memory.keep_freed_memory on during the call
+    conv_heads: bool = False  # the output heads as oneDNN convolutions (before models/networks/head_conv.py);
+    # the "plain" path always has them
 
 
-PATH_ROWS = [PathRow("vid2vid composite, glibc default", "composite", False, "plain", kept_memory=False),
-             PathRow("vid2vid composite", "composite", False, "plain"),
+PATH_ROWS = [PathRow("vid2vid composite, glibc default", "composite", False, "fused", kept_memory=False),
+             PathRow("vid2vid composite, plain modules (heads as convolutions)", "composite", False, "plain"),
+             PathRow("vid2vid composite (test.py now)", "composite", False, "fused"),
              PathRow("student, plain NCHW, glibc default", "sr_mobile_composite", True, "plain", kept_memory=False),
              PathRow("student, channels-last + fused BN v1 (var_mean), glibc default", "sr_mobile_composite", True,
                      "fused-v1", kept_memory=False),
@@ -425,7 +428,9 @@ PATH_ROWS = [PathRow("vid2vid composite, glibc default", "composite", False, "pl
              PathRow("student, plain NCHW", "sr_mobile_composite", True, "plain"),
              PathRow("student, channels-last + fused BN, norms multi-threaded", "sr_mobile_composite", True,
                      "fused-mt"),
-             PathRow("student, channels-last + fused BN", "sr_mobile_composite", True, "fused"),
+             PathRow("student, channels-last + fused BN, heads as convolutions", "sr_mobile_composite", True,
+                     "fused", conv_heads=True),
+             PathRow("student, channels-last + fused BN (test.py now)", "sr_mobile_composite", True, "fused"),
              PathRow("student, channels-last + fused BN, bf16 (weights stored in bf16)", "sr_mobile_composite", True,
                      "fused", bf16=True)]
 TEACHER_ROWS = [PathRow("teacher, plain NCHW", "sr_mobile_composite", False, "plain"),
@@ -456,6 +461,7 @@ def var_mean_batch_norm_act(x: torch.Tensor, norm: torch.nn.BatchNorm2d,
 def path_step(setting: Setting, row: PathRow) -> Callable[[], torch.Tensor]:
     """One generation step of a row, its path, precision and allocator switched on around the call."""
     import models.networks.fused_norm as fused_norm
+    import models.networks.head_conv as head_conv
     import models.networks.sr_mobile as sr_mobile
     from models.vid2vid.inference import store_conv_weights_as
 
@@ -463,10 +469,11 @@ def path_step(setting: Setting, row: PathRow) -> Callable[[], torch.Tensor]:
     if row.bf16:  # as test.py's --autocast bf16: convolution weights stored in bf16 once
         store_conv_weights_as(net, torch.bfloat16)
     generate = step(net, *inputs(setting, "cpu"))
-    today, one_thread = fused_norm.batch_norm_act, fused_norm.one_thread
+    today, one_thread, tap_pixels = fused_norm.batch_norm_act, fused_norm.one_thread, head_conv.TAP_MIN_PIXELS
 
     def call() -> torch.Tensor:
         sr_mobile.CHANNELS_LAST_INFERENCE = row.path != "plain"
+        head_conv.TAP_MIN_PIXELS = sys.maxsize if row.conv_heads or row.path == "plain" else tap_pixels
         fused_norm.batch_norm_act = var_mean_batch_norm_act if row.path == "fused-v1" else today
         threads = contextlib.nullcontext if row.path in ("fused-v1", "fused-mt") else one_thread
         fused_norm.one_thread = sr_mobile.one_thread = threads
@@ -476,6 +483,7 @@ def path_step(setting: Setting, row: PathRow) -> Callable[[], torch.Tensor]:
                 return generate()
         finally:
             sr_mobile.CHANNELS_LAST_INFERENCE, fused_norm.batch_norm_act = True, today
+            head_conv.TAP_MIN_PIXELS = tap_pixels
             fused_norm.one_thread = sr_mobile.one_thread = one_thread
             keep_freed_memory(True)
     return call
@@ -498,7 +506,7 @@ def paths_section(args: argparse.Namespace) -> list[str]:
                 c.append(time.process_time() - start_cpu)
             print(f"paths section: run {run + 1}/{args.runs}", file=sys.stderr, flush=True)
     med = [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu)]
-    vid2vid = {row.kept_memory: m for row, m in zip(rows, med) if row.net_g == "composite"}
+    vid2vid = {row.kept_memory: m for row, m in zip(rows, med) if row.net_g == "composite" and row.path != "plain"}
     v1 = next(m for row, m in zip(rows, med) if row.path == "fused-v1")
     lines = [f"## Inference paths, {setting.width}x{setting.height}, published street settings (random weights, "
              f"{args.runs} alternated runs after a warm-up)", "",
@@ -511,9 +519,11 @@ def paths_section(args: argparse.Namespace) -> list[str]:
         lines.append(f"| {row.title} | {w * 1e3:,.0f} | {c * 1e3:,.0f} | {base_w / w:.2f}x | {base_c / c:.2f}x "
                      f"| {v1[0] / w:.2f}x | {v1[1] / c:.2f}x | {(out - plain).abs().max().item():.1e} |")
     lines += ["", "CPU ms: process CPU time of the step (both threads). vid2vid / this: against vid2vid under the same "
-              "allocator setting. glibc default: malloc's default mmap use (large blocks returned to the kernel at "
-              "free); the other rows keep freed memory in the heap (util/cpu_memory.py, what test.py does). Diff: "
-              "to the same weights and inputs on the plain NCHW path in float32 (bf16 rows: the bf16 error)."]
+              "allocator setting (test.py's path). glibc default: malloc's default mmap use (large blocks returned to "
+              "the kernel at free); the other rows keep freed memory in the heap (util/cpu_memory.py, what test.py "
+              "does). Plain: PyTorch's modules, NCHW, the 7x7 output heads as oneDNN convolutions; the other rows "
+              "compute the heads as one matrix product (models/networks/head_conv.py) unless they say so. Diff: to "
+              "the same weights and inputs on the plain path in float32 (bf16 rows: the bf16 error)."]
     return lines
 
 

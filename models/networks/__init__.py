@@ -9,8 +9,8 @@
 - ``input_encoding.py``: one-hot labels, instance edges, pyramids, foreground mask.
 - ``pix2pixhd.py``: pix2pixHD single-frame generators (``--use_single_G``, ``--model single``).
 - ``discriminators.py``: multiscale PatchGAN discriminators (image, temporal, face).
-- ``blocks.py``: shared layers; ``warp.py``: flow warping; ``sparse_conv.py`` / ``memory_format.py``: the
-  exact CPU fast path; ``flow/``: FlowNet2 and OpenCV flow.
+- ``blocks.py``: shared layers; ``warp.py``: flow warping; ``sparse_conv.py`` / ``memory_format.py`` /
+  ``head_conv.py`` / ``fused_norm.py``: the CPU fast paths; ``flow/``: FlowNet2 and OpenCV flow.
 - ``i3d.py``: the I3D video network (FVD, feature losses); ``metric_networks.py``: loaders of the evaluation
   networks' weights files (FID Inception, I3D, LPIPS).
 

@@ -11,6 +11,7 @@ from typing import Callable, Optional
 
 from torch import Tensor, nn
 
+from models.networks.head_conv import HeadConv2d
 from models.networks.memory_format import ConvTranspose2d
 
 NormFactory = Callable[[int], nn.Module]
@@ -69,8 +70,11 @@ def up(in_nc: int, out_nc: int, norm: NormFactory) -> list[nn.Module]:
 
 
 def head(in_nc: int, out_nc: int, activation: Optional[nn.Module]) -> list[nn.Module]:
-    """``[ReflectionPad2d(3), Conv7(in -> out)]`` plus ``activation`` if given."""
-    layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_nc, out_nc, kernel_size=7, padding=0)]
+    """``[ReflectionPad2d(3), Conv7(in -> out)]`` plus ``activation`` if given.
+
+    The convolution is :class:`models.networks.head_conv.HeadConv2d` (faster on CPU for few outputs, same keys).
+    """
+    layers: list[nn.Module] = [nn.ReflectionPad2d(3), HeadConv2d(in_nc, out_nc, kernel_size=7, padding=0)]
     return layers + ([activation] if activation is not None else [])
 
 

@@ -12,10 +12,10 @@ import copy
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.networks.blocks import down, get_norm_layer, head, resnet_blocks, stem, up
+from models.networks.head_conv import head_conv2d
 from models.networks.scale_generator import (
     GeneratorConfig,
     GeneratorOutput,
@@ -76,7 +76,7 @@ class CompositeBase(ScaleGenerator):
         weight sets reads them once.
         """
         flow_conv, weight_conv = self.model_final_flow[1], self.model_final_w[1]
-        both = F.conv2d(self.model_final_flow[0](flow_feat), torch.cat([flow_conv.weight, weight_conv.weight]),
+        both = head_conv2d(self.model_final_flow[0](flow_feat), torch.cat([flow_conv.weight, weight_conv.weight]),
                         torch.cat([flow_conv.bias, weight_conv.bias]))
         return both[:, :2] * self.flow_multiplier, self.model_final_w[2](both[:, 2:])
 
