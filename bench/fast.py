@@ -410,7 +410,7 @@ class PathRow(NamedTuple):
     net_g: str
     student: bool
     path: str  # "plain" (NCHW, PyTorch's modules), "fused-v1" (first fused version, var_mean), "fused" (today's),
-    # "fused-mt" (today's, its norms and residual adds multi-threaded like every other op)
+    # "fused-1t" (today's with its norms, residual adds and input copies on one thread, fused_norm.one_thread)
     bf16: bool = False
     kept_memory: bool = True  # util.cpu_memory.keep_freed_memory on during the call
     conv_heads: bool = False  # the output heads as oneDNN convolutions (before models/networks/head_conv.py);
@@ -426,8 +426,8 @@ PATH_ROWS = [PathRow("vid2vid composite, glibc default", "composite", False, "fu
              PathRow("student, channels-last + fused BN, glibc default", "sr_mobile_composite", True, "fused",
                      kept_memory=False),
              PathRow("student, plain NCHW", "sr_mobile_composite", True, "plain"),
-             PathRow("student, channels-last + fused BN, norms multi-threaded", "sr_mobile_composite", True,
-                     "fused-mt"),
+             PathRow("student, channels-last + fused BN, short ops on one thread (before)", "sr_mobile_composite",
+                     True, "fused-1t"),
              PathRow("student, channels-last + fused BN, heads as convolutions", "sr_mobile_composite", True,
                      "fused", conv_heads=True),
              PathRow("student, channels-last + fused BN (test.py now)", "sr_mobile_composite", True, "fused"),
@@ -469,14 +469,13 @@ def path_step(setting: Setting, row: PathRow) -> Callable[[], torch.Tensor]:
     if row.bf16:  # as test.py's --autocast bf16: convolution weights stored in bf16 once
         store_conv_weights_as(net, torch.bfloat16)
     generate = step(net, *inputs(setting, "cpu"))
-    today, one_thread, tap_pixels = fused_norm.batch_norm_act, fused_norm.one_thread, head_conv.TAP_MIN_PIXELS
+    today, tap_pixels = fused_norm.batch_norm_act, head_conv.TAP_MIN_PIXELS
 
     def call() -> torch.Tensor:
         sr_mobile.CHANNELS_LAST_INFERENCE = row.path != "plain"
         head_conv.TAP_MIN_PIXELS = sys.maxsize if row.conv_heads or row.path == "plain" else tap_pixels
         fused_norm.batch_norm_act = var_mean_batch_norm_act if row.path == "fused-v1" else today
-        threads = contextlib.nullcontext if row.path in ("fused-v1", "fused-mt") else one_thread
-        fused_norm.one_thread = sr_mobile.one_thread = threads
+        fused_norm.SHORT_OPS_ON_ONE_THREAD = row.path == "fused-1t"
         keep_freed_memory(row.kept_memory)
         try:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=row.bf16):
@@ -484,7 +483,7 @@ def path_step(setting: Setting, row: PathRow) -> Callable[[], torch.Tensor]:
         finally:
             sr_mobile.CHANNELS_LAST_INFERENCE, fused_norm.batch_norm_act = True, today
             head_conv.TAP_MIN_PIXELS = tap_pixels
-            fused_norm.one_thread = sr_mobile.one_thread = one_thread
+            fused_norm.SHORT_OPS_ON_ONE_THREAD = False
             keep_freed_memory(True)
     return call
 

@@ -11,7 +11,7 @@ version, is a scalar Welford loop on the CPU: 15-30x slower than the statistics 
 
 :class:`NormActSequential` is an ``nn.Sequential`` (same state-dict keys) that takes this path for each
 ``BatchNorm2d`` (plus a directly following ``ReLU``/``ReLU6``) when autograd is off, the norm uses batch
-statistics and the input is stored channels-last, on one intra-op thread (:func:`one_thread`); otherwise it is
+statistics and the input is stored channels-last (threads: :func:`short_op_threads`); otherwise it is
 exactly ``nn.Sequential`` (the NCHW layout keeps PyTorch's modules).
 """
 
@@ -116,6 +116,20 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+#: Run the fused norms, the residual adds and the inputs' layout copies on one intra-op thread. Off: on cores
+#: nobody else uses (a user's own machine) the second thread makes these memory-bound ops faster (a student step
+#: at 512x256 2.4% faster, docs/performance.md). On oversubscribed cores (the shared development machine at a
+#: load average of 7-8.5) one thread spared each op OpenMP's wait for its sibling thread: the step was 1.26x
+#: faster. bench/fast.py's paths section times both.
+SHORT_OPS_ON_ONE_THREAD = False
+
+
+def short_op_threads() -> contextlib.AbstractContextManager[None]:
+    """The intra-op threads of short memory-bound ops: :func:`one_thread` if :data:`SHORT_OPS_ON_ONE_THREAD`,
+    else the current setting."""
+    return one_thread() if SHORT_OPS_ON_ONE_THREAD else contextlib.nullcontext()
+
+
 #: layers whose output is a new tensor the next layer may overwrite
 FRESH_OUTPUT = (nn.Conv2d, nn.ConvTranspose2d)
 
@@ -135,7 +149,7 @@ class NormActSequential(nn.Sequential):
                 following = layers[i + 1] if i + 1 < len(layers) else None
                 bounds = ACTIVATION_BOUNDS.get(type(following), None)
                 fresh = i > 0 and isinstance(layers[i - 1], FRESH_OUTPUT)
-                with one_thread():
+                with short_op_threads():
                     x = batch_norm_act(x, layer, bounds or (None, None), in_place=fresh)
                 i += 2 if bounds is not None else 1
             else:

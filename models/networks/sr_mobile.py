@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from models.networks.blocks import NormFactory, down, get_norm_layer, stem, up
 from models.networks.composite import CompositeBase, fg_width
-from models.networks.fused_norm import NormActSequential, one_thread
+from models.networks.fused_norm import NormActSequential, short_op_threads
 from models.networks.memory_format import is_channels_last, to_channels_last
 from models.networks.scale_generator import GeneratorConfig, GeneratorOutput, ScaleGenerator, ScaleInput
 from models.networks.warp import FLOW_SCALE
@@ -59,8 +59,8 @@ class InvertedResidual(nn.Module):
         """x: (B, dim, H, W) -> (B, dim, H, W)."""
         if torch.is_grad_enabled() or not is_channels_last(x):
             return x + self.conv(x)
-        out = self.conv(x)  # a fresh tensor on the inference path: the residual is added in place, one thread
-        with one_thread():
+        out = self.conv(x)  # a fresh tensor on the inference path: the residual is added in place
+        with short_op_threads():
             return out.add_(x)
 
 
@@ -163,7 +163,7 @@ class SRMobileCompositeGenerator(CompositeBase):
                 raise ValueError("the student reads downsampled labels; it has no sparse label stem")
             labels, prev = shrink(labels, self.input_scale), shrink(prev, self.input_scale)
         if fast:
-            with one_thread():  # row-block copies: short memory-bound ops (see fused_norm.one_thread)
+            with short_op_threads():  # row-block copies: short memory-bound ops
                 labels, prev = to_channels_last(labels), to_channels_last(prev)
         encoded = self._stems(labels, inputs.sparse)
         trunk = encoded[0] + self.model_down_img(prev)
