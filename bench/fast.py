@@ -22,13 +22,17 @@ a, b, c, ...), so load from other processes affects them alike. ``--quick`` runs
 
 Section ``paths``: one generation step at the published street setting (random weights, batch statistics),
 alternated in one run: vid2vid's composite, the student and the teacher on the previous path (NCHW, PyTorch's
-BatchNorm; ``sr_mobile.CHANNELS_LAST_INFERENCE`` off) and on today's (channels-last, fused BatchNorm + ReLU6),
+BatchNorm, heads as convolutions) and on today's (channels-last, fused BatchNorm + ReLU6, head products),
 and today's under ``--autocast bf16``: wall and CPU-time medians and their ratios (CPU time is less disturbed
 when other processes load the machine).
 
 Section ``autocast``: a toy student trained ``--toy_steps`` Adam steps (L1, real previous frames) on the shared
 Cityscapes training sequence ``seq0000`` at 64x32, then run over the whole sequence in float32 and under bf16
 autocast, its own outputs fed back: PSNR of every bf16 frame to the float32 one.
+
+Section ``exactness``: test.py's CPU path (channels-last trunk, fused BatchNorm, the heads as matrix products)
+against the plain modules in float32 on every frame of a toy student's seq0000 sequence at 256x128, where those
+paths are taken, with random weights and after ``--toy_steps`` training steps: the largest pixel difference.
 
 Sections are functions ``(args) -> list[str]`` (markdown lines) in ``SECTIONS``; add one there.
 
@@ -618,46 +622,96 @@ def train_toy(net: VideoGenerator, encoded: torch.Tensor, frames: torch.Tensor, 
     return losses
 
 
-def autocast_psnr(net: VideoGenerator, encoded: torch.Tensor, first: torch.Tensor) -> list[float]:
-    """PSNR (dB, range [-1, 1]) of each frame made under bf16 autocast to the float32 one, over the whole sequence,
-    each run feeding back its own outputs.
+def run_sequence(net: VideoGenerator, encoded: torch.Tensor, first: torch.Tensor,
+                 bf16: bool = False) -> list[torch.Tensor]:
+    """Every output frame (1, 3, H, W), float32, of a sequence generated without autograd (as test.py), each step
+    feeding back its own outputs.
 
     Args:
         net: The generator.
         encoded: (1, T, C, H, W) encoded labels.
         first: (1, tG-1, 3, H, W) the frames before the first output.
+        bf16: Under bf16 autocast.
     """
-    t_g = net.n_frames_G
+    t_g, state, out = net.n_frames_G, InferenceState(), []
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for t in range(t_g - 1, encoded.shape[1]):
+            out.append(inference_step(net, state, encoded[:, t - t_g + 1:t + 1], first_frames=first)[-1].image.float())
+    return out
 
-    def sequence(bf16: bool) -> list[torch.Tensor]:
-        state, out = InferenceState(), []
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            for t in range(t_g - 1, encoded.shape[1]):
-                out.append(inference_step(net, state, encoded[:, t - t_g + 1:t + 1], first_frames=first)[-1]
-                           .image.float())
-        return out
 
-    return [10 * math.log10(4 / (a - b).pow(2).mean().item()) for a, b in zip(sequence(False), sequence(True))]
+def psnr_db(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two images in [-1, 1]."""
+    return 10 * math.log10(4 / max((a - b).pow(2).mean().item(), 1e-20))
+
+
+def autocast_psnr(net: VideoGenerator, encoded: torch.Tensor, first: torch.Tensor) -> list[float]:
+    """PSNR (dB) of each frame made under bf16 autocast to the float32 one (:func:`run_sequence`'s arguments)."""
+    return [psnr_db(a, b) for a, b in zip(run_sequence(net, encoded, first),
+                                          run_sequence(net, encoded, first, bf16=True))]
+
+
+def toy_student(size: tuple[int, int], steps: int) -> tuple[VideoGenerator, torch.Tensor, torch.Tensor, list[float]]:
+    """A toy student (ngf 16, 3 downsamplings, 4 blocks, fg) trained ``steps`` steps on seq0000 at ``size`` (W, H);
+    returns it, the encoded labels (1, T, 36, H, W), the frames (1, T, 3, H, W) and the losses."""
+    torch.manual_seed(0)
+    encoded, frames = toy_cityscapes(size)
+    config = GeneratorConfig(input_nc=36, ngf=16, n_downsampling=3, n_blocks=4, fg_labels=(26,), student=True)
+    net = build_generator("sr_mobile_composite", config).train()
+    return net, encoded, frames, train_toy(net, encoded, frames, steps)
 
 
 def autocast_section(args: argparse.Namespace) -> list[str]:
     """Section ``autocast``: PSNR of bf16 to float32 on every frame of a trained toy student's sequence."""
-    torch.manual_seed(0)
-    encoded, frames = toy_cityscapes((64, 32))
-    config = GeneratorConfig(input_nc=36, ngf=16, n_downsampling=3, n_blocks=4, fg_labels=(26,), student=True)
-    net = build_generator("sr_mobile_composite", config).train()
-    losses = train_toy(net, encoded, frames, args.toy_steps)
-    psnr = autocast_psnr(net, encoded, frames[:, :config.n_frames_G - 1])
+    net, encoded, frames, losses = toy_student((64, 32), args.toy_steps)
+    psnr = autocast_psnr(net, encoded, frames[:, :net.n_frames_G - 1])
     return [f"## bf16 autocast against float32: toy student (ngf 16, 64x32, {args.toy_steps} steps, L1 "
             f"{losses[0]:.3f} -> {sum(losses[-5:]) / 5:.3f}), Cityscapes seq0000, {len(psnr)} frames fed back", "",
             f"PSNR (dB) per frame: {', '.join(f'{p:.1f}' for p in psnr)}", "",
             f"min {min(psnr):.1f} dB, mean {sum(psnr) / len(psnr):.1f} dB"]
 
 
+def plain_sequence(net: VideoGenerator, encoded: torch.Tensor, first: torch.Tensor) -> list[torch.Tensor]:
+    """:func:`run_sequence` on PyTorch's plain modules (NCHW, BatchNorm modules, heads as convolutions)."""
+    import models.networks.head_conv as head_conv
+    import models.networks.sr_mobile as sr_mobile
+
+    tap_pixels = head_conv.TAP_MIN_PIXELS
+    sr_mobile.CHANNELS_LAST_INFERENCE, head_conv.TAP_MIN_PIXELS = False, sys.maxsize
+    try:
+        return run_sequence(net, encoded, first)
+    finally:
+        sr_mobile.CHANNELS_LAST_INFERENCE, head_conv.TAP_MIN_PIXELS = True, tap_pixels
+
+
+def exactness_section(args: argparse.Namespace) -> list[str]:
+    """Section ``exactness``: test.py's CPU path (channels-last trunk, fused norms, head products) against the
+    plain modules on every frame of a toy student's sequence at 256x128 (where the fast paths are taken), before
+    and after training it."""
+    net, encoded, frames, _ = toy_student((256, 128), 0)
+    first = frames[:, :net.n_frames_G - 1]
+    untrained = [(a - b).abs().max().item() for a, b in zip(run_sequence(net, encoded, first),
+                                                            plain_sequence(net, encoded, first))]
+    losses = train_toy(net, encoded, frames, args.toy_steps)
+    fast, plain = run_sequence(net, encoded, first), plain_sequence(net, encoded, first)
+    trained = [(a - b).abs().max().item() for a, b in zip(fast, plain)]
+    psnr = [psnr_db(a, b) for a, b in zip(fast, plain)]
+    return [f"## test.py's CPU path against the plain modules, float32: toy student (ngf 16, 256x128), Cityscapes "
+            f"seq0000, {len(trained)} frames fed back", "",
+            "| weights | max abs diff, first frame | max abs diff, worst frame | mean of the per-frame max | "
+            "PSNR, worst frame |", "|---|---:|---:|---:|---:|",
+            f"| random (untrained) | {untrained[0]:.1e} | {max(untrained):.1e} | "
+            f"{sum(untrained) / len(untrained):.1e} | - |",
+            f"| trained {args.toy_steps} steps (L1 {losses[0]:.3f} -> {sum(losses[-5:]) / 5:.3f}) | {trained[0]:.1e} "
+            f"| {max(trained):.1e} | {sum(trained) / len(trained):.1e} | {min(psnr):.1f} dB |", "",
+            "Images in [-1, 1]; each run feeds back its own outputs, so a difference carries into later frames."]
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[str]]] = {"cost": cost_section, "keyframes": keyframe_section,
                                                                   "paths": paths_section, "overlap": overlap_section,
                                                                   "profile": profile_section,
-                                                                  "autocast": autocast_section}
+                                                                  "autocast": autocast_section,
+                                                                  "exactness": exactness_section}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -89,3 +89,14 @@ def test_overlap_section_runs_quick(cityscapes_root) -> None:
     rows = [line.split("|")[1:-1] for line in lines if line.startswith("| ") and "---" not in line][1:]
     assert [row[0].strip() for row in rows] == ["in line (previous)", "on a worker thread (test.py now)"]
     assert all(float(row[1]) > 0 for row in rows) and rows[1][3].strip() == "yes"
+
+
+@pytest.mark.slow
+def test_exactness_section_compares_the_paths(cityscapes_root) -> None:
+    """The exactness section at 256x128 (the fast paths taken): both rows; once trained, the paths differ by float
+    rounding only over the whole fed-back sequence (untrained, the random BatchNorms amplify it without bound)."""
+    lines = _bench().exactness_section(argparse.Namespace(toy_steps=40))
+    rows = [line.split("|")[1:-1] for line in lines if line.startswith("| ") and "---" not in line][1:]
+    assert [row[0].split()[0] for row in rows] == ["random", "trained"]
+    first, worst = float(rows[1][1]), float(rows[1][2])
+    assert 0 < first and worst < 1e-3, (first, worst)  # another summation order: different, slightly
