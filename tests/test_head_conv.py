@@ -18,6 +18,7 @@ from tests.test_sr_mobile import H, W, _config, _inputs, _scale_input
 def small_maps(monkeypatch) -> None:
     """The path on the tests' 64x32 frames, with bands of a few rows (several bands per map)."""
     monkeypatch.setattr(head_conv, "TAP_MIN_PIXELS", 1)
+    monkeypatch.setattr(head_conv, "TAP_MIN_IN_CHANNELS", 1)
     monkeypatch.setattr(head_conv, "BAND_BYTES", 40 * 1024)
 
 
@@ -39,6 +40,7 @@ def test_matches_conv2d(small_maps, out_nc, kernel, bias, channels_last) -> None
 def test_bands_cover_every_row(monkeypatch) -> None:
     """A band size that does not divide the height still writes every output row once."""
     monkeypatch.setattr(head_conv, "TAP_MIN_PIXELS", 1)
+    monkeypatch.setattr(head_conv, "TAP_MIN_IN_CHANNELS", 1)
     x, weight = torch.randn(1, 8, 37 + 6, 20 + 6), torch.randn(3, 8, 7, 7)
     with torch.no_grad():
         for band_bytes in (1, 3 * 49 * 26 * 4 * 7, 2 ** 30):  # one row, 1 row a band, one band
@@ -56,7 +58,10 @@ def test_plain_convolution_where_the_path_does_not_apply(small_maps) -> None:
         assert not takes_tap_path(x.bfloat16(), weight.bfloat16())
         with torch.autocast("cpu", dtype=torch.bfloat16):
             assert not takes_tap_path(x, weight)
-    head_conv.TAP_MIN_PIXELS = H * W + 1
+    head_conv.TAP_MIN_IN_CHANNELS = 9  # thinner than that: the convolution (monkeypatch restores both)
+    with torch.no_grad():
+        assert not takes_tap_path(x, weight)
+    head_conv.TAP_MIN_IN_CHANNELS, head_conv.TAP_MIN_PIXELS = 1, H * W + 1
     with torch.no_grad():
         assert not takes_tap_path(x, weight)
 
@@ -81,6 +86,7 @@ def test_generators_give_the_same_frame(monkeypatch, net_g, student) -> None:
     with torch.no_grad():
         plain = net(inputs)
         monkeypatch.setattr(head_conv, "TAP_MIN_PIXELS", 1)
+        monkeypatch.setattr(head_conv, "TAP_MIN_IN_CHANNELS", 1)  # the tiny network's 8-channel heads
         tapped = net(inputs)
     for name in ("image", "flow", "weight", "raw_image"):
         assert_close(getattr(tapped, name), getattr(plain, name), atol=1e-4, rtol=1e-4)

@@ -8,7 +8,7 @@ matrix product (``k*k*O`` rows over the ``C`` input channels), a band of rows at
 small, then adds the k*k shifted slices. The same numbers up to float rounding (another summation order).
 
 The path is taken without autograd, on the CPU, in float32 outside autocast, for maps of at least
-:data:`TAP_MIN_PIXELS` output pixels; otherwise (training, CUDA, bf16, the tests' small frames) it is
+:data:`TAP_MIN_PIXELS` output pixels and :data:`TAP_MIN_IN_CHANNELS` input channels; otherwise (training, CUDA, bf16, the tests' small frames) it is
 ``F.conv2d``. :class:`HeadConv2d` is the ``nn.Conv2d`` (same parameters and state-dict keys) that uses it.
 """
 
@@ -20,8 +20,11 @@ from torch import Tensor, nn
 
 #: most output channels for which the matrix-product path pays
 TAP_MAX_OUT = 4
-#: fewest output pixels (H * W) for the matrix-product path; below, per-call costs make it no faster
+#: fewest output pixels (H * W) for the matrix-product path (below, it saves under a millisecond a call)
 TAP_MIN_PIXELS = 128 * 64
+#: fewest input channels: with fewer the product is too thin to beat the convolution (measured, 3 outputs, 2
+#: threads: 12 channels at 256x128 2.8 ms as a convolution against 4.4 ms; 24 channels 7.9 against 4.4 ms)
+TAP_MIN_IN_CHANNELS = 24
 #: bytes of one band's matrix-product result (``k*k*O`` rows by the band's padded pixels)
 BAND_BYTES = 32 * 2 ** 20
 
@@ -40,8 +43,8 @@ def takes_tap_path(x: Tensor, weight: Tensor) -> bool:
             or torch.is_autocast_enabled("cpu"):
         return False
     out_h, out_w = x.shape[2] - weight.shape[2] + 1, x.shape[3] - weight.shape[3] + 1
-    return weight.shape[0] <= TAP_MAX_OUT and weight.shape[2] * weight.shape[3] > 1 \
-        and out_h * out_w >= TAP_MIN_PIXELS
+    return weight.shape[0] <= TAP_MAX_OUT and weight.shape[1] >= TAP_MIN_IN_CHANNELS \
+        and weight.shape[2] * weight.shape[3] > 1 and out_h * out_w >= TAP_MIN_PIXELS
 
 
 def head_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
