@@ -8,8 +8,8 @@ matrix product (``k*k*O`` rows over the ``C`` input channels), a band of rows at
 small, then adds the k*k shifted slices. The same numbers up to float rounding (another summation order).
 
 The path is taken without autograd, on the CPU, in float32 outside autocast, for maps of at least
-:data:`TAP_MIN_PIXELS` output pixels and :data:`TAP_MIN_IN_CHANNELS` input channels; otherwise (training, CUDA, bf16, the tests' small frames) it is
-``F.conv2d``. :class:`HeadConv2d` is the ``nn.Conv2d`` (same parameters and state-dict keys) that uses it.
+:data:`TAP_MIN_PIXELS` output pixels and :data:`TAP_MIN_IN_CHANNELS` input channels; otherwise (training, CUDA,
+bf16, the tests' small frames) it is ``F.conv2d``. :class:`HeadConv2d` is the ``nn.Conv2d`` (same parameters and state-dict keys) that uses it.
 """
 
 from __future__ import annotations
@@ -60,17 +60,26 @@ def head_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor
     """
     if not takes_tap_path(x, weight):
         return F.conv2d(x, weight, bias)
-    return torch.stack([_taps_one_image(image, weight, bias) for image in x])
-
-
-def _taps_one_image(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """The matrix-product path for one image: x (C, Hp, Wp) -> (O, H, W)."""
     out_nc, in_nc, kh, kw = weight.shape
-    padded_h, padded_w = x.shape[1:]
-    height, width = padded_h - kh + 1, padded_w - kw + 1
+    out = x.new_empty(x.shape[0], out_nc, x.shape[2] - kh + 1, x.shape[3] - kw + 1)
     taps = weight.permute(0, 2, 3, 1).reshape(out_nc * kh * kw, in_nc)  # row (o, i, j): the 1x1 conv of tap (i, j)
+    for image, target in zip(x, out):
+        _taps_one_image(image, taps, bias, (kh, kw), target)
+    return out
+
+
+def _taps_one_image(x: Tensor, taps: Tensor, bias: Tensor | None, kernel: tuple[int, int], out: Tensor) -> None:
+    """The matrix-product path for one image, written into ``out`` (O, H, W).
+
+    Args:
+        x: (C, Hp, Wp) padded image.
+        taps: (O * kh * kw, C) the weights, row (o, i, j) the 1x1 convolution of tap (i, j).
+        bias: (O,) or None.
+        kernel: (kh, kw).
+    """
+    (kh, kw), (out_nc, height, width) = kernel, out.shape
+    padded_w = x.shape[2]
     pixels = _channels_by_pixels(x)
-    out = x.new_empty(out_nc, height, width)
     rows = max(1, BAND_BYTES // (out_nc * kh * kw * padded_w * x.element_size()) - (kh - 1))
     for top in range(0, height, rows):
         band = min(rows, height - top)
@@ -84,7 +93,6 @@ def _taps_one_image(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         for i in range(kh):
             for j in range(kw):
                 target += shifted[:, i, j, i:i + band, j:j + width]
-    return out
 
 
 def _channels_by_pixels(x: Tensor) -> Tensor:
