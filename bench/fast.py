@@ -53,7 +53,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, Iterator, NamedTuple, Optional
 
 import torch
 
@@ -462,32 +462,44 @@ def var_mean_batch_norm_act(x: torch.Tensor, norm: torch.nn.BatchNorm2d,
     return out.clamp_(lower, upper) if lower is not None or upper is not None else out
 
 
+@contextlib.contextmanager
+def module_paths(channels_last: bool, head_products: bool) -> Iterator[None]:
+    """Inside: the sr_mobile trunk channels-last (with its fused norms) or not, the output heads as matrix products
+    (models/networks/head_conv.py) or as convolutions; both restored after."""
+    import models.networks.head_conv as head_conv
+    import models.networks.sr_mobile as sr_mobile
+
+    saved = sr_mobile.CHANNELS_LAST_INFERENCE, head_conv.TAP_MIN_PIXELS
+    sr_mobile.CHANNELS_LAST_INFERENCE = channels_last
+    head_conv.TAP_MIN_PIXELS = saved[1] if head_products else sys.maxsize
+    try:
+        yield
+    finally:
+        sr_mobile.CHANNELS_LAST_INFERENCE, head_conv.TAP_MIN_PIXELS = saved
+
+
 def path_step(setting: Setting, row: PathRow) -> Callable[[], torch.Tensor]:
     """One generation step of a row, its path, precision and allocator switched on around the call."""
     import models.networks.fused_norm as fused_norm
-    import models.networks.head_conv as head_conv
-    import models.networks.sr_mobile as sr_mobile
     from models.vid2vid.inference import store_conv_weights_as
 
     net = build(setting, row.net_g, row.student, "cpu")
     if row.bf16:  # as test.py's --autocast bf16: convolution weights stored in bf16 once
         store_conv_weights_as(net, torch.bfloat16)
     generate = step(net, *inputs(setting, "cpu"))
-    today, tap_pixels = fused_norm.batch_norm_act, head_conv.TAP_MIN_PIXELS
+    today = fused_norm.batch_norm_act
+    plain = row.path == "plain"
 
     def call() -> torch.Tensor:
-        sr_mobile.CHANNELS_LAST_INFERENCE = row.path != "plain"
-        head_conv.TAP_MIN_PIXELS = sys.maxsize if row.conv_heads or row.path == "plain" else tap_pixels
         fused_norm.batch_norm_act = var_mean_batch_norm_act if row.path == "fused-v1" else today
         fused_norm.SHORT_OPS_ON_ONE_THREAD = row.path == "fused-1t"
         keep_freed_memory(row.kept_memory)
         try:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=row.bf16):
+            with module_paths(not plain, not (plain or row.conv_heads)), \
+                    torch.autocast("cpu", dtype=torch.bfloat16, enabled=row.bf16):
                 return generate()
         finally:
-            sr_mobile.CHANNELS_LAST_INFERENCE, fused_norm.batch_norm_act = True, today
-            head_conv.TAP_MIN_PIXELS = tap_pixels
-            fused_norm.SHORT_OPS_ON_ONE_THREAD = False
+            fused_norm.batch_norm_act, fused_norm.SHORT_OPS_ON_ONE_THREAD = today, False
             keep_freed_memory(True)
     return call
 
@@ -673,15 +685,8 @@ def autocast_section(args: argparse.Namespace) -> list[str]:
 
 def plain_sequence(net: VideoGenerator, encoded: torch.Tensor, first: torch.Tensor) -> list[torch.Tensor]:
     """:func:`run_sequence` on PyTorch's plain modules (NCHW, BatchNorm modules, heads as convolutions)."""
-    import models.networks.head_conv as head_conv
-    import models.networks.sr_mobile as sr_mobile
-
-    tap_pixels = head_conv.TAP_MIN_PIXELS
-    sr_mobile.CHANNELS_LAST_INFERENCE, head_conv.TAP_MIN_PIXELS = False, sys.maxsize
-    try:
+    with module_paths(channels_last=False, head_products=False):
         return run_sequence(net, encoded, first)
-    finally:
-        sr_mobile.CHANNELS_LAST_INFERENCE, head_conv.TAP_MIN_PIXELS = True, tap_pixels
 
 
 def exactness_section(args: argparse.Namespace) -> list[str]:
