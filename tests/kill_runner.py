@@ -53,7 +53,9 @@ def _plan_rename(after: int, nth: int) -> None:
         commits["n"] += 1
         if commits["n"] == nth:
             for tmp_name, final_name in journal["files"][:after]:
-                os.replace(os.path.join(folder, tmp_name), os.path.join(folder, final_name))
+                tmp_path = os.path.join(folder, tmp_name)
+                if os.path.exists(tmp_path):  # moved already when an earlier run died in its roll-forward
+                    os.replace(tmp_path, os.path.join(folder, final_name))
             _die()
         original(folder, journal)
 
