@@ -30,9 +30,10 @@ Section ``autocast``: a toy student trained ``--toy_steps`` Adam steps (L1, real
 Cityscapes training sequence ``seq0000`` at 64x32, then run over the whole sequence in float32 and under bf16
 autocast, its own outputs fed back: PSNR of every bf16 frame to the float32 one.
 
-Section ``exactness``: test.py's CPU path (channels-last trunk, fused BatchNorm, the heads as matrix products)
-against the plain modules in float32 on every frame of a toy student's seq0000 sequence at 256x128, where those
-paths are taken, with random weights and after ``--toy_steps`` training steps: the largest pixel difference.
+Section ``exactness``: test.py's CPU path (the sparse label stems, channels-last trunk, fused BatchNorm, the heads
+as matrix products) against the plain modules in float32 on every frame of a toy student's seq0000 sequence at
+256x128, where those paths are taken, with random weights and after ``--toy_steps`` training steps: the largest
+pixel difference.
 
 Sections are functions ``(args) -> list[str]`` (markdown lines) in ``SECTIONS``; add one there.
 
@@ -62,7 +63,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from models.base_model import FrameGenerator  # noqa: E402
 from models.fast_vid2vid.keyframe_inference import KeyframeInference  # noqa: E402
 from models.networks import GeneratorConfig, build_generator, generator_config  # noqa: E402
-from models.networks.input_encoding import encode_input  # noqa: E402
+from models.networks.input_encoding import encode_input, one_hot_input  # noqa: E402
+from models.networks.sparse_conv import OneHotInput  # noqa: E402
 from models.networks.step_cost import build_random, step_cost  # noqa: E402
 from models.networks.video_generator import InferenceState, VideoGenerator, inference_step  # noqa: E402
 from util.cost import analytic_part, count_macs, time_calls  # noqa: E402
@@ -99,8 +101,9 @@ def build(setting: Setting, net_g: str, student: bool, device: str) -> VideoGene
         return build_generator(net_g, replace(setting.config, student=student)).train()
 
 
-def inputs(setting: Setting, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Encoded labels (1, tG, C, H, W) and previous frames (1, tG-1, 3, H, W).
+def inputs(setting: Setting, device: str) -> tuple[torch.Tensor, torch.Tensor, Optional[OneHotInput]]:
+    """Encoded labels (1, tG, C, H, W), previous frames (1, tG-1, 3, H, W) and the labels as ids for the sparse
+    label stems (street on the CPU; else None).
 
     On the CPU, street labels are random blocky label maps with instance edges (performance.md's kind of
     input; convolution cost does not depend on content), face inputs are random; on ``meta`` only shapes.
@@ -108,20 +111,22 @@ def inputs(setting: Setting, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     t_g, size = setting.config.n_frames_G, (setting.height, setting.width)
     if device == "meta":
         return (torch.empty(1, t_g, setting.config.input_nc, *size, device="meta"),
-                torch.empty(1, t_g - 1, 3, *size, device="meta"))
+                torch.empty(1, t_g - 1, 3, *size, device="meta"), None)
     gen = torch.Generator().manual_seed(1)
     prev = torch.rand(1, t_g - 1, 3, *size, generator=gen) * 2 - 1
     if setting.label_nc == 0:
-        return torch.rand(1, t_g, setting.config.input_nc, *size, generator=gen) * 2 - 1, prev
+        return torch.rand(1, t_g, setting.config.input_nc, *size, generator=gen) * 2 - 1, prev, None
     coarse = torch.randint(0, setting.label_nc, (1, t_g, 1, size[0] // 16, size[1] // 16), generator=gen).float()
     labels = coarse.repeat_interleave(16, -2).repeat_interleave(16, -1)
     inst = labels * 1000 + torch.randint(0, 3, labels.shape, generator=gen).float()
-    return encode_input(labels, inst, setting.label_nc), prev
+    return encode_input(labels, inst, setting.label_nc), prev, one_hot_input(labels, inst, setting.label_nc)
 
 
-def step(net: VideoGenerator, encoded: torch.Tensor, prev: torch.Tensor) -> Callable[[], torch.Tensor]:
-    """One test-time generation step (plain convolutions; warp, blends, fg composite) from fixed previous frames."""
-    return lambda: inference_step(net, InferenceState(), encoded, first_frames=prev)[-1].image
+def step(net: VideoGenerator, encoded: torch.Tensor, prev: torch.Tensor,
+         onehot: Optional[OneHotInput] = None) -> Callable[[], torch.Tensor]:
+    """One test-time generation step (warp, blends, fg composite) from fixed previous frames; the label stems as
+    convolutions, or as sparse sums with ``onehot``."""
+    return lambda: inference_step(net, InferenceState(), encoded, first_frames=prev, onehot=onehot)[-1].image
 
 
 def cost_rows(key: str, setting: Setting, timed: bool, runs: int) -> list[str]:
@@ -133,7 +138,7 @@ def cost_rows(key: str, setting: Setting, timed: bool, runs: int) -> list[str]:
         costs.append((title, net_g, student, sum(p.numel() for p in net.parameters()), macs, analytic_part(by_op)))
     times = ["-"] * len(costs)
     if timed:
-        encoded, prev = inputs(setting, "cpu")
+        encoded, prev, _ = inputs(setting, "cpu")
         nets = [build(setting, net_g, student, "cpu") for _, net_g, student, *_ in costs]
         times = [f"{t.median_ms:,.0f}" for t in time_calls([step(n, encoded, prev) for n in nets], runs=runs)]
         del nets
@@ -362,8 +367,8 @@ def keyframe_section(args: argparse.Namespace) -> list[str]:
               "frames/s: output frames over the wall time of every step and the flush (key selection, "
               "generation, flow, interpolation). Interpolation ms per frame: that time minus the generator's, "
               "per interpolated frame. Peak memory: float32 parameters plus the largest resident-memory increase "
-              "during one step (sampled every 2 ms). The vid2vid composite takes the exact sparse label stem on "
-              "the CPU, as test.py; the student has none."]
+              "during one step (sampled every 2 ms). Both generators take the exact sparse label stem on the CPU "
+              "and the allocator keeps freed memory, as in test.py."]
     return lines
 
 
@@ -419,6 +424,8 @@ class PathRow(NamedTuple):
     kept_memory: bool = True  # util.cpu_memory.keep_freed_memory on during the call
     conv_heads: bool = False  # the output heads as oneDNN convolutions (before models/networks/head_conv.py);
     # the "plain" path always has them
+    conv_stems: bool = False  # the label stems as convolutions, not the sparse sums test.py takes on the CPU (the
+    # student's before it had them); the "plain" path always has them
 
 
 PATH_ROWS = [PathRow("vid2vid composite, glibc default", "composite", False, "fused", kept_memory=False),
@@ -434,6 +441,8 @@ PATH_ROWS = [PathRow("vid2vid composite, glibc default", "composite", False, "fu
                      True, "fused-1t"),
              PathRow("student, channels-last + fused BN, heads as convolutions", "sr_mobile_composite", True,
                      "fused", conv_heads=True),
+             PathRow("student, channels-last + fused BN, label stems as convolutions (before)", "sr_mobile_composite",
+                     True, "fused", conv_stems=True),
              PathRow("student, channels-last + fused BN (test.py now)", "sr_mobile_composite", True, "fused"),
              PathRow("student, channels-last + fused BN, bf16 (weights stored in bf16)", "sr_mobile_composite", True,
                      "fused", bf16=True)]
@@ -481,14 +490,16 @@ def module_paths(channels_last: bool, head_products: bool) -> Iterator[None]:
 def path_step(setting: Setting, row: PathRow) -> Callable[[], torch.Tensor]:
     """One generation step of a row, its path, precision and allocator switched on around the call."""
     import models.networks.fused_norm as fused_norm
-    from models.vid2vid.inference import store_conv_weights_as
+    from models.vid2vid.inference import label_stem_convs, store_conv_weights_as
 
     net = build(setting, row.net_g, row.student, "cpu")
-    if row.bf16:  # as test.py's --autocast bf16: convolution weights stored in bf16 once
-        store_conv_weights_as(net, torch.bfloat16)
-    generate = step(net, *inputs(setting, "cpu"))
-    today = fused_norm.batch_norm_act
     plain = row.path == "plain"
+    encoded, prev, onehot = inputs(setting, "cpu")
+    sparse = onehot is not None and not (plain or row.conv_stems)
+    if row.bf16:  # as test.py's --autocast bf16: convolution weights stored in bf16 once (sparse stems' kept)
+        store_conv_weights_as(net, torch.bfloat16, keep=label_stem_convs(net) if sparse else [])
+    generate = step(net, encoded, prev, onehot if sparse else None)
+    today = fused_norm.batch_norm_act
 
     def call() -> torch.Tensor:
         fused_norm.batch_norm_act = var_mean_batch_norm_act if row.path == "fused-v1" else today
@@ -536,8 +547,9 @@ def paths_section(args: argparse.Namespace) -> list[str]:
     lines += ["", "CPU ms: process CPU time of the step (both threads). vid2vid / this: against vid2vid under the same "
               "allocator setting (test.py's path). glibc default: malloc's default mmap use (large blocks returned to "
               "the kernel at free); the other rows keep freed memory in the heap (util/cpu_memory.py, what test.py "
-              "does). Plain: PyTorch's modules, NCHW, the 7x7 output heads as oneDNN convolutions; the other rows "
-              "compute the heads as one matrix product (models/networks/head_conv.py) unless they say so. Diff: to "
+              "does). Plain: PyTorch's modules, NCHW, the label stems and 7x7 output heads as oneDNN convolutions; the "
+              "other rows take the sparse label stems as test.py does on the CPU and compute the heads as one matrix "
+              "product (models/networks/head_conv.py), unless they say otherwise. Diff: to "
               "the same weights and inputs on the plain path in float32 (bf16 rows: the bf16 error)."]
     return lines
 
@@ -596,9 +608,9 @@ def profile_section(args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def toy_cityscapes(size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """The shared Cityscapes training sequence seq0000 at ``size`` (W, H): encoded labels (1, T, 36, H, W) and
-    its frames (1, T, 3, H, W) in [-1, 1]."""
+def toy_cityscapes(size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, OneHotInput]:
+    """The shared Cityscapes training sequence seq0000 at ``size`` (W, H): encoded labels (1, T, 36, H, W), its
+    frames (1, T, 3, H, W) in [-1, 1] and the labels as ids (test.py's sparse label stem reads those)."""
     import numpy as np
     from PIL import Image
 
@@ -609,7 +621,7 @@ def toy_cityscapes(size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     labels = torch.from_numpy(read("train_A", Image.NEAREST)).float()[None, :, None]
     inst = torch.from_numpy(read("train_inst", Image.NEAREST).astype(np.float32))[None, :, None]
     frames = torch.from_numpy(read("train_B", Image.BICUBIC)).permute(0, 3, 1, 2).float()[None] / 127.5 - 1
-    return encode_input(labels, inst, 35), frames
+    return encode_input(labels, inst, 35), frames, one_hot_input(labels, inst, 35)
 
 
 def train_toy(net: VideoGenerator, encoded: torch.Tensor, frames: torch.Tensor, steps: int) -> list[float]:
@@ -635,7 +647,7 @@ def train_toy(net: VideoGenerator, encoded: torch.Tensor, frames: torch.Tensor, 
 
 
 def run_sequence(net: VideoGenerator, encoded: torch.Tensor, first: torch.Tensor,
-                 bf16: bool = False) -> list[torch.Tensor]:
+                 bf16: bool = False, onehot: Optional[OneHotInput] = None) -> list[torch.Tensor]:
     """Every output frame (1, 3, H, W), float32, of a sequence generated without autograd (as test.py), each step
     feeding back its own outputs.
 
@@ -644,11 +656,14 @@ def run_sequence(net: VideoGenerator, encoded: torch.Tensor, first: torch.Tensor
         encoded: (1, T, C, H, W) encoded labels.
         first: (1, tG-1, 3, H, W) the frames before the first output.
         bf16: Under bf16 autocast.
+        onehot: The labels as ids, for the exact sparse label stem (test.py's CPU path), or None (convolutions).
     """
     t_g, state, out = net.n_frames_G, InferenceState(), []
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for t in range(t_g - 1, encoded.shape[1]):
-            out.append(inference_step(net, state, encoded[:, t - t_g + 1:t + 1], first_frames=first)[-1].image.float())
+            window = None if onehot is None else onehot.frames(t - t_g + 1, t + 1)
+            out.append(inference_step(net, state, encoded[:, t - t_g + 1:t + 1], first_frames=first,
+                                      onehot=window)[-1].image.float())
     return out
 
 
@@ -657,26 +672,36 @@ def psnr_db(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(4 / max((a - b).pow(2).mean().item(), 1e-20))
 
 
-def autocast_psnr(net: VideoGenerator, encoded: torch.Tensor, first: torch.Tensor) -> list[float]:
+def autocast_psnr(net: VideoGenerator, encoded: torch.Tensor, first: torch.Tensor,
+                  onehot: Optional[OneHotInput] = None) -> list[float]:
     """PSNR (dB) of each frame made under bf16 autocast to the float32 one (:func:`run_sequence`'s arguments)."""
-    return [psnr_db(a, b) for a, b in zip(run_sequence(net, encoded, first),
-                                          run_sequence(net, encoded, first, bf16=True))]
+    return [psnr_db(a, b) for a, b in zip(run_sequence(net, encoded, first, onehot=onehot),
+                                          run_sequence(net, encoded, first, bf16=True, onehot=onehot))]
 
 
-def toy_student(size: tuple[int, int], steps: int) -> tuple[VideoGenerator, torch.Tensor, torch.Tensor, list[float]]:
-    """A toy student (ngf 16, 3 downsamplings, 4 blocks, fg) trained ``steps`` steps on seq0000 at ``size`` (W, H);
-    returns it, the encoded labels (1, T, 36, H, W), the frames (1, T, 3, H, W) and the losses."""
+class ToyStudent(NamedTuple):
+    """A toy student trained on seq0000 (:func:`toy_student`) and its sequence."""
+
+    net: VideoGenerator
+    encoded: torch.Tensor  # (1, T, 36, H, W)
+    frames: torch.Tensor  # (1, T, 3, H, W) in [-1, 1]
+    onehot: OneHotInput  # the labels as ids
+    losses: list[float]
+
+
+def toy_student(size: tuple[int, int], steps: int) -> ToyStudent:
+    """A toy student (ngf 16, 3 downsamplings, 4 blocks, fg) trained ``steps`` steps on seq0000 at ``size`` (W, H)."""
     torch.manual_seed(0)
-    encoded, frames = toy_cityscapes(size)
+    encoded, frames, onehot = toy_cityscapes(size)
     config = GeneratorConfig(input_nc=36, ngf=16, n_downsampling=3, n_blocks=4, fg_labels=(26,), student=True)
     net = build_generator("sr_mobile_composite", config).train()
-    return net, encoded, frames, train_toy(net, encoded, frames, steps)
+    return ToyStudent(net, encoded, frames, onehot, train_toy(net, encoded, frames, steps))
 
 
 def autocast_section(args: argparse.Namespace) -> list[str]:
     """Section ``autocast``: PSNR of bf16 to float32 on every frame of a trained toy student's sequence."""
-    net, encoded, frames, losses = toy_student((64, 32), args.toy_steps)
-    psnr = autocast_psnr(net, encoded, frames[:, :net.n_frames_G - 1])
+    net, encoded, frames, onehot, losses = toy_student((64, 32), args.toy_steps)
+    psnr = autocast_psnr(net, encoded, frames[:, :net.n_frames_G - 1], onehot)
     return [f"## bf16 autocast against float32: toy student (ngf 16, 64x32, {args.toy_steps} steps, L1 "
             f"{losses[0]:.3f} -> {sum(losses[-5:]) / 5:.3f}), Cityscapes seq0000, {len(psnr)} frames fed back", "",
             f"PSNR (dB) per frame: {', '.join(f'{p:.1f}' for p in psnr)}", "",
@@ -690,20 +715,20 @@ def plain_sequence(net: VideoGenerator, encoded: torch.Tensor, first: torch.Tens
 
 
 def exactness_section(args: argparse.Namespace) -> list[str]:
-    """Section ``exactness``: test.py's CPU path (channels-last trunk, fused norms, head products) against the
-    plain modules on every frame of a toy student's sequence at 256x128 (where the fast paths are taken), before
-    and after training it."""
+    """Section ``exactness``: test.py's CPU path (sparse label stems, channels-last trunk, fused norms, head
+    products) against the plain modules on every frame of a toy student's sequence at 256x128 (where the fast
+    paths are taken), before and after training it."""
     import models.networks.head_conv as head_conv
 
-    net, encoded, frames, _ = toy_student((256, 128), 0)
+    net, encoded, frames, onehot, _ = toy_student((256, 128), 0)
     first = frames[:, :net.n_frames_G - 1]
     thinnest = head_conv.TAP_MIN_IN_CHANNELS
     head_conv.TAP_MIN_IN_CHANNELS = 1  # the toy's heads read 16 channels: take the head products all the same
     try:
-        untrained = [(a - b).abs().max().item() for a, b in zip(run_sequence(net, encoded, first),
+        untrained = [(a - b).abs().max().item() for a, b in zip(run_sequence(net, encoded, first, onehot=onehot),
                                                                 plain_sequence(net, encoded, first))]
         losses = train_toy(net, encoded, frames, args.toy_steps)
-        fast, plain = run_sequence(net, encoded, first), plain_sequence(net, encoded, first)
+        fast, plain = run_sequence(net, encoded, first, onehot=onehot), plain_sequence(net, encoded, first)
     finally:
         head_conv.TAP_MIN_IN_CHANNELS = thinnest
     trained = [(a - b).abs().max().item() for a, b in zip(fast, plain)]

@@ -15,6 +15,7 @@ from models.networks.sparse_conv import (
     sparse_layers,
     sparse_pays_off,
     sparse_stem_conv,
+    stem_convs,
 )
 
 LABEL_NC, FRAMES, H, W = 5, 3, 24, 36
@@ -82,3 +83,22 @@ def test_stem_rejects_convs_it_cannot_replace() -> None:
     labels, inst = _blocky()
     with pytest.raises(ValueError, match="7x7, stride 1"):
         one_hot_stem_conv([nn.Conv2d(FRAMES * (LABEL_NC + 1), 4, 7, padding=3)], one_hot_input(labels, inst, LABEL_NC))
+
+
+@pytest.mark.parametrize("one_hot", [True, False])
+def test_stems_give_the_layout_of_their_dense_input(one_hot: bool) -> None:
+    """A channels-last network gets channels-last stems (the trunk after them stays on its fast path), NCHW ones
+    stay NCHW; the numbers do not depend on the layout."""
+    labels, inst = _blocky(batch=1)
+    stack = encode_input(labels, inst, LABEL_NC)
+    if not one_hot:
+        stack = build_pyramid(stack, 2)[1]
+    sparse = one_hot_input(labels, inst, LABEL_NC) if one_hot else sparse_layers(stack)
+    convs = [nn.Conv2d(FRAMES * (LABEL_NC + 1), 8, 7), nn.Conv2d(FRAMES * (LABEL_NC + 1), 5, 7)]
+    dense = stack.flatten(1, 2)
+    plain = stem_convs(convs, sparse, dense)
+    last = stem_convs(convs, sparse, dense.contiguous(memory_format=torch.channels_last))
+    for conv, a, b in zip(convs, plain, last):
+        assert a.is_contiguous() and b.is_contiguous(memory_format=torch.channels_last) and not b.is_contiguous()
+        assert torch.equal(a, b)
+        assert_close(b, _plain(conv, stack), atol=1e-5, rtol=1e-5)

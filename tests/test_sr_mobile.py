@@ -16,7 +16,7 @@ import models.networks
 from models.networks import build_generator, define_G, generator_config
 from models.networks.input_encoding import encode_input, foreground_mask, one_hot_input
 from models.networks.scale_generator import GeneratorConfig, ScaleInput
-from models.networks.sr_mobile import InvertedResidual, SRMobileCompositeGenerator, shrink
+from models.networks.sr_mobile import InvertedResidual, SRMobileCompositeGenerator, shrink, shrunk_sparse
 from models.networks.video_generator import InferenceState, inference_step
 from models.networks.warp import warp
 from options import OptionError
@@ -128,18 +128,43 @@ def test_student_computes_the_published_forward(monkeypatch) -> None:
         assert_close(ours(inputs).image, expected, atol=1e-5, rtol=1e-5)
 
 
-def test_teacher_sparse_stem_matches_and_the_student_has_none() -> None:
-    teacher = build_generator("sr_mobile_composite", _config()).train()
-    student = build_generator("sr_mobile_composite", _config(True))
-    assert teacher.supports_sparse_stem and not student.supports_sparse_stem
+@pytest.mark.parametrize("student_scale", [1, 2, 4])
+def test_sparse_label_stems_match_the_convolutions(monkeypatch: pytest.MonkeyPatch, student_scale: int) -> None:
+    """The teacher's stems read the one-hot stack, the student's its downsampled stack (2x2 means, at most 4 labels
+    per pixel) as sparse layers: the frames of the convolutions, on the plain and on the channels-last path."""
+    label_nc = 20  # enough channels for the sparse layers to pay (4 labels + an edge of 21 channels per frame)
+    config = _config(student_scale > 1, student_scale=max(student_scale, 2), input_nc=label_nc + 1)
+    torch.manual_seed(3)
+    net = build_generator("sr_mobile_composite", config).train()
+    assert net.supports_sparse_stem
+    _, inst, prev = _inputs()
+    labels = torch.randint(0, label_nc, (1, T_G, 1, H // 4, W // 4)).repeat_interleave(4, -2).repeat_interleave(4, -1)
+    encoded, onehot = encode_input(labels, inst, label_nc), one_hot_input(labels, inst, label_nc)
+    if student_scale > 1:  # what the student's stems read: a few labels per pixel, so the sparse layers pay
+        layers = shrunk_sparse(shrink(encoded.flatten(1, 2), student_scale), T_G)
+        assert layers is not None and 1 < layers.ids.shape[2] <= 5
+    for fast_path in (False, True):
+        monkeypatch.setattr(models.networks.sr_mobile, "CHANNELS_LAST_MIN_PIXELS", H * W if fast_path else H * W + 1)
+        with torch.no_grad():
+            plain = inference_step(net, InferenceState(), encoded, first_frames=prev)
+            fast = inference_step(net, InferenceState(), encoded, first_frames=prev, onehot=onehot)
+        assert_close(fast[-1].image, plain[-1].image, atol=1e-4, rtol=1e-4)
+
+
+def test_the_student_sparse_stem_trains_with_the_convolution_gradients() -> None:
+    """Training through the student's sparse stems: the convolutions' losses and stem gradients."""
+    torch.manual_seed(4)
+    net = build_generator("sr_mobile_composite", _config(True)).train()
     labels, inst, prev = _inputs()
-    encoded = encode_input(labels, inst, LABEL_NC)
-    plain = inference_step(teacher, InferenceState(), encoded, first_frames=prev)
-    fast = inference_step(teacher, InferenceState(), encoded, first_frames=prev,
-                          onehot=one_hot_input(labels, inst, LABEL_NC))
-    assert_close(fast[-1].image, plain[-1].image, atol=1e-4, rtol=1e-4)
-    with pytest.raises(ValueError, match="no sparse label stem"):
-        student.scales[0](_scale_input(labels, inst, prev)._replace(sparse=one_hot_input(labels, inst, LABEL_NC)))
+    encoded, onehot = encode_input(labels, inst, LABEL_NC), one_hot_input(labels, inst, LABEL_NC)
+    grads = []
+    for sparse in (None, onehot):
+        net.zero_grad()
+        out = net.generate_frame([encoded], [prev], onehot=sparse)[-1]
+        out.image.square().mean().backward()
+        grads.append([s.conv.weight.grad.clone() for s in net.scales[0].label_stems()])
+    for plain, fast in zip(*grads):
+        assert_close(fast, plain, atol=1e-5, rtol=1e-4)
 
 
 def test_single_scale_only_and_student_scale_checked() -> None:
@@ -211,7 +236,7 @@ def test_teacher_recipes(task: str) -> None:
 
 @pytest.mark.parametrize("student", [False, True])
 def test_test_script_generates_with_teacher_and_student(toy_root, tmp_path, student: bool) -> None:
-    """test.py with sr_mobile checkpoints (the CPU's default sparse label stem is used by the teacher only)."""
+    """test.py with sr_mobile checkpoints (both take the CPU's default sparse label stem)."""
     import test as test_script
     from util.checkpoint import atomic_save, cpu_state_dict
 
@@ -326,25 +351,30 @@ def test_bf16_autocast_stays_close_over_a_sequence(monkeypatch) -> None:
     assert max(psnr) < 200  # bf16 did run: the frames are not bitwise the float32 ones
 
 
-def test_autocast_stores_conv_weights_once_with_the_same_frames() -> None:
+@pytest.mark.parametrize("label_stem", ["auto", "conv"])
+def test_autocast_stores_conv_weights_once_with_the_same_frames(label_stem: str) -> None:
     """test.py --autocast bf16: the student's convolution weights are stored in bf16 once (autocast would cast them
-    at every step); the frame is bitwise the one of autocast casting float32 weights."""
+    at every step), except the label stems' when the sparse stem (``--label_stem auto`` on the CPU) reads them as a
+    float32 table; the frame is bitwise the one of autocast casting float32 weights."""
     from models.vid2vid.inference import Vid2VidInference
 
     opt = make_opt(TINY_FLAGS + ["--netG", "sr_mobile_composite", "--student", "--autocast", "bf16",
-                                 "--no_first_img"], train=False)  # --label_stem auto: the student has no sparse stem
+                                 "--no_first_img", "--label_stem", label_stem], train=False)
     torch.manual_seed(6)
     stored = build_generator("sr_mobile_composite", _config(True)).train()
     reference = build_generator("sr_mobile_composite", _config(True)).train()
     reference.load_state_dict(stored.state_dict())
     Vid2VidInference(opt, stored, torch.device("cpu"))
+    stems = {id(s.conv) for s in stored.scales[0].label_stems()} if label_stem == "auto" else set()
     convs = [m for m in stored.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-    assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)
+    assert len(convs) > len(stems) and all(m.weight.dtype == (torch.float32 if id(m) in stems else torch.bfloat16)
+                                           for m in convs)
     norms = [m for m in stored.modules() if isinstance(m, nn.BatchNorm2d)]
     assert all(m.weight.dtype == torch.float32 for m in norms)
     labels, inst, prev = _inputs()
     encoded = encode_input(labels, inst, LABEL_NC)
+    onehot = one_hot_input(labels, inst, LABEL_NC) if label_stem == "auto" else None
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        a = inference_step(reference, InferenceState(), encoded, first_frames=prev)[-1].image
-        b = inference_step(stored, InferenceState(), encoded, first_frames=prev)[-1].image
+        a = inference_step(reference, InferenceState(), encoded, first_frames=prev, onehot=onehot)[-1].image
+        b = inference_step(stored, InferenceState(), encoded, first_frames=prev, onehot=onehot)[-1].image
     assert torch.equal(a, b)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.networks.memory_format import BLOCK_BYTES
+from models.networks.memory_format import BLOCK_BYTES, is_channels_last
 
 
 class OneHotInput(NamedTuple):
@@ -35,6 +35,11 @@ class OneHotInput(NamedTuple):
     ids: Tensor
     label_nc: int
     extra: Optional[Tensor]
+
+    def frames(self, start: int, stop: int) -> "OneHotInput":
+        """Frames ``start .. stop-1`` of the stack (views)."""
+        extra = None if self.extra is None else self.extra[:, start:stop]
+        return OneHotInput(self.ids[:, start:stop], self.label_nc, extra)
 
 
 class SparseLayers(NamedTuple):
@@ -84,8 +89,15 @@ def sparse_pays_off(layers: SparseLayers) -> bool:
     return 3 * layers.ids.shape[2] <= layers.channels
 
 
+def sparse_if_it_pays(stack: Tensor) -> Optional[SparseLayers]:
+    """``stack`` (B, T, C, H, W) as :func:`sparse_layers` when their sum is cheaper than the convolution, else None."""
+    layers = sparse_layers(stack)
+    return layers if sparse_pays_off(layers) else None
+
+
 def one_hot_stem_conv(convs: Sequence[nn.Conv2d], onehot: OneHotInput, pad: int = 3,
-                      rows_per_chunk: Optional[int] = None) -> list[Tensor]:
+                      rows_per_chunk: Optional[int] = None,
+                      memory_format: torch.memory_format = torch.contiguous_format) -> list[Tensor]:
     """Exact ``conv(ReflectionPad2d(pad)(stack))`` for one-hot stacks, without the wide convolution.
 
     Binary extra channels (the instance-edge map) are folded into the label id, so one table row holds the
@@ -98,6 +110,7 @@ def one_hot_stem_conv(convs: Sequence[nn.Conv2d], onehot: OneHotInput, pad: int 
         rows_per_chunk: Output rows per embedding-bag call; by default as many as keep one call's output
             near :data:`models.networks.memory_format.BLOCK_BYTES`, so it is still in cache when it is transposed into
             the (B, O, H, W) result.
+        memory_format: Layout of the results (``torch.channels_last`` for a channels-last network).
 
     Returns:
         One (B, out_nc_i, H, W) tensor per convolution.
@@ -113,14 +126,16 @@ def one_hot_stem_conv(convs: Sequence[nn.Conv2d], onehot: OneHotInput, pad: int 
     else:
         table = _tap_table(weight[:, :, :label_nc])
     if extra is None or fold:
-        return _split(_bag_sum(table, bias, ids.unsqueeze(2), None, None, pad, rows_per_chunk), convs)
+        return _split(_bag_sum(table, bias, ids.unsqueeze(2), None, None, pad, rows_per_chunk, memory_format), convs,
+                      memory_format)
     summed = _bag_sum(table, torch.zeros_like(bias), ids.unsqueeze(2), None, None, pad, rows_per_chunk)
     extra_in = F.pad(extra.flatten(1, 2), (pad, pad, pad, pad), mode="reflect").to(weight.dtype)
-    return _split(summed + F.conv2d(extra_in, weight[:, :, label_nc:].flatten(1, 2), bias), convs)
+    return _split(summed + F.conv2d(extra_in, weight[:, :, label_nc:].flatten(1, 2), bias), convs, memory_format)
 
 
 def sparse_stem_conv(convs: Sequence[nn.Conv2d], layers: SparseLayers, pad: int = 3,
-                     rows_per_chunk: Optional[int] = None) -> list[Tensor]:
+                     rows_per_chunk: Optional[int] = None,
+                     memory_format: torch.memory_format = torch.contiguous_format) -> list[Tensor]:
     """Exact ``conv(ReflectionPad2d(pad)(stack))`` for a stack given as :func:`sparse_layers`.
 
     Each chunk of rows sums only as many layers as its pixels use, so the cost follows the stack's sparsity.
@@ -128,15 +143,16 @@ def sparse_stem_conv(convs: Sequence[nn.Conv2d], layers: SparseLayers, pad: int 
     Args:
         convs: As :func:`one_hot_stem_conv`; their input channels are T x ``layers.channels``.
         layers: The stack, (B, T, K, H, W) layers.
-        pad, rows_per_chunk: As :func:`one_hot_stem_conv`.
+        pad, rows_per_chunk, memory_format: As :func:`one_hot_stem_conv`.
 
     Returns:
         One (B, out_nc_i, H, W) tensor per convolution.
     """
     frames, k = layers.ids.shape[1], 2 * pad + 1
     weight, bias = _stacked(convs, frames, layers.channels, k)
-    summed = _bag_sum(_tap_table(weight), bias, layers.ids, layers.values, layers.counts, pad, rows_per_chunk)
-    return _split(summed, convs)
+    summed = _bag_sum(_tap_table(weight), bias, layers.ids, layers.values, layers.counts, pad, rows_per_chunk,
+                      memory_format)
+    return _split(summed, convs, memory_format)
 
 
 def stem_convs(convs: Sequence[nn.Conv2d], sparse: "OneHotInput | SparseLayers", dense: Tensor,
@@ -155,12 +171,14 @@ def stem_convs(convs: Sequence[nn.Conv2d], sparse: "OneHotInput | SparseLayers",
         pad: Reflection padding applied before the convolutions.
 
     Returns:
-        One (B, out_nc_i, H, W) tensor per convolution.
+        One (B, out_nc_i, H, W) tensor per convolution, in ``dense``'s layout (channels-last or contiguous).
     """
+    layout = torch.channels_last if is_channels_last(dense) else torch.contiguous_format
+
     def forward() -> list[Tensor]:
         if isinstance(sparse, OneHotInput):
-            return one_hot_stem_conv(convs, sparse, pad)
-        return sparse_stem_conv(convs, sparse, pad)
+            return one_hot_stem_conv(convs, sparse, pad, memory_format=layout)
+        return sparse_stem_conv(convs, sparse, pad, memory_format=layout)
 
     params = [p for conv in convs for p in (conv.weight, conv.bias)]
     if not (torch.is_grad_enabled() and any(p is not None and p.requires_grad for p in params)):
@@ -234,7 +252,8 @@ def _is_binary(x: Tensor) -> bool:
 
 
 def _bag_sum(table: Tensor, bias: Tensor, ids: Tensor, values: Optional[Tensor], counts: Optional[Tensor],
-             pad: int, rows_per_chunk: Optional[int]) -> Tensor:
+             pad: int, rows_per_chunk: Optional[int],
+             memory_format: torch.memory_format = torch.contiguous_format) -> Tensor:
     """Sum, for every output pixel, the table rows of the ids under its k x k taps of every frame and layer.
 
     Args:
@@ -245,6 +264,7 @@ def _bag_sum(table: Tensor, bias: Tensor, ids: Tensor, values: Optional[Tensor],
         counts: (B, T, H, W) layers in use per pixel, or None (all K); limits the layers each chunk sums.
         pad: Reflection padding of the ids (and values) before the taps are read.
         rows_per_chunk: Output rows per embedding-bag call, or None for about BLOCK_BYTES of output per call.
+        memory_format: Layout of the result (channels-last: each chunk's sums are copied as they are).
 
     Returns:
         (B, O, H, W).
@@ -262,7 +282,7 @@ def _bag_sum(table: Tensor, bias: Tensor, ids: Tensor, values: Optional[Tensor],
     first_layers = functools.lru_cache(maxsize=None)(lambda x, n: x[..., :n].contiguous())  # one copy per depth
     scattered = None if dense == depth else _scattered_sums(table, padded_ids[..., dense:], padded_values[..., dense:],
                                                             k, height, width)
-    out = table.new_empty(batch, n_out, height, width)
+    out = torch.empty(batch, n_out, height, width, dtype=table.dtype, device=table.device, memory_format=memory_format)
     for row in range(0, height, rows_per_chunk):
         rows = min(rows_per_chunk, height - row)
         used = dense if counts is None else max(min(int(counts[:, :, max(row - pad, 0):row + rows + pad].max()), dense), 1)
@@ -378,6 +398,8 @@ def _taps(x: Tensor, row: int, rows: int, k: int) -> Tensor:
     return x.as_strided(size, (s_b, s_h, s_w, s_t, s_h, 1), x.storage_offset() + row * s_h)
 
 
-def _split(summed: Tensor, convs: Sequence[nn.Conv2d]) -> list[Tensor]:
-    """(B, sum O_i, H, W) -> one contiguous (B, O_i, H, W) per convolution (views when B is 1)."""
-    return [part.contiguous() for part in summed.split([c.out_channels for c in convs], dim=1)]
+def _split(summed: Tensor, convs: Sequence[nn.Conv2d],
+           memory_format: torch.memory_format = torch.contiguous_format) -> list[Tensor]:
+    """(B, sum O_i, H, W) -> one (B, O_i, H, W) per convolution, contiguous in ``memory_format`` (views when B is 1
+    and the layout is the default one)."""
+    return [part.contiguous(memory_format=memory_format) for part in summed.split([c.out_channels for c in convs], dim=1)]

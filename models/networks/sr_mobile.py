@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-from typing import Iterator
+from typing import Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,7 @@ from models.networks.composite import CompositeBase, fg_width
 from models.networks.fused_norm import NormActSequential, short_op_threads
 from models.networks.memory_format import is_channels_last, to_channels_last
 from models.networks.scale_generator import GeneratorConfig, GeneratorOutput, ScaleGenerator, ScaleInput
+from models.networks.sparse_conv import SparseLayers, sparse_if_it_pays
 from models.networks.warp import FLOW_SCALE
 
 
@@ -84,6 +85,25 @@ def shrink(x: Tensor, factor: int) -> Tensor:
                          f"{width}x{height} is not divisible by {factor}")
     return F.interpolate(x, size=(height // factor, width // factor), mode="bilinear", align_corners=False,
                          antialias=False)
+
+
+def shrunk_sparse(shrunk: Tensor, frames: int) -> Optional[SparseLayers]:
+    """The student's downsampled label stack as sparse layers for the exact embedding-bag stem, or None.
+
+    Without antialiasing, bilinear downsampling by a power of two averages 2x2 input pixels, so a downsampled
+    one-hot stack (plus binary instance edges) has at most 4 labels (and an edge value) per pixel out of 36 channels
+    per frame: the layered sum is several times cheaper than the 7x7 convolution over the stack (measured in
+    docs/performance.md), with the convolution's result up to float rounding.
+
+    Args:
+        shrunk: (B, frames * C, h, w) the downsampled stack of a one-hot (or sparse) full-resolution stack.
+        frames: Frames in the stack.
+
+    Returns:
+        :class:`SparseLayers` of the (B, frames, C, h, w) stack, or None when the convolution is cheaper.
+    """
+    batch, channels, height, width = shrunk.shape
+    return sparse_if_it_pays(shrunk.view(batch, frames, channels // frames, height, width))
 
 
 def _encoder(in_nc: int, widths: list[int], strides: list[int], norm: NormFactory) -> list[nn.Module]:
@@ -147,25 +167,23 @@ class SRMobileCompositeGenerator(CompositeBase):
             self.model_up_flow = copy.deepcopy(self.model_up_img)
         self._build_heads(ngf, output_nc, ngf_fg)
 
-    @property
-    def supports_sparse_stem(self) -> bool:  # type: ignore[override]
-        """The teacher's label stems read one-hot labels (exact embedding-bag path); the student's read
-        bilinearly downsampled ones, which are not one-hot."""
-        return self.input_scale == 1
+    #: The label stems take the exact embedding-bag path: the teacher's over the one-hot stack, the student's over
+    #: its downsampled stack (each pixel the mean of 2x2 one-hot pixels: at most 4 labels, see :func:`shrink`).
+    supports_sparse_stem = True
 
     def forward(self, inputs: ScaleInput) -> GeneratorOutput:
         """Generate one full-resolution frame (H, W) from :class:`ScaleInput` (``coarse`` is unused)."""
         self._check_mask(inputs.mask)
         labels, prev = inputs.labels, inputs.prev
         fast = channels_last_pays(labels)
+        sparse = inputs.sparse
         if self.input_scale > 1:
-            if inputs.sparse is not None:
-                raise ValueError("the student reads downsampled labels; it has no sparse label stem")
             labels, prev = shrink(labels, self.input_scale), shrink(prev, self.input_scale)
+            sparse = None if sparse is None else shrunk_sparse(labels, sparse.ids.shape[1])
         if fast:
             with short_op_threads():  # row-block copies: short memory-bound ops
                 labels, prev = to_channels_last(labels), to_channels_last(prev)
-        encoded = self._stems(labels, inputs.sparse)
+        encoded = self._stems(labels, sparse)
         trunk = encoded[0] + self.model_down_img(prev)
         img_feat = self.model_up_img(self.model_res_img(trunk))
         flow_feat = None if self.no_flow else self.model_up_flow(self.model_res_flow(trunk))

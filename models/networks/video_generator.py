@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from models.networks.input_encoding import build_pyramid, encode_input, foreground_mask
 from models.networks.scale_generator import CoarseFeatures, GeneratorOutput, ScaleGenerator, ScaleInput, SparseStack
-from models.networks.sparse_conv import OneHotInput, sparse_layers, sparse_pays_off
+from models.networks.sparse_conv import OneHotInput, sparse_if_it_pays
 
 
 class VideoGenerator(nn.Module):
@@ -86,8 +86,7 @@ def _sparse_stack(labels: Tensor, onehot: Optional[OneHotInput], level: int) -> 
         return None
     if level == 0:
         return onehot
-    layers = sparse_layers(labels)
-    return layers if sparse_pays_off(layers) else None
+    return sparse_if_it_pays(labels)
 
 
 @dataclass

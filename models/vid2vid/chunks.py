@@ -160,8 +160,8 @@ def _window(onehot: Optional[OneHotInput], t: int, t_g: int, device: torch.devic
     """Frames ``t .. t+tG-1`` of a chunk's one-hot ids (and extra channels) on ``device``, or None."""
     if onehot is None:
         return None
-    extra = None if onehot.extra is None else onehot.extra[:, t:t + t_g].to(device)
-    return OneHotInput(onehot.ids[:, t:t + t_g].to(device), onehot.label_nc, extra)
+    window = onehot.frames(t, t + t_g)
+    return window._replace(ids=window.ids.to(device), extra=None if window.extra is None else window.extra.to(device))
 
 
 def _stack(frames: list) -> Optional[Tensor]:

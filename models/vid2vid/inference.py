@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -36,8 +36,8 @@ class Vid2VidInference(FrameGenerator):
     def __init__(self, opt: argparse.Namespace, generator: VideoGenerator, device: torch.device) -> None:
         self.opt, self.generator, self.device = opt, generator, device
         dtype = autocast_dtype(opt.autocast)
-        if dtype is not None and not (self._sparse_stem() and generator.supports_sparse_stem):
-            store_conv_weights_as(generator, dtype)
+        if dtype is not None:
+            store_conv_weights_as(generator, dtype, keep=self._sparse_stem_convs())
         self.t_g = opt.n_frames_G
         self.state = InferenceState()
         self.window: dict[str, list[Tensor]] = {"A": [], "inst": [], "B": []}
@@ -94,6 +94,13 @@ class Vid2VidInference(FrameGenerator):
         """Whether the label stems take the exact embedding-bag path (``--label_stem``; one-hot labels only)."""
         return takes_sparse_stem(self.opt.label_nc, self.opt.label_stem, [self.device])
 
+    def _sparse_stem_convs(self) -> list[nn.Module]:
+        """The label stems' convolutions when they take the embedding-bag path (which reads their weights as a
+        float32 table), else none."""
+        if not (self._sparse_stem() and self.generator.supports_sparse_stem):
+            return []
+        return label_stem_convs(self.generator)
+
     def _first_frames(self, labels: Tensor) -> Optional[Tensor]:
         """(1, tG-1, 3, H, W) frames before the first output, per the first-frame mode."""
         if self.opt.no_first_img:
@@ -117,17 +124,23 @@ class Vid2VidInference(FrameGenerator):
         return torch.stack(frames, dim=1)
 
 
-def store_conv_weights_as(generator: nn.Module, dtype: torch.dtype) -> None:
+def label_stem_convs(generator: VideoGenerator) -> list[nn.Module]:
+    """The first convolution of every label-reading branch of every scale (generators with the sparse stem)."""
+    return [stem.conv for net in generator.scales for stem in net.label_stems()]
+
+
+def store_conv_weights_as(generator: nn.Module, dtype: torch.dtype, keep: Sequence[nn.Module] = ()) -> None:
     """``--autocast``: store every convolution's weight and bias in ``dtype`` once, in place.
 
     Autocast casts each convolution's weight to ``dtype`` at every call and keeps the casts only until its
     outermost context exits, which is every generation step: for the published street student that was 100M
     parameters converted per frame, which took as long as bf16 saved in the convolutions (docs/performance.md).
-    Autocast would cast them to ``dtype`` anyway, so the frames are the same. Not for generators whose exact
-    sparse label stem reads the stem weights as a float32 table (vid2vid's on the CPU).
+    Autocast would cast them to ``dtype`` anyway, so the frames are the same. ``keep``: convolutions left in
+    float32 (the label stems when their exact sparse path reads the weights as a float32 table, on the CPU).
     """
+    kept = {id(module) for module in keep}
     for module in generator.modules():
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)) and id(module) not in kept:
             module.to(dtype)
 
 
