@@ -11,6 +11,11 @@ encoding, reference flow, frame D (with the warp and L1 terms), VGG (``--vgg``: 
 torchvision's format), temporal D, backward passes, optimizer steps, data loading and the rest, measured by timers
 wrapped around the existing calls (the model code is untouched).
 
+``--arithmetic`` prints, per size, the multiply-adds of one training step (convolutions and matrix products,
+forward and backward, counted by torch's flop counter), the rate the step runs them at and this CPU's float32
+matrix-product peak (``torch.mm``, same threads, same process): the most an exact float32 speed-up of the same
+arithmetic could give.
+
 ``--curve MINUTES --ab=FLAGS`` trains two models side by side on the shared Cityscapes sample (same seed, same
 weights at the start, the same clip each step, steps alternated): float32 and float32 plus FLAGS (e.g.
 ``--autocast bf16``); prints per-step seconds and G/D losses of both and writes an SVG plot of the losses
@@ -21,7 +26,7 @@ with the same seed, weights and flags) ``--rounds`` times and prints the frames/
 difference of each step's G and D objectives between the two.
 
 Usage: ``python bench/train.py [--sizes 256 512] [--steps 2] [--threads 2] [--ngf 128] [--chunk N] [--profile]
-[--vgg] [--ab=FLAGS] [--against REV] [--rounds N] [--curve MINUTES --curve_steps N --plot FILE]``
+[--arithmetic] [--vgg] [--ab=FLAGS] [--against REV] [--rounds N] [--curve MINUTES --curve_steps N --plot FILE]``
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -178,6 +184,45 @@ def profile(size: int, steps: int, ngf: int, chunk: int, workdir: str, extra: li
     return lines + [f"| total | {total / steps:.2f} | 100% |"]
 
 
+def matmul_peak_gmacs(repeats: int = 10) -> float:
+    """This CPU's float32 matrix-product rate at the current thread count: GMAC/s of a 2048x4096 @ 4096x1024
+    ``torch.mm`` (large enough to run at the BLAS kernel's peak), best of three timings of ``repeats`` products."""
+    a, b = torch.randn(2048, 4096), torch.randn(4096, 1024)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            torch.mm(a, b)
+        best = min(best, time.perf_counter() - started)
+    return repeats * a.shape[0] * a.shape[1] * b.shape[1] / best / 1e9
+
+
+def arithmetic(size: int, steps: int, ngf: int, chunk: int, workdir: str, extra: list[str]) -> list[str]:
+    """Table row: the multiply-adds of one training step (convolutions and matrix products, forward and backward,
+    by torch's flop counter), its seconds (median of ``steps`` after a warm-up) and so the rate it runs at, against
+    this CPU's float32 matrix-product peak: how much faster the same arithmetic could run at most."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model, dataset = build(size, ngf, chunk, workdir, extra)
+    batch = load_batch(dataset)
+    model.train_sequence(batch)
+    seconds = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        model.train_sequence(batch)
+        seconds.append(time.perf_counter() - started)
+    with FlopCounterMode(display=False) as counter:
+        model.train_sequence(batch)
+    by_op = {str(op): flops / 2 for op, flops in counter.get_flop_counts().get("Global", {}).items()}
+    total = sum(by_op.values())
+    backward = sum(macs for op, macs in by_op.items() if "backward" in op)
+    step = statistics.median(seconds)
+    rate, peak = total / step / 1e9, matmul_peak_gmacs()
+    return [f"| {size}x{size // 2} | {' '.join(extra) or '-'} | {(total - backward) / 1e9:,.1f} | {backward / 1e9:,.1f} "
+            f"| {step:.1f} | {rate:.1f} | {peak:.1f} | {rate / peak:.0%} | {peak / rate:.2f}x |"]
+
+
 def objectives(losses: dict[str, float]) -> tuple[float, float]:
     """(generator terms' sum, frame D's real + fake) of a step's reported losses."""
     g = sum(v for k, v in losses.items() if k.startswith(("G_", "F_")) or k == "W")
@@ -262,7 +307,8 @@ def run_child(size: int, args: argparse.Namespace, flags: str = "", tree: str = 
     chunk = args.chunk or default_chunk(size)
     cmd = [sys.executable, os.path.abspath(__file__), "--child", str(size), "--steps", str(args.steps),
            "--threads", str(args.threads), "--ngf", str(args.ngf), "--chunk", str(chunk), f"--flags={flags}"]
-    cmd += ["--profile"] * args.profile + ["--vgg"] * args.vgg + ([f"--tree={tree}"] if tree else [])
+    cmd += ["--profile"] * args.profile + ["--arithmetic"] * args.arithmetic + ["--vgg"] * args.vgg
+    cmd += [f"--tree={tree}"] if tree else []
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         last_line = (done.stderr.strip().splitlines() or ["no error output"])[-1]
@@ -277,11 +323,12 @@ def child(size: int, args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     if args.tree:
         sys.path.insert(0, args.tree)
-    if args.profile:
+    if args.profile or args.arithmetic:
         with tempfile.TemporaryDirectory() as workdir:
             extra = ["--vgg_weights", random_vgg_weights(workdir)] if args.vgg else []
             extra += args.flags.split()
-            print("\n".join(profile(size, args.steps, args.ngf, args.chunk, workdir, extra)), flush=True)
+            run = profile if args.profile else arithmetic
+            print("\n".join(run(size, args.steps, args.ngf, args.chunk, workdir, extra)), flush=True)
         return
     with tempfile.TemporaryDirectory() as workdir:
         seconds, cpu, frames, losses = measure(size, args.steps, args.ngf, args.chunk, workdir, args.flags.split())
@@ -334,6 +381,9 @@ def main() -> None:
                         help="--max_frames_per_gpu (0: 6 at 256x128, 2 at 512x256, what fits in 24 GB)")
     parser.add_argument("--profile", action="store_true",
                         help="print each stage's share of the step (generator, flow, D, VGG, backward, optimizer, data)")
+    parser.add_argument("--arithmetic", action="store_true",
+                        help="print a step's multiply-adds, the rate it runs them at and this CPU's float32 "
+                             "matrix-product peak (the most an exact float32 speed-up of the same arithmetic can give)")
     parser.add_argument("--vgg", action="store_true", help="with the VGG loss (random VGG19 weights)")
     parser.add_argument("--ab", type=str, default="",
                         help="compare training with and without these flags (one string, e.g. "
@@ -362,6 +412,13 @@ def main() -> None:
             print(f"\n{size}x{size // 2}, {args.chunk or default_chunk(size)} frames per chunk, {args.steps} steps")
             print("| stage | s per step | share |\n|---|---:|---:|")
             print(run_child(size, args), flush=True)
+        return
+    if args.arithmetic:
+        print("| size | flags | forward GMACs per step | backward GMACs per step | s per step | GMAC/s | float32 "
+              "matmul peak (GMAC/s) | share of the peak | most speed-up at the peak |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for size in args.sizes:
+            print(run_child(size, args, args.ab), flush=True)
         return
     print("| size | flags | frames per chunk | frames per step | s per training frame | CPU s per training frame | "
           "peak RSS (MB) |")

@@ -154,6 +154,19 @@ def test_bench_train_profile_splits_a_step_into_stages(tmp_path):
     assert abs(parts - 100) < 0.5
 
 
+def test_bench_train_arithmetic_counts_forward_and_backward_macs(tmp_path):
+    """The --arithmetic row: the backward passes count more multiply-adds than the forward ones (G's backward has
+    input and weight gradients), and the rate against the peak is a ratio of the two measured figures."""
+    from bench.train import arithmetic
+
+    [row] = arithmetic(64, 1, 8, 2, str(tmp_path), [])
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    forward, backward, seconds, rate, peak = (float(c.replace(",", "")) for c in cells[2:7])
+    assert 0 < forward < backward and seconds > 0 and peak > 0
+    assert abs(rate - (forward + backward) / seconds) <= 0.05 * rate + 0.1
+    assert float(cells[8].rstrip("x")) == pytest.approx(peak / rate, rel=0.05)
+
+
 def test_every_optimizer_is_fused_adam_on_the_cpu(tmp_path):
     model = _model(tmp_path, [])
     assert {"G", "D", "D_T0"} <= set(model.optimizers)
