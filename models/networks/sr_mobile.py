@@ -91,9 +91,9 @@ def shrunk_sparse(shrunk: Tensor, frames: int) -> Optional[SparseLayers]:
     """The student's downsampled label stack as sparse layers for the exact embedding-bag stem, or None.
 
     Without antialiasing, bilinear downsampling by a power of two averages 2x2 input pixels, so a downsampled
-    one-hot stack (plus binary instance edges) has at most 4 labels (and an edge value) per pixel out of 36 channels
-    per frame: the layered sum is several times cheaper than the 7x7 convolution over the stack (measured in
-    docs/performance.md), with the convolution's result up to float rounding.
+    one-hot stack (plus binary instance edges) has at most 4 labels (and an edge value) per pixel out of
+    ``label_nc + 1`` channels per frame (36 for Cityscapes): the layered sum is then several times cheaper than the
+    7x7 convolution over the stack (measured in docs/performance.md), with its result up to float rounding.
 
     Args:
         shrunk: (B, frames * C, h, w) the downsampled stack of a one-hot (or sparse) full-resolution stack.
