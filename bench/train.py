@@ -220,7 +220,7 @@ def arithmetic(size: int, steps: int, ngf: int, chunk: int, workdir: str, extra:
     step = statistics.median(seconds)
     rate, peak = total / step / 1e9, matmul_peak_gmacs()
     return [f"| {size}x{size // 2} | {' '.join(extra) or '-'} | {(total - backward) / 1e9:,.1f} | {backward / 1e9:,.1f} "
-            f"| {step:.1f} | {rate:.1f} | {peak:.1f} | {rate / peak:.0%} | {peak / rate:.2f}x |"]
+            f"| {step:.2f} | {rate:.1f} | {peak:.1f} | {rate / peak:.0%} | {peak / rate:.2f}x |"]
 
 
 def objectives(losses: dict[str, float]) -> tuple[float, float]:
