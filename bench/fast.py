@@ -23,8 +23,8 @@ a, b, c, ...), so load from other processes affects them alike. ``--quick`` runs
 Section ``paths``: one generation step at the published street setting (random weights, batch statistics),
 alternated in one run: vid2vid's composite, the student and the teacher on the previous path (NCHW, PyTorch's
 BatchNorm, label stems and heads as convolutions) and on today's (test.py's sparse label stems, channels-last,
-fused BatchNorm + ReLU6, head products), and today's under ``--autocast bf16``: wall and CPU-time medians and their ratios (CPU time is less disturbed
-when other processes load the machine).
+fused BatchNorm + ReLU6, head products), and today's under ``--autocast bf16``: wall and CPU-time medians and
+their ratios (CPU time is less disturbed when other processes load the machine).
 
 Section ``autocast``: a toy student trained ``--toy_steps`` Adam steps (L1, real previous frames) on the shared
 Cityscapes training sequence ``seq0000`` at 64x32, then run over the whole sequence in float32 and under bf16

@@ -219,8 +219,9 @@ def arithmetic(size: int, steps: int, ngf: int, chunk: int, workdir: str, extra:
     backward = sum(macs for op, macs in by_op.items() if "backward" in op)
     step = statistics.median(seconds)
     rate, peak = total / step / 1e9, matmul_peak_gmacs()
-    return [f"| {size}x{size // 2} | {' '.join(extra) or '-'} | {(total - backward) / 1e9:,.1f} | {backward / 1e9:,.1f} "
-            f"| {step:.2f} | {rate:.1f} | {peak:.1f} | {rate / peak:.0%} | {peak / rate:.2f}x |"]
+    return [f"| {size}x{size // 2} | {' '.join(extra) or '-'} | {(total - backward) / 1e9:,.1f} "
+            f"| {backward / 1e9:,.1f} | {step:.2f} | {rate:.1f} | {peak:.1f} | {rate / peak:.0%} "
+            f"| {peak / rate:.2f}x |"]
 
 
 def objectives(losses: dict[str, float]) -> tuple[float, float]:
@@ -383,7 +384,8 @@ def main() -> None:
                         help="print each stage's share of the step (generator, flow, D, VGG, backward, optimizer, data)")
     parser.add_argument("--arithmetic", action="store_true",
                         help="print a step's multiply-adds, the rate it runs them at and this CPU's float32 "
-                             "matrix-product peak (the most an exact float32 speed-up of the same arithmetic can give)")
+                             "matrix-product peak (the most an exact float32 speed-up of the same arithmetic can "
+                             "give)")
     parser.add_argument("--vgg", action="store_true", help="with the VGG loss (random VGG19 weights)")
     parser.add_argument("--ab", type=str, default="",
                         help="compare training with and without these flags (one string, e.g. "

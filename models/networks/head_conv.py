@@ -9,7 +9,8 @@ small, then adds the k*k shifted slices. The same numbers up to float rounding (
 
 The path is taken without autograd, on the CPU, in float32 outside autocast, for maps of at least
 :data:`TAP_MIN_PIXELS` output pixels and :data:`TAP_MIN_IN_CHANNELS` input channels; otherwise (training, CUDA,
-bf16, the tests' small frames) it is ``F.conv2d``. :class:`HeadConv2d` is the ``nn.Conv2d`` (same parameters and state-dict keys) that uses it.
+bf16, the tests' small frames) it is ``F.conv2d``. :class:`HeadConv2d` is the ``nn.Conv2d`` (same parameters
+and state-dict keys) that uses it.
 """
 
 from __future__ import annotations

@@ -402,4 +402,5 @@ def _split(summed: Tensor, convs: Sequence[nn.Conv2d],
            memory_format: torch.memory_format = torch.contiguous_format) -> list[Tensor]:
     """(B, sum O_i, H, W) -> one (B, O_i, H, W) per convolution, contiguous in ``memory_format`` (views when B is 1
     and the layout is the default one)."""
-    return [part.contiguous(memory_format=memory_format) for part in summed.split([c.out_channels for c in convs], dim=1)]
+    parts = summed.split([c.out_channels for c in convs], dim=1)
+    return [part.contiguous(memory_format=memory_format) for part in parts]
